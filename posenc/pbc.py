@@ -12,6 +12,7 @@ shared by cond and uncond.
 from __future__ import annotations
 
 import math
+import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -57,6 +58,7 @@ class PBCRuntime:
         self.active: ActiveStep | None = None
         self._plans: dict = {}
         self._plans_for: ActiveStep | None = None
+        self._fastest: dict = {}   # (spec, H, W, weight shape, device, dtype) -> "per_tap" | "strips"
 
     def step_for(self, latent_h: int, latent_w: int, sigma: float) -> ActiveStep | None:
         """The boundary activation for one model call, or None when PBC is off for it."""
@@ -77,18 +79,45 @@ class PBCRuntime:
         finally:
             self.active = previous
 
-    def plan(self, spec: ConvSpec, height: int, width: int) -> ConvPlan:
+    def plan(self, spec: ConvSpec, height: int, width: int, method: str | None = None) -> ConvPlan:
+        """The plan of one conv geometry and map size for the active step's boundary set."""
         step = self.active
         if step != self._plans_for:
             self._plans, self._plans_for = {}, step
-        key = (spec, height, width)
+        method = method or self.settings.method
+        key = (spec, height, width, method)
         plan = self._plans.get(key)
         if plan is None:
             s = self.settings
             bounds = virtual_boundaries(height, width, s.boundaries, s.jitter, s.seed, step.key,
                                         rows=step.rows, cols=step.cols)
-            plan = self._plans[key] = make_plan(bounds, spec, s.method)
+            plan = self._plans[key] = make_plan(bounds, spec, method)
         return plan
+
+    def _run(self, spec, x, weight, bias):
+        """Valued-padding conv; with method "auto" the faster exact form for this layer shape is
+        measured once (both forms on the real input, like cudnn.benchmark) and then reused."""
+        h, w = x.shape[-2:]
+        if self.settings.method != "auto":
+            plan = self.plan(spec, h, w)
+            return None if plan.method == "identity" else valued_padding_conv2d(x, weight, bias, plan)
+        shape_key = (spec, h, w, tuple(weight.shape), x.device, x.dtype)
+        method = self._fastest.get(shape_key)
+        if method is not None:
+            plan = self.plan(spec, h, w, method)
+            return None if plan.method == "identity" else valued_padding_conv2d(x, weight, bias, plan)
+        times, out = {}, None
+        for candidate in ("per_tap", "strips", "per_tap", "strips"):
+            plan = self.plan(spec, h, w, candidate)
+            if plan.method == "identity":
+                return None
+            _sync(x)
+            start = time.perf_counter()
+            out = valued_padding_conv2d(x, weight, bias, plan)
+            _sync(x)
+            times[candidate] = min(times.get(candidate, math.inf), time.perf_counter() - start)
+        self._fastest[shape_key] = min(times, key=times.get)
+        return out
 
     def conv_forward(self, spec: ConvSpec, fallback):
         """A replacement for a conv's `_conv_forward(input, weight, bias)`: valued padding while a
@@ -97,13 +126,17 @@ class PBCRuntime:
         def _conv_forward(input, weight, bias):
             if self.active is None:
                 return fallback(input, weight, bias)
-            plan = self.plan(spec, input.shape[-2], input.shape[-1])
-            if plan.method == "identity":
-                return fallback(input, weight, bias)
-            return valued_padding_conv2d(input, weight, bias, plan)
+            out = self._run(spec, input, weight, bias)
+            return fallback(input, weight, bias) if out is None else out
 
         _conv_forward.pbc_runtime = self
         return _conv_forward
+
+
+def _sync(x):
+    if x.device.type == "cuda":
+        import torch
+        torch.cuda.synchronize(x.device)
 
 
 def spatial_convs(module) -> list[tuple[str, object, ConvSpec]]:

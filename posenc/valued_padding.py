@@ -140,8 +140,8 @@ class ConvPlan:
     in_size: tuple[int, int]
     boundaries: Boundaries | None = None
     tap_maps: list = field(default_factory=list)   # per_tap: (Ho, Wo) float64 or None per tap
-    rows: list = field(default_factory=list)       # strips: (i, out_rows, in_rows, scale (|Y|, Wo))
-    cols: list = field(default_factory=list)       # strips: (j, out_cols, in_cols, scale (Ho, |X|))
+    rows: list = field(default_factory=list)       # strips: (i, out_rows, in_rows, (x0, x1), scale (|Y|, x1-x0))
+    cols: list = field(default_factory=list)       # strips: (j, out_cols, in_cols, (y0, y1), scale (y1-y0, |X|))
     corners: list = field(default_factory=list)    # strips: (i, j, out_rows, in_rows, out_cols, in_cols, scale)
     _cast: dict = field(default_factory=dict, repr=False)
 
@@ -156,11 +156,39 @@ class ConvPlan:
             self._cast[key] = ConvPlan(
                 self.method, self.spec, self.in_size, self.boundaries,
                 [mv(m) for m in self.tap_maps],
-                [(i, mv(yo), mv(yi), mv(s)) for i, yo, yi, s in self.rows],
-                [(j, mv(xo), mv(xi), mv(s)) for j, xo, xi, s in self.cols],
+                [(i, mv(yo), mv(yi), span, mv(s)) for i, yo, yi, span, s in self.rows],
+                [(j, mv(xo), mv(xi), span, mv(s)) for j, xo, xi, span, s in self.cols],
                 [(i, j, mv(yo), mv(yi), mv(xo), mv(xi), mv(s)) for i, j, yo, yi, xo, xi, s in self.corners],
             )
         return self._cast[key]
+
+
+def _span_groups(scale: torch.Tensor, slack: float = 1.3):
+    """Group the non-zero rows of `scale` (P, Q) into (rows, (q0, q1)) whose column span is the
+    union of the rows' own spans, so that corrections skip the columns where the scale is 0.
+    Rows go widest first into a group while its area stays within `slack` of the rows' own."""
+    nz = scale != 0
+    idx = torch.nonzero(nz.any(dim=1)).flatten().tolist()
+    spans = []
+    for r in idx:
+        cols = torch.nonzero(nz[r]).flatten()
+        spans.append((r, int(cols[0]), int(cols[-1]) + 1))
+    spans.sort(key=lambda t: t[1] - t[2])
+    groups, cur = [], []
+    for r, q0, q1 in spans:
+        trial = cur + [(r, q0, q1)]
+        lo, hi = min(t[1] for t in trial), max(t[2] for t in trial)
+        if cur and (hi - lo) * len(trial) > slack * sum(t[2] - t[1] for t in trial):
+            groups.append(cur)
+            trial = [(r, q0, q1)]
+        cur = trial
+    if cur:
+        groups.append(cur)
+    out = []
+    for g in groups:
+        rows = torch.tensor(sorted(t[0] for t in g), dtype=torch.long)
+        out.append((rows, (min(t[1] for t in g), max(t[2] for t in g))))
+    return out
 
 
 def make_plan(boundaries: Boundaries, spec: ConvSpec, method: str = "auto") -> ConvPlan:
@@ -188,22 +216,28 @@ def make_plan(boundaries: Boundaries, spec: ConvSpec, method: str = "auto") -> C
     for i, a in enumerate(spec.row_offsets()):
         if i == ci:
             continue
-        y = nz_index((m[i, cj] != 1).any(dim=1))
-        if len(y):
-            rows.append((i, y, y * spec.sh + a + spec.ph, m[i, cj][y] - 1))
+        scale = m[i, cj] - 1                                            # (Ho, Wo), 0 off rows Y_a
+        for y, (x0, x1) in _span_groups(scale):
+            rows.append((i, y, y * spec.sh + a + spec.ph, (x0, x1), scale[y, x0:x1]))
     for j, b in enumerate(spec.col_offsets()):
         if j == cj:
             continue
-        x = nz_index((m[ci, j] != 1).any(dim=0))
-        if len(x):
-            cols.append((j, x, x * spec.sw + b + spec.pw, m[ci, j][:, x] - 1))
-    for i, yo, yi, _ in rows:
-        for j, xo, xi, _ in cols:
+        scale = (m[ci, j] - 1).T                                        # (Wo, Ho), 0 off cols X_b
+        for x, (y0, y1) in _span_groups(scale):
+            cols.append((j, x, x * spec.sw + b + spec.pw, (y0, y1), scale[x, y0:y1].T))
+    row_sets = {i: torch.nonzero((m[i, cj] != 1).any(dim=1)).flatten() for i in range(kh) if i != ci}
+    col_sets = {j: torch.nonzero((m[ci, j] != 1).any(dim=0)).flatten() for j in range(kw) if j != cj}
+    for i, a in enumerate(spec.row_offsets()):
+        for j, b in enumerate(spec.col_offsets()):
+            if i == ci or j == cj or not len(row_sets[i]) or not len(col_sets[j]):
+                continue
+            yo, xo = row_sets[i], col_sets[j]
             e = (m[i, j] - m[i, cj] - m[ci, j] + 1)[yo][:, xo]
             if (e != 0).any():
-                corners.append((i, j, yo, yi, xo, xi, e))
+                corners.append((i, j, yo, yo * spec.sh + a + spec.ph, xo, xo * spec.sw + b + spec.pw, e))
 
-    strip_work = (sum(len(r[1]) * wo * kw for r in rows) + sum(len(c[1]) * ho * kh for c in cols)
+    strip_work = (sum(len(r[1]) * (r[3][1] - r[3][0]) * kw for r in rows)
+                  + sum(len(c[1]) * (c[3][1] - c[3][0]) * kh for c in cols)
                   + sum(len(c[2]) * len(c[4]) for c in corners)) / (kh * kw * ho * wo)
     strip_cost = 1.0 + STRIP_OVERHEAD * strip_work
     if method == "per_tap" or (method == "auto" and PER_TAP_COST < strip_cost):
@@ -235,12 +269,14 @@ def _strips(x, weight, bias, plan: ConvPlan):
     s = plan.spec
     out = F.conv2d(x, weight, bias, (s.sh, s.sw), (s.ph, s.pw), (s.dh, s.dw), s.groups)
     xp = F.pad(x, (s.pw, s.pw, s.ph, s.ph))
-    for i, y_out, y_in, scale in plan.rows:
-        z = F.conv2d(xp.index_select(2, y_in), weight[:, :, i:i + 1, :], None, (1, s.sw), 0, (1, s.dw), s.groups)
-        out.index_add_(2, y_out, z.mul_(scale))
-    for j, x_out, x_in, scale in plan.cols:
-        z = F.conv2d(xp.index_select(3, x_in), weight[:, :, :, j:j + 1], None, (s.sh, 1), 0, (s.dh, 1), s.groups)
-        out.index_add_(3, x_out, z.mul_(scale))
+    for i, y_out, y_in, (x0, x1), scale in plan.rows:
+        xr = xp.index_select(2, y_in)[..., x0 * s.sw: (x1 - 1) * s.sw + s.dw * (s.kw - 1) + 1]
+        z = F.conv2d(xr, weight[:, :, i:i + 1, :], None, (1, s.sw), 0, (1, s.dw), s.groups)
+        out[..., x0:x1].index_add_(2, y_out, z.mul_(scale))
+    for j, x_out, x_in, (y0, y1), scale in plan.cols:
+        xc = xp.index_select(3, x_in)[:, :, y0 * s.sh: (y1 - 1) * s.sh + s.dh * (s.kh - 1) + 1]
+        z = F.conv2d(xc, weight[:, :, :, j:j + 1], None, (s.sh, 1), 0, (s.dh, 1), s.groups)
+        out[:, :, y0:y1].index_add_(3, x_out, z.mul_(scale))
     for i, j, y_out, y_in, x_out, x_in, scale in plan.corners:
         xs = xp.index_select(2, y_in).index_select(3, x_in)
         z = F.conv2d(xs, weight[:, :, i:i + 1, j:j + 1], None, 1, 0, 1, s.groups).mul_(scale)

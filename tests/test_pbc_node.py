@@ -117,8 +117,9 @@ def test_chained_nodes_each_own_window(pack):
             return m.diffusion_call(x, sigma)
         finally:
             m.unpatch_model()
-    assert torch.equal(call(both, 14.0), call(early, 14.0))
-    assert torch.equal(call(both, 0.05), call(late, 0.05))
+    # equal up to float rounding: the auto method may pick a different exact form per run
+    torch.testing.assert_close(call(both, 14.0), call(early, 14.0), rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(call(both, 0.05), call(late, 0.05), rtol=1e-5, atol=1e-5)
     assert not torch.equal(call(early, 14.0), call(late, 14.0))
 
 
