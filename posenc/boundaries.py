@@ -119,3 +119,13 @@ def virtual_boundaries(height: int, width: int, n: int, jitter: int = 0, seed: i
             off = nominal_offset(lam, size) + jitter_delta(seed, key, i, side, jitter)
             sides[side].append(min(max(off, 0), size // 2))
     return Boundaries(height, width, lambdas, *(tuple(s) for s in sides))
+
+
+def level_sizes(height: int, width: int, levels: int) -> list[tuple[int, int]]:
+    """Feature-map sizes of a U-Net's levels for an H x W input: each stride-2, padding-1, 3x3
+    downsampling conv maps S to ceil(S / 2) (SD's U-Net and the reference U-Net alike)."""
+    sizes = [(height, width)]
+    for _ in range(levels - 1):
+        h, w = sizes[-1]
+        sizes.append(((h + 1) // 2, (w + 1) // 2))
+    return sizes

@@ -1,0 +1,96 @@
+"""What the nodes need to know about a ComfyUI MODEL: its diffusion model, whether it is a
+convolutional U-Net, its base (training) resolution and its latent downscale factor.
+
+Model kinds are recognised by the names of ComfyUI's model-config classes (comfy/supported_models.py),
+walked along the class hierarchy so that derived configs (SSD-1B, Vega, KOALA, instruct-pix2pix,
+Playground 2.5 which is an SDXL config with an EDM model type) resolve to their family.
+"""
+from __future__ import annotations
+
+# Base resolution in pixels per model-config family; SD20 depends on the prediction type.
+_FAMILY_BASE = {
+    "SD15": 512,
+    "SDXL": 1024,
+    "SDXLRefiner": 1024,
+    "Kolors": 1024,
+}
+_TRANSFORMER_HINTS = ("Flux", "SD3", "DiT", "PixArt", "AuraFlow", "HunyuanDiT", "Lumina", "Chroma",
+                      "HiDream", "Cosmos", "WAN", "Hunyuan", "LTXV", "Mochi", "QwenImage", "StableCascade")
+
+
+class UnsupportedModelError(ValueError):
+    """The MODEL cannot be patched; the message says why and what to do."""
+
+
+def diffusion_model_of(model):
+    """The torch module ComfyUI calls as the diffusion model of a MODEL (a ModelPatcher)."""
+    inner = getattr(model, "model", None)
+    dm = getattr(inner, "diffusion_model", None)
+    if dm is None:
+        raise UnsupportedModelError("the input is not a diffusion MODEL (no model.diffusion_model); "
+                                    "connect the MODEL output of a checkpoint loader")
+    return dm
+
+
+def model_config_names(model) -> list[str]:
+    config = getattr(getattr(model, "model", None), "model_config", None)
+    return [c.__name__ for c in type(config).__mro__] if config is not None else []
+
+
+def model_kind_name(model) -> str:
+    names = model_config_names(model)
+    return names[0] if names else type(diffusion_model_of(model)).__name__
+
+
+def latent_downscale(model) -> int:
+    """Pixels per latent cell: 8 for SD-family VAEs; models that work in pixel space (the bundled
+    reference models) say so with a `latent_downscale` attribute on the diffusion model."""
+    return int(getattr(diffusion_model_of(model), "latent_downscale", 8))
+
+
+def auto_base_resolution(model) -> int:
+    """Training resolution in pixels: SD 1.x 512; SD 2.x 512 (eps) or 768 (v-prediction); SDXL
+    family 1024; the bundled reference models carry their own.  Raises for anything else."""
+    own = getattr(diffusion_model_of(model), "base_resolution", None)
+    if own:
+        return int(own)
+    for name in model_config_names(model):
+        if name in _FAMILY_BASE:
+            return _FAMILY_BASE[name]
+        if name == "SD20":
+            model_type = getattr(getattr(model.model, "model_type", None), "name", "")
+            return 768 if model_type.startswith("V_PREDICTION") else 512
+    raise UnsupportedModelError(
+        f"cannot tell the training resolution of this model ({model_kind_name(model)}); "
+        "set base_resolution to the size it was trained at (e.g. 512 or 1024)")
+
+
+def resolve_base_resolution(model, base_resolution: int) -> int:
+    """The base resolution in pixels: the user's value, or the model's own when it is 0."""
+    if base_resolution < 0:
+        raise ValueError(f"base_resolution must be 0 (auto) or a positive size in pixels (got {base_resolution})")
+    if base_resolution == 0:
+        return auto_base_resolution(model)
+    if base_resolution % 8 != 0:
+        raise ValueError(f"base_resolution must be a multiple of 8 (got {base_resolution}); "
+                         f"use {base_resolution // 8 * 8} or {(base_resolution // 8 + 1) * 8}, or 0 for auto")
+    return base_resolution
+
+
+def unet_levels(model) -> int:
+    """Number of resolution levels of the U-Net (len(channel_mult) in SD's UNetModel)."""
+    dm = diffusion_model_of(model)
+    mult = getattr(dm, "channel_mult", None)
+    return len(mult) if mult is not None else int(getattr(dm, "num_levels", 1))
+
+
+def require_unet(model, spatial_conv_count: int) -> None:
+    """Raise a clear error for models without zero-padded spatial convolutions (transformers)."""
+    if spatial_conv_count > 0:
+        return
+    kind = model_kind_name(model)
+    hint = " (a transformer)" if any(h.lower() in kind.lower() for h in _TRANSFORMER_HINTS) else ""
+    raise UnsupportedModelError(
+        f"PBC applies to convolutional U-Nets (SD 1.x, SD 2.x, SDXL); this model, {kind}{hint}, "
+        "has no zero-padded spatial convolutions to patch. For Diffusion Transformers use the "
+        "RPE-2D DiT Loader instead")
