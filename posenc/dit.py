@@ -511,20 +511,28 @@ def _unwrap(obj, path) -> dict:
     return obj
 
 
-def load_dit(path: str, device="cpu", dtype=None) -> tuple[DiT, dict]:
+def load_dit(path: str, device="cpu", dtype=None, cls=None) -> tuple[DiT, dict]:
     """Build a DiT from a file; strict key matching.  Returns (model in eval mode, info) where
-    info holds the config, the metadata and whether pos_embed is the sin-cos of arange."""
+    info holds the config, the metadata and whether pos_embed is the sin-cos of arange.
+    ``cls``: a DiT subclass to build (the ComfyUI adapter uses one with ComfyUI's call signature)."""
     sd, metadata = read_state_dict(path)
     sd = strip_prefix(sd)
-    return build_from_state_dict(sd, metadata, device, dtype, source=path)
+    return build_from_state_dict(sd, metadata, device, dtype, source=path, cls=cls)
 
 
-def build_from_state_dict(sd, metadata=None, device="cpu", dtype=None, source="state dict"):
+def default_position_mode(config: DiTConfig) -> str:
+    """``auto``: ``linspace`` for RPE-2D checkpoints (DESIGN.md section 3), ``first`` (0..n-1, the
+    official behaviour, exact at the trained grid) for vanilla ones."""
+    return "linspace" if config.position_sampling == "rpe2d" else "first"
+
+
+def build_from_state_dict(sd, metadata=None, device="cpu", dtype=None, source="state dict", cls=None):
     cfg = detect_config(sd, metadata)
     sincos = pos_embed_is_sincos(sd, cfg.grid)
-    model = DiT(cfg)
+    with torch.device("meta"):  # no init work or memory for weights that are replaced anyway
+        model = (cls or DiT)(cfg)
     try:
-        model.load_state_dict(sd, strict=True)
+        model.load_state_dict(sd, strict=True, assign=True)
     except RuntimeError as e:
         raise NotADiTError(f"{source}: DiT key layout does not match: {str(e).splitlines()[0]} "
                            f"{' '.join(str(e).split())[:400]}") from e
