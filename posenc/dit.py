@@ -369,8 +369,9 @@ def guess_heads(hidden: int) -> int:
 
 
 def strip_prefix(sd: dict) -> dict:
-    """Drop a common wrapper prefix ("module." from DDP, "model." from some savers)."""
-    for prefix in ("module.", "model.", "diffusion_model.", "model.diffusion_model."):
+    """Drop a common wrapper prefix ("module." from DDP, "model." from some savers,
+    "model.diffusion_model." from a ComfyUI model save)."""
+    for prefix in ("model.diffusion_model.", "diffusion_model.", "module.", "model."):
         if sd and all(k.startswith(prefix) for k in sd):
             return {k[len(prefix):]: v for k, v in sd.items()}
     return sd

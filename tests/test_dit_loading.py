@@ -173,3 +173,11 @@ def test_our_checkpoint_metadata_roundtrip(tmp_path):
     m2, info = load_dit(str(tmp_path / "o.safetensors"))
     assert info["config"] == cfg  # heads (2, not the guess 1) and L come from the metadata
     assert not info["vanilla"] and info["pos_embed_is_sincos"]
+
+
+@pytest.mark.parametrize("prefix", ["module.", "model.diffusion_model."])
+def test_wrapper_prefixes_are_stripped(tmp_path, prefix):
+    sd = {prefix + k: v for k, v in official_state_dict().items()}
+    save_file(sd, str(tmp_path / "p.safetensors"))
+    model, info = load_dit(str(tmp_path / "p.safetensors"))
+    assert info["config"].depth == 2
