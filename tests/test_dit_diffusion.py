@@ -50,3 +50,14 @@ def test_init_from_official_layout_adds_micro_conditioning_without_changing_outp
     assert info["config"].learn_sigma and info["config"].num_heads == base.config.num_heads
     x, t, y = torch.randn(1, 4, 8, 8), torch.tensor([100.0]), torch.tensor([2])
     torch.testing.assert_close(ft(x, t, y, micro=torch.tensor([[0.2, 0.1, 0.5, 0.5]])), base(x, t, y))
+
+
+def test_ddim_with_a_dit_position_modes_and_cfg():
+    from posenc.dit import DiT, DiTConfig
+    m = DiT(DiTConfig(in_channels=3, patch_size=2, hidden_size=32, depth=1, num_heads=2, mlp_hidden=64,
+                      num_classes=2, learn_sigma=False, grid=(4, 4), max_positions=(16, 16),
+                      position_sampling="rpe2d")).eval()
+    for mode in ("linspace", "random", "ntk"):
+        out = diffusion.ddim_sample(m, (2, 3, 16, 24), steps=3, y=torch.tensor([0, 1]), cfg_scale=3.0,
+                                    mode=mode, seed=1)
+        assert out.shape == (2, 3, 16, 24) and torch.isfinite(out).all()
