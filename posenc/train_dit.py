@@ -15,7 +15,8 @@ Per training sample:
 Data: a folder of ``.safetensors`` files of pre-encoded latents (``latents`` (N, C, H, W) or
 ``latent`` (C, H, W), optional ``labels`` (N,) / ``label`` ()), already multiplied by the VAE's
 scale factor (``--latent-scale`` multiplies on load), or an in-memory data set passed as a function
-returning ``(latents (N, C, H, W), labels (N,) or None)`` (``train(config, data=fn)``).
+returning ``(latents (N, C, H, W), labels (N,) or None)`` (``train(config, data=fn)``).  Pixel-space
+models (3 channels, ComfyUI's ``pixel_space`` VAE) take images in [-1, 1] as their latents.
 
 Single process, or data-parallel with torch.distributed: run it under
 ``torchrun --nproc_per_node K`` (gloo on CPU, nccl on CUDA); each process draws its own batches,
