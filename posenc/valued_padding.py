@@ -1,0 +1,265 @@
+"""Convolution with PBC's valued padding at virtual boundaries (Eq. 2 of Zhou et al., arXiv
+2503.09830: the padding at a virtual boundary is p = lambda * F, F the feature on the far side).
+
+A conv with kernel k, stride s, dilation d and "same" zero padding p = d (k - 1) / 2 computes each
+output o from the taps around its centre c = o * s.  For a tap d that reads input q = c + d:
+
+    factor(c, q) = prod of lambda_n over all n with c inside R_n and q outside R_n
+
+and the tap reads factor * x[q] (DESIGN.md section 2).  Taps that stay inside a boundary, or that
+go inward, are untouched: a virtual boundary is unidirectional.  Real zero padding stays zero.
+
+Because the multiplier m_d(o) = factor(c(o), c(o) + d) depends only on the output position and
+the tap, the conv is exactly
+
+    out = bias + sum_d m_d * (W_d applied to x shifted by d)                            (per-tap form)
+
+For a 2-D tap d = (a, b) write m_ab = m_a0 + m_0b - 1 + e_ab.  m_a0 differs from 1 only on the
+output rows Y_a next to a horizontal boundary, m_0b only on the columns X_b next to a vertical one,
+and e_ab only on Y_a x X_b (where one boundary meets a tap that leaves it through a corner).  So
+
+    out = conv(x) + sum_{a != 0} (m_a0 - 1) * sum_b Z_ab |rows Y_a
+                  + sum_{b != 0} (m_0b - 1) * sum_a Z_ab |cols X_b
+                  + sum_{a, b != 0} e_ab * Z_ab |Y_a x X_b                                (strip form)
+
+with Z_ab = W_ab applied to x shifted by (a, b).  Each row term is one 1 x k conv over the gathered
+rows, each column term one k x 1 conv over the gathered columns.  The strip form is cheaper where
+boundaries are sparse, the per-tap form where they are dense; `make_plan` estimates both costs
+and picks per layer.  Neither materialises a k*k-times copy of the feature map.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import torch
+import torch.nn.functional as F
+
+from .boundaries import Boundaries
+
+# Relative cost of the per-tap form against the plain conv, per unit of work, on the CPU
+# (measured by `python -m posenc bench-conv`; the strip form's work is counted in conv units).
+PER_TAP_COST = 1.6
+STRIP_OVERHEAD = 1.5
+
+
+@dataclass(frozen=True)
+class ConvSpec:
+    """Geometry of a zero-padded "same" conv: kernel, stride, dilation, padding, groups."""
+
+    kh: int
+    kw: int
+    sh: int
+    sw: int
+    dh: int
+    dw: int
+    groups: int
+
+    @property
+    def ph(self) -> int:
+        return self.dh * (self.kh - 1) // 2
+
+    @property
+    def pw(self) -> int:
+        return self.dw * (self.kw - 1) // 2
+
+    def out_size(self, height: int, width: int) -> tuple[int, int]:
+        return (height - 1) // self.sh + 1, (width - 1) // self.sw + 1
+
+    def row_offsets(self) -> list[int]:
+        return [(i - (self.kh - 1) // 2) * self.dh for i in range(self.kh)]
+
+    def col_offsets(self) -> list[int]:
+        return [(j - (self.kw - 1) // 2) * self.dw for j in range(self.kw)]
+
+
+def conv_spec(conv: torch.nn.Module) -> ConvSpec | None:
+    """The ConvSpec of a Conv2d that valued padding applies to, else None.
+
+    Applies to every torch.nn.Conv2d (ComfyUI's ops classes subclass it) with an odd kernel larger
+    than 1 on some axis, zero padding_mode and "same" padding d (k - 1) / 2.  1x1 convs, other
+    padding modes and unpadded convs (patch embeddings) are left alone.
+    """
+    if not isinstance(conv, torch.nn.Conv2d) or conv.padding_mode != "zeros":
+        return None
+    if isinstance(conv.padding, str):
+        return None
+    (kh, kw), (sh, sw), (dh, dw), (ph, pw) = conv.kernel_size, conv.stride, conv.dilation, conv.padding
+    if kh % 2 == 0 or kw % 2 == 0 or (kh == 1 and kw == 1):
+        return None
+    if ph != dh * (kh - 1) // 2 or pw != dw * (kw - 1) // 2:
+        return None
+    return ConvSpec(kh, kw, sh, sw, dh, dw, conv.groups)
+
+
+def _inside(starts: list[int], stops: list[int], positions: torch.Tensor) -> torch.Tensor:
+    """(N, P) float64 indicator of positions inside [start_n, stop_n)."""
+    lo = torch.tensor(starts, dtype=torch.float64).unsqueeze(1)
+    hi = torch.tensor(stops, dtype=torch.float64).unsqueeze(1)
+    p = positions.to(torch.float64).unsqueeze(0)
+    return ((p >= lo) & (p < hi)).to(torch.float64)
+
+
+def tap_multipliers(boundaries: Boundaries, spec: ConvSpec) -> torch.Tensor:
+    """m_d(o) for every tap d (row-major over the kernel) and output o: (kh*kw, Ho, Wo) float64.
+
+    Uses the separability of R_n: with r_n(y) = [c_y in rows of R_n] and r_n^a(y) = r_n(y) r_n(y+a)
+    (columns likewise), the count of boundaries with c in R_n and q outside is
+    sum_n r_n c_n - r_n^a c_n^b, and log m_d is the same sum weighted by log lambda_n.
+    """
+    b = boundaries
+    ho, wo = spec.out_size(b.height, b.width)
+    cy = torch.arange(ho) * spec.sh
+    cx = torch.arange(wo) * spec.sw
+    row_lo, row_hi = list(b.top), [b.height - v for v in b.bottom]
+    col_lo, col_hi = list(b.left), [b.width - v for v in b.right]
+    r0 = _inside(row_lo, row_hi, cy)
+    c0 = _inside(col_lo, col_hi, cx)
+    # A tap that reads real zero padding outside the image reads 0 whatever its factor: keep it 1.
+    in_image_y = lambda a: ((cy + a >= 0) & (cy + a < b.height)).to(torch.float64)
+    in_image_x = lambda d: ((cx + d >= 0) & (cx + d < b.width)).to(torch.float64)
+    log_lam = torch.tensor([math.log(v) for v in b.lambdas], dtype=torch.float64).unsqueeze(1)
+    maps = []
+    for a in spec.row_offsets():
+        ra = r0 * _inside(row_lo, row_hi, cy + a)
+        for bb in spec.col_offsets():
+            cb = c0 * _inside(col_lo, col_hi, cx + bb)
+            count = r0.T @ c0 - ra.T @ cb
+            log_m = (r0 * log_lam).T @ c0 - (ra * log_lam).T @ cb
+            count = count * torch.outer(in_image_y(a), in_image_x(bb))
+            maps.append(torch.where(count > 0.5, log_m.exp(), torch.ones_like(log_m)))
+    return torch.stack(maps)
+
+
+@dataclass
+class ConvPlan:
+    """How to run one conv at one map size for one boundary set; built by `make_plan`."""
+
+    method: str  # "identity", "per_tap" or "strips"
+    spec: ConvSpec
+    in_size: tuple[int, int]
+    boundaries: Boundaries | None = None
+    tap_maps: list = field(default_factory=list)   # per_tap: (Ho, Wo) float64 or None per tap
+    rows: list = field(default_factory=list)       # strips: (i, out_rows, in_rows, scale (|Y|, Wo))
+    cols: list = field(default_factory=list)       # strips: (j, out_cols, in_cols, scale (Ho, |X|))
+    corners: list = field(default_factory=list)    # strips: (i, j, out_rows, in_rows, out_cols, in_cols, scale)
+    _cast: dict = field(default_factory=dict, repr=False)
+
+    def tensors(self, device: torch.device, dtype: torch.dtype) -> "ConvPlan":
+        """A copy of the plan with its index and scale tensors on `device` in `dtype` (cached)."""
+        key = (device, dtype)
+        if key not in self._cast:
+            def mv(t):
+                if t is None:
+                    return None
+                return t.to(device=device, dtype=dtype if t.is_floating_point() else t.dtype)
+            self._cast[key] = ConvPlan(
+                self.method, self.spec, self.in_size, self.boundaries,
+                [mv(m) for m in self.tap_maps],
+                [(i, mv(yo), mv(yi), mv(s)) for i, yo, yi, s in self.rows],
+                [(j, mv(xo), mv(xi), mv(s)) for j, xo, xi, s in self.cols],
+                [(i, j, mv(yo), mv(yi), mv(xo), mv(xi), mv(s)) for i, j, yo, yi, xo, xi, s in self.corners],
+            )
+        return self._cast[key]
+
+
+def make_plan(boundaries: Boundaries, spec: ConvSpec, method: str = "auto") -> ConvPlan:
+    """Precompute the multipliers of one conv for one boundary set and choose the cheaper form.
+
+    method: "auto" (estimated cost), "per_tap" or "strips".  "identity" is returned when no
+    multiplier differs from 1 (the conv is then exactly the plain conv).
+    """
+    if method not in ("auto", "per_tap", "strips"):
+        raise ValueError(f"unknown valued-padding method {method!r}")
+    size = (boundaries.height, boundaries.width)
+    maps = tap_multipliers(boundaries, spec)
+    nontrivial = [(m != 1).any().item() for m in maps]
+    if not any(nontrivial):
+        return ConvPlan("identity", spec, size, boundaries)
+    kh, kw = spec.kh, spec.kw
+    ci, cj = (kh - 1) // 2, (kw - 1) // 2
+    ho, wo = maps.shape[1:]
+    m = maps.view(kh, kw, ho, wo)
+
+    def nz_index(mask):
+        return torch.nonzero(mask).flatten()
+
+    rows, cols, corners = [], [], []
+    for i, a in enumerate(spec.row_offsets()):
+        if i == ci:
+            continue
+        y = nz_index((m[i, cj] != 1).any(dim=1))
+        if len(y):
+            rows.append((i, y, y * spec.sh + a + spec.ph, m[i, cj][y] - 1))
+    for j, b in enumerate(spec.col_offsets()):
+        if j == cj:
+            continue
+        x = nz_index((m[ci, j] != 1).any(dim=0))
+        if len(x):
+            cols.append((j, x, x * spec.sw + b + spec.pw, m[ci, j][:, x] - 1))
+    for i, yo, yi, _ in rows:
+        for j, xo, xi, _ in cols:
+            e = (m[i, j] - m[i, cj] - m[ci, j] + 1)[yo][:, xo]
+            if (e != 0).any():
+                corners.append((i, j, yo, yi, xo, xi, e))
+
+    strip_work = (sum(len(r[1]) * wo * kw for r in rows) + sum(len(c[1]) * ho * kh for c in cols)
+                  + sum(len(c[2]) * len(c[4]) for c in corners)) / (kh * kw * ho * wo)
+    strip_cost = 1.0 + STRIP_OVERHEAD * strip_work
+    if method == "per_tap" or (method == "auto" and PER_TAP_COST < strip_cost):
+        tap_maps = [mp if nt else None for mp, nt in zip(maps, nontrivial)]
+        return ConvPlan("per_tap", spec, size, boundaries, tap_maps=tap_maps)
+    return ConvPlan("strips", spec, size, boundaries, rows=rows, cols=cols, corners=corners)
+
+
+def _per_tap(x, weight, bias, plan: ConvPlan):
+    s = plan.spec
+    ho, wo = s.out_size(*plan.in_size)
+    xp = F.pad(x, (s.pw, s.pw, s.ph, s.ph))
+    out = None
+    for i in range(s.kh):
+        for j in range(s.kw):
+            xs = xp[:, :, i * s.dh: i * s.dh + s.sh * (ho - 1) + 1: s.sh,
+                    j * s.dw: j * s.dw + s.sw * (wo - 1) + 1: s.sw]
+            z = F.conv2d(xs, weight[:, :, i:i + 1, j:j + 1], None, 1, 0, 1, s.groups)
+            scale = plan.tap_maps[i * s.kw + j]
+            if scale is not None:
+                z = z.mul_(scale)
+            out = z if out is None else out.add_(z)
+    if bias is not None:
+        out = out.add_(bias.view(1, -1, 1, 1))
+    return out
+
+
+def _strips(x, weight, bias, plan: ConvPlan):
+    s = plan.spec
+    out = F.conv2d(x, weight, bias, (s.sh, s.sw), (s.ph, s.pw), (s.dh, s.dw), s.groups)
+    xp = F.pad(x, (s.pw, s.pw, s.ph, s.ph))
+    for i, y_out, y_in, scale in plan.rows:
+        z = F.conv2d(xp.index_select(2, y_in), weight[:, :, i:i + 1, :], None, (1, s.sw), 0, (1, s.dw), s.groups)
+        out.index_add_(2, y_out, z.mul_(scale))
+    for j, x_out, x_in, scale in plan.cols:
+        z = F.conv2d(xp.index_select(3, x_in), weight[:, :, :, j:j + 1], None, (s.sh, 1), 0, (s.dh, 1), s.groups)
+        out.index_add_(3, x_out, z.mul_(scale))
+    for i, j, y_out, y_in, x_out, x_in, scale in plan.corners:
+        xs = xp.index_select(2, y_in).index_select(3, x_in)
+        z = F.conv2d(xs, weight[:, :, i:i + 1, j:j + 1], None, 1, 0, 1, s.groups).mul_(scale)
+        rows = out.new_zeros(out.shape[0], out.shape[1], len(y_out), out.shape[3])
+        out.index_add_(2, y_out, rows.index_add_(3, x_out, z))
+    return out
+
+
+def valued_padding_conv2d(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None,
+                          plan: ConvPlan) -> torch.Tensor:
+    """The conv of `plan.spec` on x with PBC's valued padding (module docstring, Eq. 2).
+
+    weight and bias are used as given (already cast by the caller, as ComfyUI's ops do); x is
+    (B, C, H, W) in any float dtype and memory format, H x W equal to the plan's input size.
+    """
+    if tuple(x.shape[-2:]) != plan.in_size:
+        raise ValueError(f"plan was made for a {plan.in_size} map, got {tuple(x.shape[-2:])}")
+    if plan.method == "identity":
+        s = plan.spec
+        return F.conv2d(x, weight, bias, (s.sh, s.sw), (s.ph, s.pw), (s.dh, s.dw), s.groups)
+    p = plan.tensors(x.device, x.dtype)
+    return _per_tap(x, weight, bias, p) if p.method == "per_tap" else _strips(x, weight, bias, p)

@@ -1,0 +1,138 @@
+"""The fast valued-padding conv against the slow reference written from the definition."""
+import random
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from posenc.boundaries import virtual_boundaries
+from posenc.valued_padding import ConvSpec, conv_spec, make_plan, tap_multipliers, valued_padding_conv2d
+from reference_pbc import reference_conv, reference_factors
+
+TOL = {torch.float32: 2e-5, torch.float16: 3e-3, torch.bfloat16: 2e-2}
+
+
+def _case(seed):
+    rng = random.Random(seed)
+    k = rng.choice([(3, 3), (3, 3), (5, 5), (3, 5), (1, 3)])
+    stride = rng.choice([(1, 1), (1, 1), (2, 2), (1, 2)])
+    dil = rng.choice([(1, 1), (1, 1), (2, 2), (2, 1)])
+    H, W = rng.randint(5, 23), rng.randint(5, 23)
+    n = rng.choice([1, 2, 3, 5, 31])
+    b = virtual_boundaries(H, W, n, jitter=rng.choice([0, 1, 2]), seed=rng.randint(0, 2**63),
+                           key=rng.randint(0, 2**32 - 1), rows=rng.random() < 0.8, cols=rng.random() < 0.8)
+    groups = rng.choice([1, 1, 2])
+    cin, cout = 2 * rng.randint(1, 4), 2 * rng.randint(1, 3)
+    return k, stride, dil, b, groups, cin, cout
+
+
+@pytest.mark.parametrize("seed", range(40))
+@pytest.mark.parametrize("method", ["per_tap", "strips", "auto"])
+def test_fast_conv_matches_reference(seed, method):
+    (kh, kw), stride, dil, b, groups, cin, cout = _case(seed)
+    torch.manual_seed(seed)
+    x = torch.randn(2, cin, b.height, b.width)
+    w = torch.randn(cout, cin // groups, kh, kw)
+    bias = torch.randn(cout) if seed % 3 else None
+    spec = ConvSpec(kh, kw, *stride, *dil, groups)
+    plan = make_plan(b, spec, method)
+    out = valued_padding_conv2d(x, w, bias, plan)
+    ref = reference_conv(x, w, bias, b, stride, dil, groups)
+    assert out.shape == ref.shape
+    torch.testing.assert_close(out.double(), ref, rtol=1e-5, atol=2e-5)
+
+
+def test_multipliers_match_reference_factors():
+    b = virtual_boundaries(19, 26, 31, jitter=1, seed=3, key=7)
+    spec = ConvSpec(3, 3, 1, 1, 1, 1, 1)
+    torch.testing.assert_close(tap_multipliers(b, spec), reference_factors(b, 3, 3, 1, 1, 1, 1))
+
+
+def test_valued_padding_changes_the_output():
+    """Guards against a plan that silently falls back to the plain conv: exactly the outputs with
+    a tap crossing a boundary outward change (N=3 on 16: rectangles [2,14), [4,12), [6,10))."""
+    b = virtual_boundaries(16, 16, 3)
+    torch.manual_seed(0)
+    x, w = torch.randn(1, 4, 16, 16), torch.randn(4, 4, 3, 3)
+    plain = F.conv2d(x, w, padding=1)
+    expected = (reference_factors(b, 3, 3, 1, 1, 1, 1) != 1).any(dim=0)
+    assert expected[2, 7] and expected[13, 7] and expected[7, 9] and not expected[3, 7]
+    assert not expected[0].any() and not expected[:, 15].any()
+    for method in ("per_tap", "strips"):
+        out = valued_padding_conv2d(x, w, None, make_plan(b, ConvSpec(3, 3, 1, 1, 1, 1, 1), method))
+        changed = (out - plain).abs().amax(dim=(0, 1)) > 1e-4
+        assert torch.equal(changed, expected)
+
+
+def test_hand_computed_single_boundary():
+    """N=1 on 8x8: R = [2, 6) x [2, 6), lambda = 1/2.  The output at (2, 3) reads row 1 through
+    its three upper taps at half weight; the centre (3, 3) is untouched."""
+    b = virtual_boundaries(8, 8, 1)
+    assert b.rect(0) == (2, 6, 2, 6)
+    x = torch.ones(1, 1, 8, 8)
+    w = torch.ones(1, 1, 3, 3)
+    plan = make_plan(b, ConvSpec(3, 3, 1, 1, 1, 1, 1), "per_tap")
+    out = valued_padding_conv2d(x, w, None, plan)[0, 0]
+    assert out[3, 3] == 9
+    assert out[2, 3] == 6 + 3 * 0.5
+    assert out[2, 2] == 4 + 5 * 0.5   # corner: taps leaving through top or left, each once
+    assert out[1, 3] == 9             # outside R reading inward: unidirectional, untouched
+    assert out[0, 0] == 4             # real zero padding stays zero
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16, torch.float32])
+@pytest.mark.parametrize("method", ["per_tap", "strips"])
+def test_dtypes(dtype, method):
+    b = virtual_boundaries(20, 28, 31, jitter=1, seed=11, key=5)
+    torch.manual_seed(0)
+    x, w, bias = torch.randn(3, 8, 20, 28), torch.randn(8, 8, 3, 3) * 0.2, torch.randn(8)
+    out = valued_padding_conv2d(x.to(dtype), w.to(dtype), bias.to(dtype),
+                                make_plan(b, ConvSpec(3, 3, 1, 1, 1, 1, 1), method))
+    assert out.dtype == dtype
+    ref = reference_conv(x.to(dtype).double(), w.to(dtype).double(), bias.to(dtype).double(), b)
+    scale = ref.abs().max().item()
+    assert (out.double() - ref).abs().max().item() <= TOL[dtype] * scale * 4
+
+
+def test_channels_last_and_batch():
+    b = virtual_boundaries(24, 24, 7, jitter=2, seed=1, key=9)
+    torch.manual_seed(1)
+    x = torch.randn(5, 6, 24, 24).to(memory_format=torch.channels_last)
+    w = torch.randn(6, 6, 3, 3)
+    for method in ("per_tap", "strips"):
+        out = valued_padding_conv2d(x, w, None, make_plan(b, ConvSpec(3, 3, 2, 2, 1, 1, 1), method))
+        torch.testing.assert_close(out.double(), reference_conv(x, w, None, b, (2, 2)), rtol=1e-5, atol=2e-5)
+
+
+def test_empty_boundaries_are_identity():
+    b = virtual_boundaries(16, 16, 31, rows=False, cols=False)
+    plan = make_plan(b, ConvSpec(3, 3, 1, 1, 1, 1, 1))
+    assert plan.method == "identity"
+    x, w = torch.randn(1, 3, 16, 16), torch.randn(3, 3, 3, 3)
+    assert torch.equal(valued_padding_conv2d(x, w, None, plan), F.conv2d(x, w, padding=1))
+
+
+def test_no_full_unfold_in_default_path(monkeypatch):
+    """The default path never unfolds (a k*k-times copy of the feature map)."""
+    monkeypatch.setattr(F, "unfold", lambda *a, **k: (_ for _ in ()).throw(AssertionError("unfold")))
+    b = virtual_boundaries(32, 32, 31, jitter=1)
+    x, w = torch.randn(1, 4, 32, 32), torch.randn(4, 4, 3, 3)
+    for method in ("auto", "per_tap", "strips"):
+        valued_padding_conv2d(x, w, None, make_plan(b, ConvSpec(3, 3, 1, 1, 1, 1, 1), method))
+
+
+def test_conv_spec_selection():
+    assert conv_spec(torch.nn.Conv2d(4, 4, 3, padding=1)) == ConvSpec(3, 3, 1, 1, 1, 1, 1)
+    assert conv_spec(torch.nn.Conv2d(4, 4, 3, stride=2, padding=1)).sh == 2
+    assert conv_spec(torch.nn.Conv2d(4, 4, 3, padding=2, dilation=2)).dh == 2
+    assert conv_spec(torch.nn.Conv2d(4, 4, 1)) is None                       # 1x1
+    assert conv_spec(torch.nn.Conv2d(4, 4, 2, stride=2)) is None             # patch embedding
+    assert conv_spec(torch.nn.Conv2d(4, 4, 3, padding=0)) is None            # no padding
+    assert conv_spec(torch.nn.Conv2d(4, 4, 3, padding=1, padding_mode="circular")) is None
+    assert conv_spec(torch.nn.Linear(3, 3)) is None
+
+
+def test_plan_rejects_wrong_size():
+    plan = make_plan(virtual_boundaries(16, 16, 3), ConvSpec(3, 3, 1, 1, 1, 1, 1))
+    with pytest.raises(ValueError, match="plan was made"):
+        valued_padding_conv2d(torch.randn(1, 1, 17, 16), torch.randn(1, 1, 3, 3), None, plan)
