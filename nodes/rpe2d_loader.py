@@ -1,0 +1,219 @@
+"""RPE-2D DiT Loader and DiT Class Label: DiT checkpoints as a ComfyUI MODEL at any size.
+
+Wiring only; the DiT, its positions and the file checks live in posenc/dit.py and posenc/rpe2d.py.
+comfy.* is imported inside functions so that this module imports without ComfyUI.
+"""
+from __future__ import annotations
+
+import logging
+
+import torch
+
+from ..posenc import rpe2d
+from ..posenc.dit import DiT, default_position_mode, load_dit
+
+MODES = ("auto",) + rpe2d.POSITION_MODES
+LABEL_KEY = "posenc_dit_class_label"
+FOLDERS = ("diffusion_models", "checkpoints")
+
+# DiT's training schedule (guided-diffusion "linear" betas 1e-4..0.02, 1000 steps) in ComfyUI's
+# terms; see posenc/diffusion.py.
+SAMPLING_SETTINGS = {"beta_schedule": "sqrt_linear", "linear_start": 1e-4, "linear_end": 0.02,
+                     "timesteps": 1000}
+
+
+class ComfyDiT(DiT):
+    """The DiT with ComfyUI's diffusion-model call signature; the state dict keeps the official
+    names (``diffusion_model.blocks.0.attn.qkv.weight`` ...), so weight patches (LoRA) apply."""
+
+    position_mode = "linspace"
+    position_seed = 0
+    latent_downscale = 8
+
+    @property
+    def dtype(self):
+        return self.x_embedder.proj.weight.dtype
+
+    def forward(self, x, timesteps, context=None, y=None, control=None, transformer_options={}, **kwargs):
+        import comfy.patcher_extension as pe
+        return pe.WrapperExecutor.new_class_executor(
+            self._forward, self,
+            pe.get_all_wrappers(pe.WrappersMP.DIFFUSION_MODEL, transformer_options),
+        ).execute(x, timesteps, context, y, control, transformer_options, **kwargs)
+
+    def _forward(self, x, timesteps, context=None, y=None, control=None, transformer_options={}, **kwargs):
+        H, W = x.shape[-2:]
+        p, f = self.patch_size, self.latent_downscale
+        if H % p or W % p:
+            raise ValueError(f"RPE-2D DiT: image size {W * f}x{H * f} is not a multiple of "
+                             f"{p * f} (patch size {p} x VAE factor {f}); latent {W}x{H}")
+        opts = transformer_options.get("posenc_rpe2d", {})
+        mode = opts.get("mode", self.position_mode)
+        seed = opts.get("seed", self.position_seed)
+        out = DiT.forward(self, x, timesteps, y, mode=mode, seed=seed)
+        return out[:, :self.in_channels]  # learned sigma: the sampler uses the noise channels
+
+
+def _comfy_model_classes():
+    """Model-config and model classes, made on first use (they subclass comfy classes)."""
+    global _CLASSES
+    if _CLASSES is not None:
+        return _CLASSES
+    import comfy.conds
+    import comfy.latent_formats
+    import comfy.model_base
+    import comfy.supported_models_base
+
+    class RPE2DDiTConfig(comfy.supported_models_base.BASE):
+        unet_config = {"disable_unet_model_creation": True}
+        unet_extra_config = {}
+        sampling_settings = SAMPLING_SETTINGS
+        latent_format = comfy.latent_formats.SD15
+        memory_usage_factor = 2.0
+
+    class RPE2DDiTModel(comfy.model_base.BaseModel):
+        def __init__(self, model_config, diffusion_model, device=None):
+            super().__init__(model_config, comfy.model_base.ModelType.EPS, device=device)
+            self.diffusion_model = diffusion_model
+
+        def extra_conds(self, **kwargs):
+            out = {}
+            label = kwargs.get(LABEL_KEY, None)
+            if label is not None:
+                out["y"] = comfy.conds.CONDRegular(torch.tensor([int(label)], dtype=torch.long))
+            return out
+
+    _CLASSES = (RPE2DDiTConfig, RPE2DDiTModel)
+    return _CLASSES
+
+
+_CLASSES = None
+
+
+def latent_format_for(info):
+    import comfy.latent_formats as lf
+    name = info["metadata"].get("posenc.latent_format")
+    channels = info["config"].in_channels
+    if name is None:
+        name = "pixel" if channels == 3 else "sd1"
+    if name == "pixel":
+        if channels != 3:
+            raise ValueError(f"RPE-2D DiT: metadata says pixel space but the model has {channels} channels")
+        return lf.ChromaRadiance(), 1  # 3 channels, identity scaling: ComfyUI's pixel_space VAE
+    if name == "sd1":
+        if channels != 4:
+            raise ValueError(f"RPE-2D DiT: an SD-VAE latent has 4 channels, the model has {channels}")
+        return lf.SD15(), 8  # official DiT: sd-vae-ft-ema/mse, scale 0.18215
+    raise ValueError(f"RPE-2D DiT: unknown latent format {name!r} in the checkpoint metadata")
+
+
+def model_from_file(path, position_mode="auto", seed=0):
+    """A ComfyUI ModelPatcher for a DiT file (official layout or ours)."""
+    import comfy.model_management as mm
+    import comfy.model_patcher
+
+    load_device = mm.get_torch_device()
+    dit, info = load_dit(path, cls=ComfyDiT)
+    cfg = info["config"]
+    if not info["pos_embed_is_sincos"]:
+        logging.warning("RPE-2D DiT Loader: %s: the stored pos_embed is not DiT's sin-cos of its "
+                        "grid; the model is run with sin-cos positions anyway", path)
+    mode = default_position_mode(cfg) if position_mode == "auto" else position_mode
+    if mode not in rpe2d.POSITION_MODES:
+        raise ValueError(f"RPE-2D DiT Loader: unknown position mode {position_mode!r}")
+    fmt, factor = latent_format_for(info)
+    dtype = mm.unet_dtype(model_params=sum(p.numel() for p in dit.parameters()))
+    dit.to(dtype)
+    dit.position_mode, dit.position_seed, dit.latent_downscale = mode, int(seed), factor
+    dit.base_resolution = cfg.grid[0] * cfg.patch_size * factor
+
+    Config, Model = _comfy_model_classes()
+    model_config = Config({"disable_unet_model_creation": True})
+    model_config.latent_format = fmt
+    model = Model(model_config, dit, device=mm.unet_offload_device())
+    return comfy.model_patcher.ModelPatcher(model, load_device=load_device,
+                                            offload_device=mm.unet_offload_device()), info
+
+
+def _checkpoint_names():
+    import folder_paths
+    names = []
+    for folder in FOLDERS:
+        try:
+            names.extend(n for n in folder_paths.get_filename_list(folder) if n not in names)
+        except Exception:  # a folder name unknown to this ComfyUI
+            pass
+    return names
+
+
+def _resolve(name):
+    import folder_paths
+    for folder in FOLDERS:
+        path = folder_paths.get_full_path(folder, name)
+        if path:
+            return path
+    raise FileNotFoundError(f"RPE-2D DiT Loader: {name!r} is in neither models/diffusion_models nor "
+                            f"models/checkpoints")
+
+
+class RPE2DDiTLoader:
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {"required": {
+            "dit_name": (_checkpoint_names(), {"tooltip": "A DiT checkpoint from models/diffusion_models or models/checkpoints: an RPE-2D checkpoint trained by this pack, a bundled reference DiT, or an official DiT-XL/2 256/512 file (.safetensors, or .pt loaded weights-only)."}),
+            "position_mode": (list(MODES), {"default": "auto", "tooltip": "Positions given to the sin-cos encoding. auto: linspace for RPE-2D checkpoints, first for vanilla ones. linspace: spread over the trained range [0, L). random: a seeded sorted subset of [0, L). first: 0..n-1 (plain extrapolation). interpolate: fractional positions squeezed onto the trained grid (for vanilla models). ntk: 0..n-1 with NTK-scaled sin-cos frequencies (for vanilla models)."}),
+            "seed": ("INT", {"default": 0, "min": 0, "max": 0xffffffffffffffff, "tooltip": "Seed of the 'random' position mode (ignored by the other modes)."}),
+        }}
+
+    RETURN_TYPES = ("MODEL",)
+    RETURN_NAMES = ("model",)
+    FUNCTION = "load"
+    CATEGORY = "loaders"
+    DESCRIPTION = ("Loads a Diffusion Transformer (official facebookresearch DiT layout) as a MODEL "
+                   "that samples at any size and aspect ratio, with RPE-2D position modes. Pair it "
+                   "with 'DiT Class Label' for class-conditional DiTs.")
+
+    def load(self, dit_name, position_mode, seed):
+        model, _ = model_from_file(_resolve(dit_name), position_mode, seed)
+        return (model,)
+
+
+def _dit_of(model):
+    dm = getattr(getattr(model, "model", None), "diffusion_model", None)
+    if not isinstance(dm, DiT):
+        raise ValueError("DiT Class Label: the model is not a DiT from the RPE-2D DiT Loader")
+    return dm
+
+
+class DiTClassLabel:
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {"required": {
+            "model": ("MODEL", {"tooltip": "The DiT from the RPE-2D DiT Loader (used to check the label range)."}),
+            "class_label": ("INT", {"default": 0, "min": 0, "max": 1 << 20, "tooltip": "Class index: an ImageNet-1k label 0..999 for official DiT (e.g. 207 golden retriever, 88 macaw, 980 volcano), the scene class for the bundled reference DiTs. Ignored by unconditional DiTs."}),
+        }}
+
+    RETURN_TYPES = ("CONDITIONING", "CONDITIONING")
+    RETURN_NAMES = ("positive", "negative")
+    FUNCTION = "encode"
+    CATEGORY = "conditioning"
+    DESCRIPTION = ("Class conditioning for a class-conditional DiT: positive is the class, negative "
+                   "the null (unconditional) class for classifier-free guidance.")
+
+    def encode(self, model, class_label):
+        cfg = _dit_of(model).config
+        empty = torch.zeros(1, 1, 1)
+        if cfg.num_classes == 0:  # unconditional DiT: conditioning without a label, for KSampler
+            logging.info("DiT Class Label: the DiT is unconditional; the class label is ignored")
+            return ([[empty, {}]], [[empty, {}]])
+        if not 0 <= class_label < cfg.num_classes:
+            raise ValueError(f"DiT Class Label: class label {class_label} out of range: this DiT has "
+                             f"{cfg.num_classes} classes (0..{cfg.num_classes - 1})")
+        null = cfg.num_classes if cfg.class_dropout else class_label
+        if not cfg.class_dropout:
+            logging.warning("DiT Class Label: the model has no null class; negative = positive")
+        return ([[empty, {LABEL_KEY: int(class_label)}]], [[empty, {LABEL_KEY: int(null)}]])
+
+
+NODE_CLASS_MAPPINGS = {"RPE2DDiTLoader": RPE2DDiTLoader, "DiTClassLabel": DiTClassLabel}
+NODE_DISPLAY_NAME_MAPPINGS = {"RPE2DDiTLoader": "RPE-2D DiT Loader", "DiTClassLabel": "DiT Class Label"}

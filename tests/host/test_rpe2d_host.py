@@ -1,0 +1,129 @@
+"""Host test (opt-in): the RPE-2D DiT Loader inside real ComfyUI, sampling with KSampler.
+
+Run:  COMFYUI_PATH=/path/to/ComfyUI <ComfyUI's python> -m pytest tests/host -q
+Skipped unless COMFYUI_PATH points at a ComfyUI checkout.
+"""
+import importlib.util
+import os
+import sys
+
+import pytest
+
+COMFYUI_PATH = os.environ.get("COMFYUI_PATH")
+pytestmark = pytest.mark.skipif(not COMFYUI_PATH, reason="host test: set COMFYUI_PATH to a ComfyUI "
+                                "checkout (and run with ComfyUI's Python) to run it")
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+PACK_NAME = "posenc_pack_under_test"
+
+
+def _host():
+    if COMFYUI_PATH not in sys.path:
+        sys.path.insert(0, COMFYUI_PATH)
+    import comfy.options
+    comfy.options.enable_args_parsing()
+    argv, sys.argv = sys.argv, [sys.argv[0], "--cpu"]  # ComfyUI parses sys.argv on import
+    try:
+        import comfy.model_management  # noqa: F401
+    finally:
+        sys.argv = argv
+    if PACK_NAME not in sys.modules:  # import the pack as ComfyUI does, under a foreign name
+        spec = importlib.util.spec_from_file_location(PACK_NAME, os.path.join(ROOT, "__init__.py"),
+                                                      submodule_search_locations=[ROOT])
+        mod = importlib.util.module_from_spec(spec)
+        sys.modules[PACK_NAME] = mod
+        spec.loader.exec_module(mod)
+    return sys.modules[PACK_NAME]
+
+
+@pytest.fixture(scope="module")
+def host(tmp_path_factory):
+    if not COMFYUI_PATH:
+        pytest.skip("COMFYUI_PATH not set")
+    import torch
+    pack = _host()
+    import folder_paths
+    models = tmp_path_factory.mktemp("dit_models")
+    folder_paths.add_model_folder_path("diffusion_models", str(models), is_default=True)
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    from test_dit_loading import official_state_dict
+    from safetensors.torch import save_file
+    save_file(official_state_dict(D=64, depth=2, classes=10, grid=4), str(models / "tiny-official-dit.safetensors"))
+    torch.save(official_state_dict(D=64, depth=1, classes=10, grid=4, seed=3), str(models / "tiny-official-dit.pt"))
+    # one of ours: RPE-2D positions, crop micro-conditioning, pixel space (3 channels)
+    from posenc import train_dit
+    g = torch.Generator().manual_seed(0)
+    train_dit.train(train_dit.TrainConfig(
+        out=str(models / "tiny-rpe2d.safetensors"), grid=(4, 4), max_positions=(16, 16),
+        hidden_size=32, depth=1, num_heads=2, steps=2, batch_size=2, progress=False),
+        (torch.rand(4, 3, 8, 8, generator=g) * 2 - 1, torch.tensor([0, 1, 2, 1])))
+    return pack
+
+
+def _sample(pack, model, w, h, label=3, steps=3):
+    import torch
+    import nodes as comfy_nodes  # ComfyUI's nodes.py (the test's host, not the pack)
+    pos, neg = pack.NODE_CLASS_MAPPINGS["DiTClassLabel"]().encode(model, label)
+    f = model.model.diffusion_model.latent_downscale
+    if f == 8:
+        latent = comfy_nodes.EmptyLatentImage().generate(w, h, 1)[0]
+    else:  # pixel space: the latent is the image
+        latent = {"samples": torch.zeros(1, 3, h, w)}
+    return comfy_nodes.KSampler().sample(model, 1, steps, 2.0, "euler", "normal", pos, neg, latent)[0]["samples"]
+
+
+@pytest.mark.parametrize("name", ["tiny-official-dit.safetensors", "tiny-official-dit.pt"])
+def test_loader_lists_and_samples_at_1x_2x_and_non_square(host, name):
+    import torch
+    loader = host.NODE_CLASS_MAPPINGS["RPE2DDiTLoader"]
+    assert name in loader.INPUT_TYPES()["required"]["dit_name"][0]
+    for mode in ("auto", "interpolate", "ntk"):
+        model = loader().load(name, mode, 0)[0]
+        dm = model.model.diffusion_model
+        assert dm.config.grid == (4, 4) and dm.config.learn_sigma  # 8x8 latent = 64 px at 1x
+        for w, h in ((64, 64), (128, 128), (192, 64)):
+            out = _sample(host, model, w, h)
+            assert out.shape == (1, 4, h // 8, w // 8) and torch.isfinite(out).all(), (mode, w, h)
+
+
+def test_bad_inputs_fail_clearly(host):
+    import comfy.model_management  # noqa
+    loader = host.NODE_CLASS_MAPPINGS["RPE2DDiTLoader"]
+    model = loader().load("tiny-official-dit.safetensors", "auto", 0)[0]
+    with pytest.raises(ValueError, match="class label 10 out of range"):
+        host.NODE_CLASS_MAPPINGS["DiTClassLabel"]().encode(model, 10)
+    with pytest.raises(Exception, match="not a multiple of 16"):
+        _sample(host, model, 72, 64)
+    lin = loader().load("tiny-official-dit.safetensors", "linspace", 0)[0]
+    with pytest.raises(Exception, match="distinct positions"):
+        _sample(host, lin, 128, 128)  # a vanilla model knows only L = 4 positions
+
+
+def test_loader_does_not_leak_between_models(host):
+    loader = host.NODE_CLASS_MAPPINGS["RPE2DDiTLoader"]
+    a = loader().load("tiny-official-dit.safetensors", "first", 0)[0]
+    b = loader().load("tiny-official-dit.safetensors", "interpolate", 0)[0]
+    assert a.model is not b.model
+    assert a.model.diffusion_model.position_mode == "first"
+    assert b.model.diffusion_model.position_mode == "interpolate"
+
+
+def test_class_label_reaches_the_model(host):
+    import torch
+    model = host.NODE_CLASS_MAPPINGS["RPE2DDiTLoader"]().load("tiny-official-dit.safetensors", "auto", 0)[0]
+    a, b, c = (_sample(host, model, 64, 64, label=k) for k in (3, 3, 5))
+    assert torch.equal(a, b) and not torch.allclose(a, c)
+
+
+def test_our_rpe2d_pixel_checkpoint_samples_at_1x_2x_non_square(host):
+    import torch
+    loader = host.NODE_CLASS_MAPPINGS["RPE2DDiTLoader"]
+    for mode in ("auto", "random"):
+        model = loader().load("tiny-rpe2d.safetensors", mode, 7)[0]
+        dm = model.model.diffusion_model
+        assert dm.config.position_sampling == "rpe2d" and dm.config.micro_conditioning
+        assert dm.latent_downscale == 1 and dm.config.max_positions == (16, 16)
+        assert dm.position_mode == ("linspace" if mode == "auto" else "random")
+        for w, h in ((8, 8), (16, 16), (24, 8)):
+            out = _sample(host, model, w, h, label=1)
+            assert out.shape == (1, 3, h, w) and torch.isfinite(out).all()

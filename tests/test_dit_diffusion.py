@@ -1,0 +1,63 @@
+"""DiT schedule and DDIM (posenc/diffusion.py); fine-tuning an official-layout checkpoint."""
+import numpy as np
+import torch
+
+from posenc import diffusion, train_dit
+from posenc.dit import load_dit
+
+torch.set_num_threads(1)
+
+
+def test_schedule_is_dits_linear_betas():
+    # guided-diffusion get_named_beta_schedule("linear", 1000): linspace(1e-4, 0.02) (scale = 1)
+    betas = np.linspace(0.0001, 0.02, 1000, dtype=np.float64)
+    ref = np.cumprod(1.0 - betas)
+    np.testing.assert_allclose(diffusion.alphas_cumprod().numpy(), ref, rtol=1e-12)
+
+
+class Oracle(torch.nn.Module):
+    """Predicts the exact noise that leads from a known x0 to x; DDIM must land on x0."""
+
+    def __init__(self, x0):
+        super().__init__()
+        self.x0 = x0
+        self.abar = diffusion.alphas_cumprod()
+
+    def forward(self, x, t, y=None, **kw):
+        a = self.abar[t.long()].float().view(-1, 1, 1, 1)
+        eps = (x - a.sqrt() * self.x0) / (1 - a).sqrt()
+        return torch.cat([eps, torch.zeros_like(eps)], 1)  # learned-sigma layout: 2C channels
+
+
+def test_ddim_recovers_x0_with_the_oracle():
+    x0 = torch.randn(2, 4, 6, 10, generator=torch.Generator().manual_seed(1)).clamp(-1, 1)
+    out = diffusion.ddim_sample(Oracle(x0), x0.shape, steps=10, seed=3)
+    torch.testing.assert_close(out, x0, atol=1e-4, rtol=1e-4)
+
+
+def test_init_from_official_layout_adds_micro_conditioning_without_changing_output(tmp_path):
+    from safetensors.torch import save_file
+    from test_dit_loading import official_state_dict
+    sd = official_state_dict(D=64, depth=1, classes=3, grid=4)
+    save_file(sd, str(tmp_path / "official.safetensors"))
+    out = str(tmp_path / "ft.safetensors")
+    cfg = train_dit.TrainConfig(out=out, init=str(tmp_path / "official.safetensors"), grid=(4, 4),
+                                max_positions=(8, 8), micro_conditioning=True, steps=0, progress=False)
+    train_dit.train(cfg, (torch.randn(2, 4, 8, 8), torch.tensor([0, 2])))
+    ft, info = load_dit(out)
+    base, _ = load_dit(str(tmp_path / "official.safetensors"))
+    assert info["config"].micro_conditioning and info["config"].position_sampling == "rpe2d"
+    assert info["config"].learn_sigma and info["config"].num_heads == base.config.num_heads
+    x, t, y = torch.randn(1, 4, 8, 8), torch.tensor([100.0]), torch.tensor([2])
+    torch.testing.assert_close(ft(x, t, y, micro=torch.tensor([[0.2, 0.1, 0.5, 0.5]])), base(x, t, y))
+
+
+def test_ddim_with_a_dit_position_modes_and_cfg():
+    from posenc.dit import DiT, DiTConfig
+    m = DiT(DiTConfig(in_channels=3, patch_size=2, hidden_size=32, depth=1, num_heads=2, mlp_hidden=64,
+                      num_classes=2, learn_sigma=False, grid=(4, 4), max_positions=(16, 16),
+                      position_sampling="rpe2d")).eval()
+    for mode in ("linspace", "random", "ntk"):
+        out = diffusion.ddim_sample(m, (2, 3, 16, 24), steps=3, y=torch.tensor([0, 1]), cfg_scale=3.0,
+                                    mode=mode, seed=1)
+        assert out.shape == (2, 3, 16, 24) and torch.isfinite(out).all()

@@ -1,0 +1,75 @@
+"""The RPE-2D nodes without ComfyUI: registration, tooltips, label checks, the model adapter."""
+import importlib.util
+import os
+import sys
+from types import SimpleNamespace
+
+import pytest
+import torch
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+PACK_NAME = "posenc_pack_under_test"
+torch.set_num_threads(1)
+
+
+@pytest.fixture(scope="module")
+def loader_mod():
+    if PACK_NAME not in sys.modules:  # import the pack as ComfyUI does, under a foreign name
+        spec = importlib.util.spec_from_file_location(PACK_NAME, os.path.join(ROOT, "__init__.py"),
+                                                      submodule_search_locations=[ROOT])
+        mod = importlib.util.module_from_spec(spec)
+        sys.modules[PACK_NAME] = mod
+        spec.loader.exec_module(mod)
+    return sys.modules[PACK_NAME + ".nodes.rpe2d_loader"]
+
+
+def comfy_dit(mod, **kw):
+    from posenc.dit import DiTConfig
+    base = dict(in_channels=4, patch_size=2, hidden_size=32, depth=1, num_heads=2, mlp_hidden=64,
+                num_classes=10, learn_sigma=True, grid=(4, 4), max_positions=(4, 4))
+    base.update(kw)
+    return mod.ComfyDiT(DiTConfig(**base)).eval()
+
+
+def test_registered_with_display_names_and_tooltips(loader_mod, monkeypatch):
+    pack = sys.modules[PACK_NAME]
+    assert pack.NODE_DISPLAY_NAME_MAPPINGS["RPE2DDiTLoader"] == "RPE-2D DiT Loader"
+    assert pack.NODE_CLASS_MAPPINGS["RPE2DDiTLoader"].CATEGORY == "loaders"
+    assert "DiTClassLabel" in pack.NODE_CLASS_MAPPINGS
+    monkeypatch.setattr(loader_mod, "_checkpoint_names", lambda: ["a.safetensors"])
+    for name in ("RPE2DDiTLoader", "DiTClassLabel"):
+        for inp, spec in pack.NODE_CLASS_MAPPINGS[name].INPUT_TYPES()["required"].items():
+            assert spec[1].get("tooltip"), (name, inp)
+    modes = pack.NODE_CLASS_MAPPINGS["RPE2DDiTLoader"].INPUT_TYPES()["required"]["position_mode"][0]
+    assert set(modes) == {"auto", "linspace", "random", "first", "interpolate", "ntk"}
+
+
+def test_class_label_node(loader_mod):
+    model = SimpleNamespace(model=SimpleNamespace(diffusion_model=comfy_dit(loader_mod)))
+    pos, neg = loader_mod.DiTClassLabel().encode(model, 7)
+    assert pos[0][1][loader_mod.LABEL_KEY] == 7 and neg[0][1][loader_mod.LABEL_KEY] == 10  # null class
+    with pytest.raises(ValueError, match="class label 10 out of range.*10 classes"):
+        loader_mod.DiTClassLabel().encode(model, 10)
+    with pytest.raises(ValueError, match="not a DiT"):
+        loader_mod.DiTClassLabel().encode(SimpleNamespace(model=SimpleNamespace(diffusion_model=torch.nn.Identity())), 1)
+    uncond = SimpleNamespace(model=SimpleNamespace(diffusion_model=comfy_dit(
+        loader_mod, num_classes=0, class_dropout=False)))
+    pos, neg = loader_mod.DiTClassLabel().encode(uncond, 3)
+    assert loader_mod.LABEL_KEY not in pos[0][1]
+
+
+def test_adapter_returns_noise_channels_and_checks_size(loader_mod):
+    dm = comfy_dit(loader_mod)
+    for p in dm.parameters():
+        torch.nn.init.normal_(p, std=0.1)
+    x, t, y = torch.randn(1, 4, 16, 12), torch.tensor([100.0]), torch.tensor([3])
+    dm.position_mode = "interpolate"
+    out = dm._forward(x, t, y=y, transformer_options={})
+    full = super(loader_mod.ComfyDiT, dm).forward(x, t, y, mode="interpolate")
+    assert out.shape == (1, 4, 16, 12)
+    torch.testing.assert_close(out, full[:, :4])  # learned sigma: only the noise channels
+    # per-run override through transformer_options
+    out2 = dm._forward(x, t, y=y, transformer_options={"posenc_rpe2d": {"mode": "first"}})
+    torch.testing.assert_close(out2, super(loader_mod.ComfyDiT, dm).forward(x, t, y, mode="first")[:, :4])
+    with pytest.raises(ValueError, match=r"image size 104x128 is not a multiple of 16"):
+        dm._forward(torch.randn(1, 4, 16, 13), t, y=y, transformer_options={})
