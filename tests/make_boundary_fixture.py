@@ -16,7 +16,7 @@ ROOT = Path(__file__).resolve().parents[1]
 FIXTURE = ROOT / "tests" / "fixtures" / "boundary_geometry.json"
 
 
-def load_pack(name: str = "posenc_pack"):
+def load_pack(name: str = "posenc_pack_under_test"):
     """Import the repository as a package (its folder name need not be a Python identifier)."""
     if name not in sys.modules:
         spec = importlib.util.spec_from_file_location(name, ROOT / "__init__.py",
@@ -35,8 +35,8 @@ KEYS = [0, 1, 0x3F800000, 0x41A00000, 0xFFFFFFFF]   # sigma_key(1.0), sigma_key(
 
 def build_fixture() -> dict:
     load_pack()
-    B = importlib.import_module("posenc_pack.posenc.boundaries")
-    D = importlib.import_module("posenc_pack.posenc.boundary_drawing")
+    B = importlib.import_module("posenc_pack_under_test.posenc.boundaries")
+    D = importlib.import_module("posenc_pack_under_test.posenc.boundary_drawing")
 
     splitmix = [{"x": str(x), "out": str(B.splitmix64(x))}
                 for x in [0, 1, 2, 0x9E3779B97F4A7C15, U64, 1 << 63, 12345678901234567890]]
