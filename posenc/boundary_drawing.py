@@ -313,6 +313,24 @@ def _draw_rings(layer: _Layer, box: PanelBox, level: LevelPlan, thickness: int) 
             layer.fill(clip_y(Y0), clip_y(Y1), clip_x(X1 - thickness), clip_x(X1), rgb, alpha)
 
 
+def _header_and_layout(plan: BoundaryPlan, frame: tuple[int, int], image_size, base_note: str, font):
+    lines, notice = header_lines(plan, image_size, base_note)
+    probe = ImageDraw.Draw(Image.new("RGBA", (8, 8)))       # measures text
+    pw, _ = panel_size(*frame)
+    cols = panel_columns(len(plan.levels), *frame)
+    text_width = max(cols * (pw + GAP) + GAP, MIN_IMAGE_WIDTH) - 2 * GAP
+    wrapped = [w for line in lines for w in _wrap(probe, line, font, text_width)]
+    header_height = GAP // 2 + LINE_HEIGHT * (len(wrapped) + 1) + GAP // 2
+    return wrapped, notice, text_width, layout_panels(len(plan.levels), *frame, header_height)
+
+
+def boundary_layout(plan: BoundaryPlan, image_size: tuple[int, int] | None = None,
+                    base_note: str = "") -> Layout:
+    """Where render_boundaries puts the panels (image_size = (width, height) of an IMAGE input)."""
+    frame = image_size or (plan.width, plan.height)
+    return _header_and_layout(plan, frame, image_size, base_note, _font())[3]
+
+
 def render_boundaries(plan: BoundaryPlan, image: torch.Tensor | None = None,
                       base_note: str = "") -> tuple[torch.Tensor, Layout]:
     """Draw the plan as a ComfyUI IMAGE (B, H, W, 3) float32 in [0, 1], one panel per U-Net level.
@@ -331,16 +349,8 @@ def render_boundaries(plan: BoundaryPlan, image: torch.Tensor | None = None,
         frame = (int(image.shape[2]), int(image.shape[1]))
     else:
         frame = (plan.width, plan.height)
-    lines, notice = header_lines(plan, frame if image is not None else None, base_note)
-
-    # Measure the header with a throwaway canvas, then lay out.
-    probe = ImageDraw.Draw(Image.new("RGBA", (8, 8)))
-    pw, _ = panel_size(*frame)
-    cols = panel_columns(len(plan.levels), *frame)
-    text_width = max(cols * (pw + GAP) + GAP, MIN_IMAGE_WIDTH) - 2 * GAP
-    wrapped = [w for line in lines for w in _wrap(probe, line, font, text_width)]
-    header_height = GAP // 2 + LINE_HEIGHT * (len(wrapped) + 1) + GAP // 2
-    layout = layout_panels(len(plan.levels), *frame, header_height)
+    wrapped, notice, text_width, layout = _header_and_layout(
+        plan, frame, frame if image is not None else None, base_note, font)
     H, W = layout.height, layout.width
 
     layer = _Layer(H, W)
@@ -393,4 +403,4 @@ def _pil_to_array(img: Image.Image):
 
 __all__ = ["BoundaryPlan", "LevelPlan", "Layout", "PanelBox", "MAX_BOUNDARIES", "MAX_SIZE",
            "active_axes", "plan_boundaries", "layout_panels", "line_pixel", "lambda_color",
-           "header_lines", "render_boundaries"]
+           "header_lines", "boundary_layout", "render_boundaries"]

@@ -34,9 +34,7 @@ def run(**kw):
 
 def layout_for(width, height, base, n, levels=4, frame=None, **kw):
     plan = D.plan_boundaries(width, height, base, n, levels=levels, **kw)
-    image = None if frame is None else torch.zeros(1, frame[1], frame[0], 3)
-    _, layout = D.render_boundaries(plan, image=image)
-    return layout
+    return D.boundary_layout(plan, image_size=frame)
 
 
 def is_line(px) -> bool:
@@ -339,6 +337,15 @@ def test_plan_follows_the_patcher_semantics():
     assert D.active_axes(65, 64, 512, 8) == (True, False)
     p = D.plan_boundaries(97, 131, 64, 5, latent_downscale=1, levels=2)
     assert [(lv.height, lv.width) for lv in p.levels] == [(131, 97), (66, 49)]
+
+
+def test_boundary_layout_is_the_rendered_one():
+    plan = D.plan_boundaries(1024, 768, 512, 3)
+    image = torch.zeros(1, 300, 500, 3)
+    for img, size in [(None, None), (image, (500, 300))]:
+        picture, layout = D.render_boundaries(plan, image=img)
+        assert D.boundary_layout(plan, image_size=size) == layout
+        assert (picture.shape[1], picture.shape[2]) == (layout.height, layout.width)
 
 
 def test_line_pixel():
