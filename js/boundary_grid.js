@@ -18,6 +18,11 @@ const WATCHED = ["width", "height", "base_resolution", "boundaries", "jitter", "
 const ASSUMED_BASE = 512;          // base_resolution 0 without a MODEL: SD 1.5, as the node assumes
 const DEFAULT_LEVELS = 4;
 const MIN_HEIGHT = 220;
+const PRESETS = [
+  { id: "sd1", label: "SD 1.x", base: 512, levels: 4 },
+  { id: "sd2v", label: "SD 2.x 768-v", base: 768, levels: 4 },
+  { id: "sdxl", label: "SDXL", base: 1024, levels: 3 },
+];
 const POLL_MS = 400;
 
 const STRONG = [255, 41, 26];      // lambda -> 0 (edge): opaque red, as posenc/boundary_drawing.py
@@ -57,7 +62,7 @@ function readParams(node, kind) {
     base = assumed > 0 ? assumed : ASSUMED_BASE;
     notes.push(kind === "visualizer"
       ? `base auto: ${base} assumed (a connected MODEL decides when the node runs)`
-      : `base auto: ${base} assumed for this preview (the model decides when sampling)`);
+      : `base auto: ${base} assumed for this preview (model menu above; the model decides when sampling)`);
   }
   let width;
   let height;
@@ -207,7 +212,8 @@ function ensureStyles() {
 .pbc-grid-root { width:100%; height:100%; min-height:120px; display:flex; flex-direction:column; box-sizing:border-box; background:#1b1b1f; border-radius:4px; overflow:hidden; }
 .pbc-grid-bar { display:flex; gap:8px; align-items:center; padding:3px 6px; font:11px sans-serif; color:#bbb; flex:0 0 auto; }
 .pbc-grid-field { display:flex; gap:4px; align-items:center; }
-.pbc-grid-field input { width:64px; background:#2a2a2e; color:#ddd; border:1px solid #444; border-radius:3px; font:11px sans-serif; padding:1px 3px; }
+.pbc-grid-field input { width:56px; background:#2a2a2e; color:#ddd; border:1px solid #444; border-radius:3px; font:11px sans-serif; padding:1px 3px; }
+.pbc-grid-field select { background:#2a2a2e; color:#ddd; border:1px solid #444; border-radius:3px; font:11px sans-serif; }
 .pbc-grid-canvas { flex:1 1 auto; min-height:0; width:100%; display:block; }
 `;
   document.head.appendChild(s);
@@ -228,9 +234,30 @@ function attachGrid(node, kind) {
     caption.textContent = "preview at";
     const w = makeNumberInput("W", "Preview width in pixels (kept in the node's properties, not sent to the backend)");
     const h = makeNumberInput("H", "Preview height in pixels (kept in the node's properties, not sent to the backend)");
-    bar.append(caption, w.label, h.label);
+    // which model the preview assumes: its base (used while base_resolution is 0) and its levels
+    const presetLabel = document.createElement("label");
+    presetLabel.className = "pbc-grid-field";
+    presetLabel.title = "Model family of this preview: its training size (used while base_resolution is 0 = auto) and its U-Net levels. Kept in the node's properties.";
+    const presetSelect = document.createElement("select");
+    for (const [value, text] of PRESETS.map((p) => [p.id, p.label]).concat([["custom", "custom"]])) {
+      const opt = document.createElement("option");
+      opt.value = value;
+      opt.textContent = text;
+      presetSelect.appendChild(opt);
+    }
+    for (const ev of ["pointerdown", "keydown", "wheel"]) presetSelect.addEventListener(ev, (e) => e.stopPropagation());
+    presetLabel.append(presetSelect);
+    bar.append(caption, w.label, h.label, presetLabel);
     root.appendChild(bar);
-    inputs = { w: w.input, h: h.input };
+    inputs = { w: w.input, h: h.input, preset: presetSelect };
+    presetSelect.addEventListener("change", () => {
+      const p = PRESETS.find((x) => x.id === presetSelect.value);
+      if (!p) return;
+      node.properties = node.properties || {};
+      node.properties.pbc_preview_base = p.base;
+      node.properties.pbc_preview_levels = p.levels;
+      schedule();
+    });
     const commit = (prop, input) => {
       const v = toInt(input.value);
       node.properties = node.properties || {};
@@ -257,6 +284,10 @@ function attachGrid(node, kind) {
     if (!inputs || !state.params) return;
     if (document.activeElement !== inputs.w) inputs.w.value = String(state.params.width);
     if (document.activeElement !== inputs.h) inputs.h.value = String(state.params.height);
+    const pr = node.properties || {};
+    const preset = PRESETS.find((p) => p.base === toInt(pr.pbc_preview_base ?? ASSUMED_BASE)
+      && p.levels === toInt(pr.pbc_preview_levels ?? DEFAULT_LEVELS));
+    if (document.activeElement !== inputs.preset) inputs.preset.value = preset ? preset.id : "custom";
   };
 
   const draw = () => {

@@ -111,7 +111,7 @@ try {
       red, runs, draws: st.draws, error: st.error, width, height,
       connected: w.element.isConnected,
       inVueNode: !!w.element.closest(".lg-node"),
-      plan: st.plan && { w: st.plan.width, h: st.plan.height, n: st.plan.n, rows: st.plan.rows, cols: st.plan.cols, levels: st.plan.levels.length },
+      plan: st.plan && { w: st.plan.width, h: st.plan.height, base: st.plan.baseResolution, n: st.plan.n, rows: st.plan.rows, cols: st.plan.cols, levels: st.plan.levels.length },
     };
   }, id);
 
@@ -210,6 +210,17 @@ try {
   const props = await page.evaluate((id) => window.app.graph.getNodeById(id).properties, ids.pat);
   check("preview width typed into the field lands in properties", props.pbc_preview_width === 1536 && p2.plan.w === 1536, { props, p2 });
   await shot("06-patcher-preview-1536", ids.pat);
+
+  // base_resolution 0 (auto): the preview's model menu decides base and levels
+  await setWidget(ids.pat, "base_resolution", 0);
+  await page.locator(".pbc-grid-root[data-pbc-kind=patcher] select").first().selectOption("sdxl");
+  await settle();
+  const p3 = await stats(ids.pat);
+  const props3 = await page.evaluate((id) => window.app.graph.getNodeById(id).properties, ids.pat);
+  check("model menu SDXL: base 1024, 3 levels, default height 2x base",
+    p3.plan.base === 1024 && p3.plan.levels === 3 && p3.plan.w === 1536 && p3.plan.h === 2048
+    && props3.pbc_preview_base === 1024 && props3.pbc_preview_levels === 3, { p3, props3 });
+  await shot("06b-patcher-sdxl", ids.pat);
 
   // ---- nothing serialized that the backend does not expect ----
   const ser = await page.evaluate(async (i) => {
