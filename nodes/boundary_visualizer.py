@@ -1,0 +1,109 @@
+"""Boundary Visualizer: draws the virtual boundaries PBC will use at a given size, per U-Net level.
+
+ComfyUI wiring only; the geometry is posenc/boundaries.py and the drawing posenc/boundary_drawing.py.
+"""
+from __future__ import annotations
+
+from ..posenc.boundaries import MAX_BOUNDARIES
+from ..posenc.boundary_drawing import (DEFAULT_LATENT_DOWNSCALE, DEFAULT_LEVELS, MAX_LEVELS, MAX_SIZE,
+                                       plan_boundaries, render_boundaries)
+from .model_info import diffusion_model_of, latent_downscale, resolve_base_resolution, unet_levels
+
+# Without a MODEL and with base_resolution 0 (auto) the picture assumes SD 1.x and says so.
+ASSUMED_BASE = 512
+
+
+def _check(name: str, value, lo: int, hi: int, fix: str = "") -> None:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError(f"Boundary Visualizer: {name} must be an integer (got {value!r})")
+    if not lo <= value <= hi:
+        raise ValueError(f"Boundary Visualizer: {name} must be from {lo} to {hi} (got {value}){fix}")
+
+
+class BoundaryVisualizer:
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {
+            "required": {
+                "width": ("INT", {"default": 1024, "min": 8, "max": MAX_SIZE, "step": 8,
+                                  "tooltip": "Width in pixels of the image you will generate."}),
+                "height": ("INT", {"default": 1024, "min": 8, "max": MAX_SIZE, "step": 8,
+                                   "tooltip": "Height in pixels of the image you will generate."}),
+                "base_resolution": ("INT", {"default": 0, "min": 0, "max": MAX_SIZE, "step": 8,
+                                            "tooltip": "The model's training size in pixels. 0 = auto: "
+                                                       "from the MODEL if one is connected, otherwise "
+                                                       f"{ASSUMED_BASE} (SD 1.5) is assumed and the "
+                                                       "picture says so. An axis gets boundaries only "
+                                                       "where the image is larger than this."}),
+                "boundaries": ("INT", {"default": 31, "min": 1, "max": MAX_BOUNDARIES,
+                                       "tooltip": "N, the number of virtual boundaries (the paper "
+                                                  "uses 31). Same as the PBC Model Patcher's input."}),
+                "jitter": ("INT", {"default": 1, "min": 0, "max": 64,
+                                   "tooltip": "Random shift of each boundary side, in latent cells "
+                                              "(±jitter). The picture shows one draw; the patcher "
+                                              "draws it anew every sampling step."}),
+                "seed": ("INT", {"default": 0, "min": 0, "max": 0xFFFFFFFFFFFFFFFF,
+                                 "tooltip": "Seed of the jitter, as on the PBC Model Patcher."}),
+                "levels": ("INT", {"default": 0, "min": 0, "max": MAX_LEVELS,
+                                   "tooltip": "U-Net levels to draw, one panel each. 0 = auto: from "
+                                              f"the MODEL if connected, otherwise {DEFAULT_LEVELS} "
+                                              "(SD 1.x / 2.x; SDXL has 3)."}),
+            },
+            "optional": {
+                "image": ("IMAGE", {"tooltip": "Optional image to draw the boundaries over (for "
+                                               "example a sample at this size). If its size differs "
+                                               "from width x height the boundaries are scaled onto "
+                                               "it and the picture says so."}),
+                "model": ("MODEL", {"tooltip": "Optional MODEL: gives the base resolution (when "
+                                               "base_resolution is 0), the latent downscale and "
+                                               "the number of U-Net levels."}),
+            },
+        }
+
+    RETURN_TYPES = ("IMAGE",)
+    RETURN_NAMES = ("image",)
+    FUNCTION = "visualize"
+    CATEGORY = "image"
+    DESCRIPTION = ("Draws the virtual boundaries that PBC (PBC Model Patcher) adds at this image "
+                   "size, one panel per U-Net level, shaded by lambda: strong red rings at the edge, "
+                   "faint ones near the centre.")
+
+    def visualize(self, width, height, base_resolution, boundaries, jitter, seed, levels=0,
+                  image=None, model=None):
+        _check("width", width, 8, MAX_SIZE)
+        _check("height", height, 8, MAX_SIZE)
+        _check("base_resolution", base_resolution, 0, MAX_SIZE, " (0 = auto)")
+        _check("boundaries", boundaries, 1, MAX_BOUNDARIES, " (the paper uses 31)")
+        _check("jitter", jitter, 0, MAX_SIZE)
+        _check("seed", seed, 0, 0xFFFFFFFFFFFFFFFF)
+        _check("levels", levels, 0, MAX_LEVELS, " (0 = auto)")
+        if image is not None and (getattr(image, "ndim", 0) != 4 or min(image.shape) < 1):
+            raise ValueError("Boundary Visualizer: image must be an IMAGE (batch, height, width, "
+                             f"channels); got shape {tuple(getattr(image, 'shape', ()))}")
+        base_note = ""
+        if model is not None:
+            diffusion_model_of(model)          # clear error for something that is not a MODEL
+            base = resolve_base_resolution(model, base_resolution)
+            downscale = latent_downscale(model)
+            n_levels = levels or unet_levels(model)
+            if base_resolution == 0:
+                base_note = " (from the MODEL)"
+        else:
+            if base_resolution % 8 != 0:
+                raise ValueError(f"Boundary Visualizer: base_resolution must be a multiple of 8 "
+                                 f"(got {base_resolution}), or 0 for auto")
+            base = base_resolution or ASSUMED_BASE
+            downscale = DEFAULT_LATENT_DOWNSCALE
+            n_levels = levels or DEFAULT_LEVELS
+            if base_resolution == 0:
+                base_note = (f" (assumed: no MODEL connected; connect one or set base_resolution, "
+                             f"e.g. 1024 for SDXL)")
+        n_levels = max(1, min(int(n_levels), MAX_LEVELS))
+        plan = plan_boundaries(width, height, base, boundaries, jitter=jitter, seed=seed, key=0,
+                               levels=n_levels, latent_downscale=downscale)
+        picture, _ = render_boundaries(plan, image=image, base_note=base_note)
+        return (picture,)
+
+
+NODE_CLASS_MAPPINGS = {"BoundaryVisualizer": BoundaryVisualizer}
+NODE_DISPLAY_NAME_MAPPINGS = {"BoundaryVisualizer": "Boundary Visualizer"}

@@ -1,0 +1,192 @@
+"""Browser test of the boundary-grid widget (js/boundary_grid.js) in real ComfyUI.  Opt-in.
+
+Runs when COMFYUI_PATH points at a ComfyUI checkout.  Starts ComfyUI on 127.0.0.1 (a free port)
+with --base-directory in a temporary folder whose custom_nodes/ holds a symlink to this repository
+(so nothing is written into the ComfyUI checkout), opens it in headless Chromium driven by
+playwright-core (tests/host/browser_widget.mjs), and checks from the widget canvases' pixels that
+the grid is drawn, follows width and N, and also renders in the Vue node renderer.  Screenshots go
+to tests/artifacts/browser_widget/.
+
+Needs: COMFYUI_PATH; the Python that runs ComfyUI (COMFYUI_PYTHON, default: this interpreter);
+Chromium (CHROMIUM, default /usr/bin/chromium: `apt-get install chromium`); node; playwright-core
+(PLAYWRIGHT_CORE_DIR holding node_modules/playwright-core, or `npm ci --prefix tests/host`, which
+this test runs itself when npm is there).
+
+If this branch has no PBCModelPatcher node yet, a declaration-only stand-in with the patcher's
+inputs (tests/host/stub_pbc_patcher) is installed beside the pack so the widget can be checked on it.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+HOST_DIR = Path(__file__).resolve().parent
+ROOT = HOST_DIR.parents[1]
+ARTIFACTS = ROOT / "tests" / "artifacts" / "browser_widget"
+COMFYUI_PATH = os.environ.get("COMFYUI_PATH")
+
+pytestmark = pytest.mark.skipif(not COMFYUI_PATH, reason="browser test of the widget: set COMFYUI_PATH "
+                                "to a ComfyUI checkout (and COMFYUI_PYTHON to its Python) to run it")
+
+
+def _playwright_dir() -> Path | None:
+    for d in filter(None, [os.environ.get("PLAYWRIGHT_CORE_DIR"), str(HOST_DIR)]):
+        if (Path(d) / "node_modules" / "playwright-core" / "package.json").exists():
+            return Path(d)
+    if shutil.which("npm"):
+        r = subprocess.run(["npm", "ci", "--prefix", str(HOST_DIR), "--no-audit", "--no-fund"],
+                           capture_output=True, text=True, timeout=300)
+        if r.returncode == 0 and (HOST_DIR / "node_modules" / "playwright-core").exists():
+            return HOST_DIR
+    return None
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _pack_defines(node_id: str) -> bool:
+    return any(f'"{node_id}"' in p.read_text() for p in (ROOT / "nodes").glob("*.py"))
+
+
+def _wait_for_node(url: str, proc: subprocess.Popen, log: Path, timeout: float = 240) -> None:
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if proc.poll() is not None:
+            pytest.fail(f"ComfyUI exited with {proc.returncode}:\n{log.read_text()[-4000:]}")
+        try:
+            with urllib.request.urlopen(f"{url}object_info/BoundaryVisualizer", timeout=5) as r:
+                if "BoundaryVisualizer" in json.load(r):
+                    return
+        except OSError:
+            pass
+        time.sleep(1)
+    pytest.fail(f"ComfyUI did not serve BoundaryVisualizer within {timeout}s:\n{log.read_text()[-4000:]}")
+
+
+@pytest.fixture(scope="module")
+def comfy_server():
+    """ComfyUI on a free loopback port with this pack in a temporary --base-directory."""
+    comfy = Path(COMFYUI_PATH)
+    if not (comfy / "main.py").exists():
+        pytest.fail(f"COMFYUI_PATH={COMFYUI_PATH} has no main.py")
+    python = os.environ.get("COMFYUI_PYTHON", sys.executable)
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    base = Path(tempfile.mkdtemp(prefix="pbc-comfy-"))
+    proc = None
+    try:
+        (base / "custom_nodes").mkdir()
+        (base / "user").mkdir()
+        # a folder name that is not a Python identifier, as users' clones often are
+        (base / "custom_nodes" / "ComfyUI-posenc").symlink_to(ROOT, target_is_directory=True)
+        stub = not _pack_defines("PBCModelPatcher")
+        if stub:
+            (base / "custom_nodes" / "zz_pbc_patcher_stub").symlink_to(HOST_DIR / "stub_pbc_patcher")
+        port = _free_port()
+        url = f"http://127.0.0.1:{port}/"
+        log = ARTIFACTS / "comfyui.log"
+        with open(log, "w") as out:
+            proc = subprocess.Popen(
+                [python, "main.py", "--cpu", "--listen", "127.0.0.1", "--port", str(port),
+                 "--base-directory", str(base), "--disable-auto-launch"],
+                cwd=comfy, stdout=out, stderr=subprocess.STDOUT)
+        _wait_for_node(url, proc, log)
+        yield {"url": url, "stub": stub, "log": log}
+    finally:
+        if proc is not None and proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        shutil.rmtree(base, ignore_errors=True)
+
+
+def _post(url: str, path: str, body: dict) -> tuple[int, dict]:
+    req = urllib.request.Request(url + path, data=json.dumps(body).encode(),
+                                 headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(req, timeout=30) as r:
+            return r.status, json.load(r)
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read() or b"{}")
+
+
+def _run_prompt(url: str, prompt: dict, timeout: float = 120) -> dict:
+    status, answer = _post(url, "prompt", {"prompt": prompt})
+    assert status == 200, answer
+    pid = answer["prompt_id"]
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        with urllib.request.urlopen(f"{url}history/{pid}", timeout=10) as r:
+            hist = json.load(r)
+        if pid in hist and hist[pid].get("status", {}).get("completed") is not None:
+            return hist[pid]
+        if pid in hist and hist[pid].get("status", {}).get("status_str") == "error":
+            return hist[pid]
+        time.sleep(0.5)
+    pytest.fail(f"prompt {pid} did not finish in {timeout}s")
+
+
+def _viz(**kw):
+    inputs = {"width": 2048, "height": 1024, "base_resolution": 512, "boundaries": 31, "jitter": 1,
+              "seed": 0, "levels": 0}
+    inputs.update(kw)
+    return {"1": {"class_type": "BoundaryVisualizer", "inputs": inputs},
+            "2": {"class_type": "PreviewImage", "inputs": {"images": ["1", 0]}}}
+
+
+def test_visualizer_runs_in_comfyui(comfy_server):
+    url = comfy_server["url"]
+    done = _run_prompt(url, _viz())
+    assert done["status"]["status_str"] == "success", done["status"]
+    images = done["outputs"]["2"]["images"]
+    assert len(images) == 1 and images[0]["filename"].endswith(".png")
+    # a run-time error names the input (base_resolution not a multiple of 8)
+    done = _run_prompt(url, _viz(base_resolution=500))
+    assert done["status"]["status_str"] == "error"
+    messages = json.dumps(done["status"]["messages"])
+    assert "base_resolution" in messages and "multiple of 8" in messages
+    # out-of-range values are refused by ComfyUI's own validation of the declared min/max
+    status, answer = _post(url, "prompt", {"prompt": _viz(boundaries=0)})
+    assert status == 400 and "boundaries" in json.dumps(answer)
+
+
+def test_boundary_grid_widget_in_chromium(comfy_server):
+    chromium = os.environ.get("CHROMIUM", "/usr/bin/chromium")
+    if not Path(chromium).exists():
+        pytest.skip(f"no Chromium at {chromium}: apt-get install chromium, or set CHROMIUM")
+    node = shutil.which("node")
+    if not node:
+        pytest.skip("node is not installed")
+    pw = _playwright_dir()
+    if pw is None:
+        pytest.skip("playwright-core not found: npm ci --prefix tests/host, or set PLAYWRIGHT_CORE_DIR")
+    for old in ARTIFACTS.glob("*.png"):
+        old.unlink()
+    url, stub = comfy_server["url"], comfy_server["stub"]
+    r = subprocess.run([node, str(HOST_DIR / "browser_widget.mjs"), url, str(ARTIFACTS), chromium],
+                       cwd=pw, env={**os.environ, "PLAYWRIGHT_CORE_DIR": str(pw)},
+                       capture_output=True, text=True, timeout=600)
+    (ARTIFACTS / "browser_widget.out").write_text(r.stdout + "\n--- stderr ---\n" + r.stderr)
+    lines = [ln for ln in r.stdout.splitlines() if ln.startswith('{"checks"')]
+    results = json.loads(lines[-1]) if lines else {"checks": []}
+    summary = "\n".join(f"{'ok  ' if c['ok'] else 'FAIL'} {c['name']}" for c in results["checks"])
+    print(("PBCModelPatcher: test stub (the pack has none on this branch)\n" if stub else "") + summary)
+    assert r.returncode == 0, f"{summary}\n{r.stderr[-4000:]}"
+    assert len(results["checks"]) >= 20 and all(c["ok"] for c in results["checks"])
+    assert len(list(ARTIFACTS.glob("*.png"))) >= 8
