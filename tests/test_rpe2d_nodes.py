@@ -1,26 +1,15 @@
 """The RPE-2D nodes without ComfyUI: registration, tooltips, label checks, the model adapter."""
-import importlib.util
-import os
-import sys
 from types import SimpleNamespace
 
 import pytest
 import torch
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-PACK_NAME = "posenc_pack_under_test"
-torch.set_num_threads(1)
+from conftest import load_pack
 
 
 @pytest.fixture(scope="module")
 def loader_mod():
-    if PACK_NAME not in sys.modules:  # import the pack as ComfyUI does, under a foreign name
-        spec = importlib.util.spec_from_file_location(PACK_NAME, os.path.join(ROOT, "__init__.py"),
-                                                      submodule_search_locations=[ROOT])
-        mod = importlib.util.module_from_spec(spec)
-        sys.modules[PACK_NAME] = mod
-        spec.loader.exec_module(mod)
-    return sys.modules[PACK_NAME + ".nodes.rpe2d_loader"]
+    return load_pack().nodes.rpe2d_loader
 
 
 def comfy_dit(mod, **kw):
@@ -32,7 +21,7 @@ def comfy_dit(mod, **kw):
 
 
 def test_registered_with_display_names_and_tooltips(loader_mod, monkeypatch):
-    pack = sys.modules[PACK_NAME]
+    pack = load_pack()
     assert pack.NODE_DISPLAY_NAME_MAPPINGS["RPE2DDiTLoader"] == "RPE-2D DiT Loader"
     assert pack.NODE_CLASS_MAPPINGS["RPE2DDiTLoader"].CATEGORY == "loaders"
     assert "DiTClassLabel" in pack.NODE_CLASS_MAPPINGS

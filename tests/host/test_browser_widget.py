@@ -11,9 +11,6 @@ Needs: COMFYUI_PATH; the Python that runs ComfyUI (COMFYUI_PYTHON, default: this
 Chromium (CHROMIUM, default /usr/bin/chromium: `apt-get install chromium`); node; playwright-core
 (PLAYWRIGHT_CORE_DIR holding node_modules/playwright-core, or `npm ci --prefix tests/host`, which
 this test runs itself when npm is there).
-
-If this branch has no PBCModelPatcher node yet, a declaration-only stand-in with the patcher's
-inputs (tests/host/stub_pbc_patcher) is installed beside the pack so the widget can be checked on it.
 """
 from __future__ import annotations
 
@@ -58,10 +55,6 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _pack_defines(node_id: str) -> bool:
-    return any(f'"{node_id}"' in p.read_text() for p in (ROOT / "nodes").glob("*.py"))
-
-
 def _wait_for_node(url: str, proc: subprocess.Popen, log: Path, timeout: float = 240) -> None:
     deadline = time.time() + timeout
     while time.time() < deadline:
@@ -92,9 +85,6 @@ def comfy_server():
         (base / "user").mkdir()
         # a folder name that is not a Python identifier, as users' clones often are
         (base / "custom_nodes" / "ComfyUI-posenc").symlink_to(ROOT, target_is_directory=True)
-        stub = not _pack_defines("PBCModelPatcher")
-        if stub:
-            (base / "custom_nodes" / "zz_pbc_patcher_stub").symlink_to(HOST_DIR / "stub_pbc_patcher")
         port = _free_port()
         url = f"http://127.0.0.1:{port}/"
         log = ARTIFACTS / "comfyui.log"
@@ -104,7 +94,7 @@ def comfy_server():
                  "--base-directory", str(base), "--disable-auto-launch"],
                 cwd=comfy, stdout=out, stderr=subprocess.STDOUT)
         _wait_for_node(url, proc, log)
-        yield {"url": url, "stub": stub, "log": log}
+        yield {"url": url, "log": log}
     finally:
         if proc is not None and proc.poll() is None:
             proc.terminate()
@@ -178,7 +168,7 @@ def test_boundary_grid_widget_in_chromium(comfy_server):
         pytest.skip("playwright-core not found: npm ci --prefix tests/host, or set PLAYWRIGHT_CORE_DIR")
     for old in ARTIFACTS.glob("*.png"):
         old.unlink()
-    url, stub = comfy_server["url"], comfy_server["stub"]
+    url = comfy_server["url"]
     r = subprocess.run([node, str(HOST_DIR / "browser_widget.mjs"), url, str(ARTIFACTS), chromium],
                        cwd=pw, env={**os.environ, "PLAYWRIGHT_CORE_DIR": str(pw)},
                        capture_output=True, text=True, timeout=600)
@@ -186,7 +176,7 @@ def test_boundary_grid_widget_in_chromium(comfy_server):
     lines = [ln for ln in r.stdout.splitlines() if ln.startswith('{"checks"')]
     results = json.loads(lines[-1]) if lines else {"checks": []}
     summary = "\n".join(f"{'ok  ' if c['ok'] else 'FAIL'} {c['name']}" for c in results["checks"])
-    print(("PBCModelPatcher: test stub (the pack has none on this branch)\n" if stub else "") + summary)
+    print(summary)
     assert r.returncode == 0, f"{summary}\n{r.stderr[-4000:]}"
     assert len(results["checks"]) >= 20 and all(c["ok"] for c in results["checks"])
     assert len(list(ARTIFACTS.glob("*.png"))) >= 8

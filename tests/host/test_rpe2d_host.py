@@ -3,37 +3,20 @@
 Run:  COMFYUI_PATH=/path/to/ComfyUI <ComfyUI's python> -m pytest tests/host -q
 Skipped unless COMFYUI_PATH points at a ComfyUI checkout.
 """
-import importlib.util
 import os
-import sys
 
 import pytest
+
+from conftest import load_pack
 
 COMFYUI_PATH = os.environ.get("COMFYUI_PATH")
 pytestmark = pytest.mark.skipif(not COMFYUI_PATH, reason="host test: set COMFYUI_PATH to a ComfyUI "
                                 "checkout (and run with ComfyUI's Python) to run it")
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-PACK_NAME = "posenc_pack_under_test"
 
 
 def _host():
-    if COMFYUI_PATH not in sys.path:
-        sys.path.insert(0, COMFYUI_PATH)
-    import comfy.options
-    comfy.options.enable_args_parsing()
-    argv, sys.argv = sys.argv, [sys.argv[0], "--cpu"]  # ComfyUI parses sys.argv on import
-    try:
-        import comfy.model_management  # noqa: F401
-    finally:
-        sys.argv = argv
-    if PACK_NAME not in sys.modules:  # import the pack as ComfyUI does, under a foreign name
-        spec = importlib.util.spec_from_file_location(PACK_NAME, os.path.join(ROOT, "__init__.py"),
-                                                      submodule_search_locations=[ROOT])
-        mod = importlib.util.module_from_spec(spec)
-        sys.modules[PACK_NAME] = mod
-        spec.loader.exec_module(mod)
-    return sys.modules[PACK_NAME]
+    return load_pack()   # conftest has put ComfyUI on sys.path and parsed its arguments
 
 
 @pytest.fixture(scope="module")
@@ -45,7 +28,6 @@ def host(tmp_path_factory):
     import folder_paths
     models = tmp_path_factory.mktemp("dit_models")
     folder_paths.add_model_folder_path("diffusion_models", str(models), is_default=True)
-    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     from test_dit_loading import official_state_dict
     from safetensors.torch import save_file
     save_file(official_state_dict(D=64, depth=2, classes=10, grid=4), str(models / "tiny-official-dit.safetensors"))
