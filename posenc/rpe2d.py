@@ -35,7 +35,6 @@ Encodings for inference are cached per (grid, mode, seed, L, dim, base, device, 
 from __future__ import annotations
 
 import functools
-import math
 from typing import Sequence
 
 import torch

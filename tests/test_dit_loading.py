@@ -1,6 +1,5 @@
 """Loading DiT checkpoints: official key layout, detection, safe loading, bad files."""
 import argparse
-import math
 import os
 
 import numpy as np

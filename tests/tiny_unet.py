@@ -1,6 +1,5 @@
 """A tiny SD-shaped U-Net for node tests: 3x3 ResBlock convs, a stride-2 downsampling conv, a
 nearest + conv upsampling, 1x1 skip projections; ComfyUI's call signature."""
-import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
