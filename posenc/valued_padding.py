@@ -218,13 +218,13 @@ def make_plan(boundaries: Boundaries, spec: ConvSpec, method: str = "auto") -> C
             continue
         scale = m[i, cj] - 1                                            # (Ho, Wo), 0 off rows Y_a
         for y, (x0, x1) in _span_groups(scale):
-            rows.append((i, y, y * spec.sh + a + spec.ph, (x0, x1), scale[y, x0:x1]))
+            rows.append((i, y, y * spec.sh + a, (x0, x1), scale[y, x0:x1]))
     for j, b in enumerate(spec.col_offsets()):
         if j == cj:
             continue
         scale = (m[ci, j] - 1).T                                        # (Wo, Ho), 0 off cols X_b
         for x, (y0, y1) in _span_groups(scale):
-            cols.append((j, x, x * spec.sw + b + spec.pw, (y0, y1), scale[x, y0:y1].T))
+            cols.append((j, x, x * spec.sw + b, (y0, y1), scale[x, y0:y1].T))
     row_sets = {i: torch.nonzero((m[i, cj] != 1).any(dim=1)).flatten() for i in range(kh) if i != ci}
     col_sets = {j: torch.nonzero((m[ci, j] != 1).any(dim=0)).flatten() for j in range(kw) if j != cj}
     for i, a in enumerate(spec.row_offsets()):
@@ -234,7 +234,7 @@ def make_plan(boundaries: Boundaries, spec: ConvSpec, method: str = "auto") -> C
             yo, xo = row_sets[i], col_sets[j]
             e = (m[i, j] - m[i, cj] - m[ci, j] + 1)[yo][:, xo]
             if (e != 0).any():
-                corners.append((i, j, yo, yo * spec.sh + a + spec.ph, xo, xo * spec.sw + b + spec.pw, e))
+                corners.append((i, j, yo, yo * spec.sh + a, xo, xo * spec.sw + b, e))
 
     strip_work = (sum(len(r[1]) * (r[3][1] - r[3][0]) * kw for r in rows)
                   + sum(len(c[1]) * (c[3][1] - c[3][0]) * kh for c in cols)
@@ -266,19 +266,23 @@ def _per_tap(x, weight, bias, plan: ConvPlan):
 
 
 def _strips(x, weight, bias, plan: ConvPlan):
+    # Rows, columns and corners with a multiplier != 1 always read taps inside the image (a tap
+    # into the real zero padding keeps factor 1), so they are gathered from x itself; only the
+    # gathered strips are padded along their length.  No copy of the whole map is made.
     s = plan.spec
     out = F.conv2d(x, weight, bias, (s.sh, s.sw), (s.ph, s.pw), (s.dh, s.dw), s.groups)
-    xp = F.pad(x, (s.pw, s.pw, s.ph, s.ph))
     for i, y_out, y_in, (x0, x1), scale in plan.rows:
-        xr = xp.index_select(2, y_in)[..., x0 * s.sw: (x1 - 1) * s.sw + s.dw * (s.kw - 1) + 1]
+        xr = F.pad(x.index_select(2, y_in), (s.pw, s.pw))
+        xr = xr[..., x0 * s.sw: (x1 - 1) * s.sw + s.dw * (s.kw - 1) + 1]
         z = F.conv2d(xr, weight[:, :, i:i + 1, :], None, (1, s.sw), 0, (1, s.dw), s.groups)
         out[..., x0:x1].index_add_(2, y_out, z.mul_(scale))
     for j, x_out, x_in, (y0, y1), scale in plan.cols:
-        xc = xp.index_select(3, x_in)[:, :, y0 * s.sh: (y1 - 1) * s.sh + s.dh * (s.kh - 1) + 1]
+        xc = F.pad(x.index_select(3, x_in), (0, 0, s.ph, s.ph))
+        xc = xc[:, :, y0 * s.sh: (y1 - 1) * s.sh + s.dh * (s.kh - 1) + 1]
         z = F.conv2d(xc, weight[:, :, :, j:j + 1], None, (s.sh, 1), 0, (s.dh, 1), s.groups)
         out[:, :, y0:y1].index_add_(3, x_out, z.mul_(scale))
     for i, j, y_out, y_in, x_out, x_in, scale in plan.corners:
-        xs = xp.index_select(2, y_in).index_select(3, x_in)
+        xs = x.index_select(2, y_in).index_select(3, x_in)
         z = F.conv2d(xs, weight[:, :, i:i + 1, j:j + 1], None, 1, 0, 1, s.groups).mul_(scale)
         rows = out.new_zeros(out.shape[0], out.shape[1], len(y_out), out.shape[3])
         out.index_add_(2, y_out, rows.index_add_(3, x_out, z))

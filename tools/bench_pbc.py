@@ -7,7 +7,8 @@ Prints a Markdown table of ratios (PBC / unpatched) for a single 3x3 conv and fo
 forwards with the SD 1.5 and SDXL topologies (ComfyUI's own UNetModel, random weights) at 1.5x
 and 2x their base size.  Times: median of --repeats interleaved runs after a warm-up.  Peak
 memory: each configuration runs in a fresh subprocess; peak resident set size (VmHWM) minus the
-resident size before the forward.  These are CPU numbers on this machine, not GPU numbers.
+resident size before the forward, with glibc told to mmap every allocation of 64 KiB or more so
+that freed tensors leave the resident set at once (MALLOC_MMAP_THRESHOLD_).  These are CPU numbers on this machine, not GPU numbers.
 """
 from __future__ import annotations
 
@@ -125,7 +126,10 @@ def measure_memory(spec, which):
             "spec=json.loads(%r); run=b.make_workload(spec)[%d]; run(); import gc; gc.collect(); "
             "b._reset_peak(); r0=b._rss_kb('VmRSS'); run(); print(b._rss_kb('VmHWM')-r0)"
             % (os.path.dirname(os.path.abspath(__file__)), json.dumps(spec), 0 if which == "plain" else 1))
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=os.environ)
+    # Allocations of 64 KiB and more are mmapped and unmapped at free, so the resident set follows
+    # the live tensors instead of glibc's cache of freed memory.
+    env = {**os.environ, "MALLOC_MMAP_THRESHOLD_": "65536", "OMP_NUM_THREADS": str(torch.get_num_threads())}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
     if out.returncode != 0:
         raise RuntimeError(out.stderr[-2000:])
     return int(out.stdout.strip().splitlines()[-1])
