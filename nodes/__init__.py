@@ -1,8 +1,6 @@
 """ComfyUI adapters.  The only package that imports comfy.*; no math lives here."""
-from . import pbc_patcher
-
 NODE_CLASS_MAPPINGS = {}
 NODE_DISPLAY_NAME_MAPPINGS = {}
-for _module in (pbc_patcher,):
+for _module in ():
     NODE_CLASS_MAPPINGS.update(_module.NODE_CLASS_MAPPINGS)
     NODE_DISPLAY_NAME_MAPPINGS.update(_module.NODE_DISPLAY_NAME_MAPPINGS)
