@@ -1,0 +1,43 @@
+"""Test setup: the repository root is importable as a package (as ComfyUI imports a custom node
+folder), and `comfy` resolves to real ComfyUI when COMFYUI_PATH is set, else to tests/standin."""
+import importlib.util
+import os
+import sys
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TESTS = os.path.dirname(os.path.abspath(__file__))
+PACK_NAME = "posenc_pack_under_test"
+COMFYUI_PATH = os.environ.get("COMFYUI_PATH")
+
+for p in (ROOT, TESTS):
+    if p not in sys.path:
+        sys.path.insert(0, p)
+
+if COMFYUI_PATH:
+    if COMFYUI_PATH not in sys.path:
+        sys.path.insert(0, COMFYUI_PATH)
+    if "--cpu" not in sys.argv:
+        sys.argv.append("--cpu")
+    import comfy.options
+    comfy.options.enable_args_parsing()
+else:
+    sys.path.insert(0, os.path.join(TESTS, "standin"))
+
+
+def load_pack():
+    """Import the repository as a package under a name unlike its folder's, as ComfyUI does."""
+    if PACK_NAME in sys.modules:
+        return sys.modules[PACK_NAME]
+    spec = importlib.util.spec_from_file_location(PACK_NAME, os.path.join(ROOT, "__init__.py"),
+                                                  submodule_search_locations=[ROOT])
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[PACK_NAME] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="session")
+def pack():
+    return load_pack()
