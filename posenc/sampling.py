@@ -70,7 +70,7 @@ def ddim_sample(model: Callable, labels, height: int, width: int, seeds: Sequenc
         y = labels[start:start + batch_size]
         b = len(seed_chunk)
         noise = initial_noise(seed_chunk, channels, height, width)
-        x = noise * (1 - ab[int(ts[0])]).sqrt().float()
+        x = noise   # x_T ~ N(0, I), as ComfyUI's full denoise (noise * sqrt(1 + sigma^2), scaled)
         for i, t in enumerate(ts):
             ti = int(t)
             if step_hook is not None:

@@ -9,8 +9,8 @@ steps, betas "scaled linear" from 0.00085 to 0.012,
     sigma_t = sqrt((1 - alpha_bar_t) / alpha_bar_t)                       (k-diffusion sigma)
 
 so a ComfyUI loader only has to wrap the network: ComfyUI feeds it x / sqrt(sigma^2 + 1) (= x_t)
-and the timestep t(sigma) (fractional t between steps, by log-sigma interpolation, as here), and
-it predicts eps.  sigma runs from 0.029 (t = 0) to 14.6 (t = 999).
+and the timestep t(sigma) (the integer t of the nearest log-sigma, as `sigma_to_t` here), and it
+predicts eps.  sigma runs from 0.029 (t = 0) to 14.6 (t = 999).
 """
 from __future__ import annotations
 
@@ -44,13 +44,10 @@ def sigmas() -> torch.Tensor:
 
 
 def sigma_to_t(sigma: torch.Tensor) -> torch.Tensor:
-    """Fractional timestep of a sigma by log-sigma interpolation (ComfyUI's convention)."""
+    """Timestep of a sigma: the integer t with the nearest log-sigma (ComfyUI's convention)."""
     log_s = sigmas().log().to(sigma.device)
-    ls = sigma.double().log().clamp(log_s[0], log_s[-1])
-    hi = torch.searchsorted(log_s, ls.reshape(-1)).clamp(1, NUM_TIMESTEPS - 1)
-    lo = hi - 1
-    w = (ls.reshape(-1) - log_s[lo]) / (log_s[hi] - log_s[lo])
-    return (lo + w).view(sigma.shape).to(torch.float32)
+    d = sigma.double().log().reshape(-1, 1) - log_s.view(1, -1)
+    return d.abs().argmin(dim=1).view(sigma.shape).to(torch.float32)
 
 
 def t_to_sigma(t: torch.Tensor) -> torch.Tensor:
