@@ -25,6 +25,8 @@ def add_train_unet(p: argparse.ArgumentParser) -> None:
     p.add_argument("--eval-guidance", type=float, default=1.0,
                    help="also evaluate with this classifier-free guidance scale")
     p.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
+    p.add_argument("--init", default=None, help="start from this checkpoint (continue a run)")
+    p.add_argument("--warmup", type=int, default=100, help="learning-rate warm-up steps")
     p.add_argument("--overwrite", action="store_true", help="allow replacing bundled weights")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
@@ -39,7 +41,8 @@ def run_train_unet(args: argparse.Namespace) -> int:
                              config=config, eval_seeds=args.eval_seeds, eval_steps=args.eval_steps,
                              eval_guidance=args.eval_guidance, threads=args.threads,
                              overwrite=args.overwrite, command=command_line(),
-                             progress=not args.no_progress)
+                             progress=not args.no_progress, init=args.init,
+                             warmup=args.warmup)
     except FileExistsError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

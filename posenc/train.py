@@ -65,14 +65,23 @@ def train_unet(out, steps: int = 4000, seed: int = 0, batch_size: int = 48, lr: 
                max_minutes: float | None = None, config: dict | None = None,
                eval_seeds: int = 64, eval_steps: int = 25, eval_guidance: float = 1.0,
                save_every: int = 250, threads: int | None = None, overwrite: bool = False,
-               command: str | None = None, progress: bool = True) -> dict:
-    """Train a ReferenceUNet, save EMA weights to ``out`` and a model card next to it."""
+               command: str | None = None, progress: bool = True, init=None) -> dict:
+    """Train a ReferenceUNet, save EMA weights to ``out`` and a model card next to it.
+
+    init: optional checkpoint to start from (its config and weights; for continuing a run).
+    """
     check_output(out, overwrite)
     out = Path(out)
     if threads:
         torch.set_num_threads(threads)
     torch.manual_seed(seed)
-    model = ReferenceUNet(config)
+    if init is not None:
+        from .reference_unet import load_reference_unet
+        model = load_reference_unet(init).train()
+        init_steps = int(model.checkpoint_metadata.get("steps", 0))
+    else:
+        model = ReferenceUNet(config)
+        init_steps = 0
     ema = copy.deepcopy(model).eval().requires_grad_(False)
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.0)
     ab = schedule.alphas_cumprod().float()
@@ -105,7 +114,7 @@ def train_unet(out, steps: int = 4000, seed: int = 0, batch_size: int = 48, lr: 
         cur_lr = lr * min(1.0, (step + 1) / warmup) * 0.5 * (1 + math.cos(math.pi * frac))
         for group in opt.param_groups:
             group["lr"] = cur_lr
-        params = sample_params(batch_size, seed * 1_000_003 + step)
+        params = sample_params(batch_size, seed * 1_000_003 + init_steps + step)
         x0 = render(params, base) * 2 - 1
         y = params.label.clone()
         y[torch.rand(batch_size, generator=g) < label_dropout] = model.num_classes
@@ -135,7 +144,8 @@ def train_unet(out, steps: int = 4000, seed: int = 0, batch_size: int = 48, lr: 
         bar.close()
     wall = time.perf_counter() - t_start
 
-    meta = {"steps": step, "seed": seed, "batch_size": batch_size, "lr": lr,
+    meta = {"steps": step, "seed": seed, "init": str(init) if init else None,
+            "init_steps": init_steps, "batch_size": batch_size, "lr": lr,
             "ema_decay": ema_decay, "label_dropout": label_dropout,
             "loss": f"eps MSE, Min-SNR-{MIN_SNR_GAMMA:g} weighted",
             "train_seconds": round(wall, 1), "parameters": nparams}
@@ -184,6 +194,8 @@ def write_model_card(path, summary: dict, config: dict) -> None:
         f"* seed {m['seed']}, {m['steps']} steps of batch {m['batch_size']}, "
         f"AdamW lr {m['lr']} (warm-up, cosine), EMA {m['ema_decay']}, "
         f"label dropout {m['label_dropout']}, loss: {m['loss']}",
+        *([f"* continued from `{m['init']}` ({m['init_steps']} steps before this run)"]
+          if m.get("init") else []),
         f"* parameters: {m['parameters']:,}; wall time {m['train_seconds'] / 60:.1f} min "
         f"(CPU, shared 2-core machine, `nice -n 10`)",
         f"* config: `{json.dumps(config)}`",
