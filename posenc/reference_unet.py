@@ -189,6 +189,11 @@ class ReferenceUNet(nn.Module):
         nn.init.zeros_(self.out[-1].weight)
         nn.init.zeros_(self.out[-1].bias)
 
+    @property
+    def dtype(self) -> torch.dtype:
+        """Weight dtype (hosts such as ComfyUI ask the diffusion model for it)."""
+        return self.time_embed[0].weight.dtype
+
     def check_size(self, height: int, width: int) -> None:
         """Raise a ValueError naming the problem if the model cannot take this size."""
         f = self.downsample_factor
@@ -292,8 +297,10 @@ def read_metadata(path) -> dict:
     return out
 
 
-def load_reference_unet(path=None, device="cpu") -> ReferenceUNet:
+def load_reference_unet(path=None, device="cpu", model_class=None) -> ReferenceUNet:
     """Load a reference U-Net (the bundled one by default) in eval mode.
+
+    model_class: a ReferenceUNet subclass to build (a host adapter); default ReferenceUNet.
 
     Clear errors for a missing file, a file that is not safetensors, a checkpoint of another
     kind, and weights that do not fit the stored config.
@@ -302,7 +309,7 @@ def load_reference_unet(path=None, device="cpu") -> ReferenceUNet:
 
     path = BUNDLED_UNET if path is None else Path(path)
     meta = read_metadata(path)
-    model = ReferenceUNet(meta["config"])
+    model = (model_class or ReferenceUNet)(meta["config"])
     try:
         state = load_file(str(path), device=str(device))
     except Exception as e:

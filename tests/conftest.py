@@ -18,10 +18,14 @@ for p in (ROOT, TESTS):
 if COMFYUI_PATH:
     if COMFYUI_PATH not in sys.path:
         sys.path.insert(0, COMFYUI_PATH)
-    if "--cpu" not in sys.argv:
-        sys.argv.append("--cpu")
     import comfy.options
     comfy.options.enable_args_parsing()
+    _argv, sys.argv = sys.argv, [sys.argv[0], "--cpu"]   # ComfyUI parses sys.argv once, on import
+    try:
+        import comfy.cli_args  # noqa: F401
+        import comfy.model_management  # noqa: F401
+    finally:
+        sys.argv = _argv
 else:
     sys.path.insert(0, os.path.join(TESTS, "standin"))
 
