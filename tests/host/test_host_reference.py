@@ -75,3 +75,27 @@ def test_ksampler_draws_valid_scenes_and_runs_wrappers(pack, loaded):
 def test_unknown_label_is_a_clear_error(pack):
     with pytest.raises(ValueError, match="unknown class label"):
         pack.nodes.reference_models.ReferenceClassLabel().encode("sunrise")
+
+
+def test_pbc_node_reads_the_base_size(pack, loaded):
+    """PBC Model Patcher (when present) leaves 1x alone and changes 2x, without being told 32."""
+    import importlib
+
+    import comfy.sample
+    try:
+        pbc = importlib.import_module(pack.__name__ + ".nodes.pbc_patcher")
+    except ImportError:
+        pytest.skip("PBC Model Patcher not in this branch")
+
+    def run(model, size):
+        latent = torch.zeros(1, 3, size, size)
+        noise = comfy.sample.prepare_noise(latent, 0)
+        return comfy.sample.sample(model, noise, 4, 1.0, "euler", "normal", _cond(pack, "day"),
+                                   _cond(pack, "unconditional"), latent, disable_pbar=True, seed=0)
+
+    (patched,) = pbc.PBCModelPatcher().patch(loaded, boundaries=3, jitter=0, start_percent=0.0,
+                                             end_percent=1.0, base_resolution=0, seed=0)
+    assert torch.equal(run(patched, 32), run(loaded, 32))
+    plain = run(loaded, 64)
+    assert (run(patched, 64) - plain).abs().max() > 1e-3
+    assert torch.equal(run(loaded, 64), plain)
