@@ -87,8 +87,10 @@ class AttentionBlock(nn.Module):
 
     def forward(self, x: torch.Tensor, emb: torch.Tensor | None = None) -> torch.Tensor:
         b, c, h, w = x.shape
-        q, k, v = self.qkv(self.norm(x)).reshape(b, 3, self.heads, c // self.heads, h * w) \
-            .permute(1, 0, 2, 4, 3).unbind(0)                         # each (B, heads, HW, d)
+        qkv = self.qkv(self.norm(x)).reshape(b, 3, self.heads, c // self.heads, h * w)
+        # (3, B, heads, HW, d), contiguous in d: CPU SDPA then takes its fast fused kernel
+        # instead of the math path (about 7x faster at 128x128 inputs).
+        q, k, v = qkv.permute(1, 0, 2, 4, 3).contiguous().unbind(0)
         out = F.scaled_dot_product_attention(q, k, v, scale=self.scale)
         out = out.permute(0, 1, 3, 2).reshape(b, c, h, w)
         return x + self.proj(out)
