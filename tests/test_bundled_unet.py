@@ -9,7 +9,7 @@ from posenc.scenes import CLASSES
 
 # Share of 8 fixed seeds that must be layout-valid at 1x (the model card reports the rate at 64+
 # seeds; 8 seeds keep CI fast, so the bar sits below the measured rate).
-VALID_AT_1X = 0.5
+VALID_AT_1X = 0.75
 
 pytestmark = pytest.mark.skipif(not BUNDLED_UNET.is_file(),
                                 reason=f"bundled weights not present at {BUNDLED_UNET}")
