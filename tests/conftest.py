@@ -5,6 +5,11 @@ import os
 import sys
 
 import pytest
+import torch
+
+# One thread: on a shared 2-core machine, OpenMP threads that compete with another process make
+# small ops 5-10x slower; one thread keeps the suite's time steady.
+torch.set_num_threads(int(os.environ.get("POSENC_TEST_THREADS", "1")))
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TESTS = os.path.dirname(os.path.abspath(__file__))
