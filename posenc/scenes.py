@@ -13,8 +13,8 @@ two gradients, or the sun colour.  metrics.py relies on that.
 
 A scene is a handful of numbers in normalised coordinates (`SceneParams`); `render` draws them at
 any size, so the same scene can be rendered at the training size and at 2x or 4x.  Everything is
-deterministic given the seed and vectorised over the batch: 64 scenes at 32x32 take about a
-millisecond.
+deterministic given the seed and vectorised over the batch: 64 scenes at 32x32 take about 2 ms
+on one CPU thread.
 
 Images are float tensors (B, 3, H, W) in [0, 1]; the models train on ``2 * image - 1``.
 """

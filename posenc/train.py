@@ -197,7 +197,7 @@ def write_model_card(path, summary: dict, config: dict) -> None:
         *([f"* continued from `{m['init']}` ({m['init_steps']} steps before this run)"]
           if m.get("init") else []),
         f"* parameters: {m['parameters']:,}; wall time {m['train_seconds'] / 60:.1f} min "
-        f"(CPU, shared 2-core machine, `nice -n 10`)",
+        f"({torch.get_num_threads()} CPU thread(s))",
         f"* config: `{json.dumps(config)}`",
         "",
         "Loss curve (unweighted eps MSE, mean over tenths of the run):",
