@@ -1,0 +1,180 @@
+"""ComfyUI loader and class-label nodes for the bundled reference models (pixel space).
+
+The loader wraps posenc's ReferenceUNet as the diffusion model of a ComfyUI MODEL:
+* model sampling: ComfyUI's default discrete eps schedule with SD's betas, which the reference
+  models were trained on (posenc/schedule.py), so every ComfyUI sampler and scheduler works;
+* latent format: 3-channel pixels in [-1, 1] (ComfyUI's `pixel_space` VAE and a 3-channel empty
+  latent such as "EmptyChromaRadianceLatentImage" at the pixel size, e.g. 32x32 or 128x128);
+* the diffusion model keeps ``base_resolution`` (32) and ``latent_downscale`` (1), so the PBC
+  Model Patcher knows its training size without being told;
+* its forward runs ComfyUI's DIFFUSION_MODEL wrappers like SD's UNetModel does, so wrapper-based
+  patches (PBC's) apply.
+
+The class label travels in the conditioning (``reference_class``) and reaches the model as ``y``;
+"unconditional" gives the null label that classifier-free guidance needs on the negative side.
+comfy is imported lazily, inside the functions that need it.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from ..posenc.reference_unet import BUNDLED_DIR, ReferenceUNet, load_reference_unet, read_metadata
+from ..posenc.scenes import CLASSES
+
+COND_KEY = "reference_class"
+UNCONDITIONAL = "unconditional"
+
+
+def bundled_models() -> list:
+    """File names of the reference U-Nets in the pack's models/ folder."""
+    if not BUNDLED_DIR.is_dir():
+        return []
+    out = []
+    for p in sorted(BUNDLED_DIR.glob("*.safetensors")):
+        try:
+            read_metadata(p)
+        except ValueError:
+            continue
+        out.append(p.name)
+    return out
+
+
+class ComfyReferenceUNet(ReferenceUNet):
+    """ReferenceUNet with UNetModel's calling convention and DIFFUSION_MODEL wrapper support."""
+
+    def forward(self, x, timesteps=None, context=None, y=None, control=None,
+                transformer_options={}, **kwargs):
+        import comfy.patcher_extension as pe
+
+        return pe.WrapperExecutor.new_class_executor(
+            self._forward, self,
+            pe.get_all_wrappers(pe.WrappersMP.DIFFUSION_MODEL, transformer_options),
+        ).execute(x, timesteps, context, y, control, transformer_options, **kwargs)
+
+    def _forward(self, x, timesteps=None, context=None, y=None, control=None,
+                 transformer_options={}, **kwargs):
+        return ReferenceUNet.forward(self, x, timesteps, y)
+
+
+def _model_classes():
+    """ComfyUI model config and BaseModel subclass for the reference U-Net (built lazily)."""
+    import comfy.conds
+    import comfy.latent_formats
+    import comfy.model_base
+    import comfy.supported_models_base
+    from ..posenc import schedule
+
+    class ReferenceUNetConfig(comfy.supported_models_base.BASE):
+        unet_config = {"disable_unet_model_creation": True}
+        unet_extra_config = {}
+        latent_format = comfy.latent_formats.ChromaRadiance   # 3 channels, identity scaling
+        sampling_settings = {"beta_schedule": "linear",        # ComfyUI's "linear" = SD's
+                             "linear_start": schedule.BETA_START,  # scaled-linear betas
+                             "linear_end": schedule.BETA_END,
+                             "timesteps": schedule.NUM_TIMESTEPS}
+        supported_inference_dtypes = [torch.float32]
+        memory_usage_factor = 1.0
+
+    class ReferenceModel(comfy.model_base.BaseModel):
+        def extra_conds(self, **kwargs):
+            out = super().extra_conds(**kwargs)
+            label = kwargs.get(COND_KEY, None)
+            if label is not None:
+                out["y"] = comfy.conds.CONDRegular(torch.tensor([float(label)]))
+            return out
+
+        def memory_required(self, input_shape, cond_shapes={}):
+            # Pixel-space activations (a few hundred floats per pixel) plus attention at 1/16 area;
+            # ComfyUI's default formula is calibrated for 1/8-scale latents and is far too high.
+            b, area = input_shape[0], input_shape[-1] * input_shape[-2]
+            return b * (area * 4 * 512 + (area // 16) ** 2 * 4 * 4)
+
+    return ReferenceUNetConfig, ReferenceModel
+
+
+def load_reference_model(path):
+    """A ComfyUI ModelPatcher around the reference U-Net stored at path."""
+    import comfy.model_base
+    import comfy.model_management
+    import comfy.model_patcher
+
+    diffusion_model = load_reference_unet(path, model_class=ComfyReferenceUNet)
+    diffusion_model.requires_grad_(False)
+    config_cls, model_cls = _model_classes()
+    config = config_cls({"disable_unet_model_creation": True})
+    model = model_cls(config, model_type=comfy.model_base.ModelType.EPS)
+    model.diffusion_model = diffusion_model
+    load_device = comfy.model_management.get_torch_device()
+    offload_device = comfy.model_management.unet_offload_device()
+    model = model.to(offload_device)
+    return comfy.model_patcher.ModelPatcher(model, load_device=load_device,
+                                            offload_device=offload_device)
+
+
+class ReferenceModelLoader:
+    @classmethod
+    def INPUT_TYPES(cls):
+        names = bundled_models() or ["reference_unet.safetensors"]
+        return {"required": {
+            "model_name": (names, {"tooltip": "A bundled reference model from the pack's models/ "
+                                              "folder. reference_unet: pixel-space U-Net trained "
+                                              "at 32x32 on procedural scenes (sky, ground, one "
+                                              "horizon, one sun)."}),
+        }}
+
+    RETURN_TYPES = ("MODEL",)
+    RETURN_NAMES = ("model",)
+    OUTPUT_TOOLTIPS = ("Pixel-space model: decode with the 'pixel_space' VAE, start from a "
+                       "3-channel empty latent at pixel size (multiples of 4).",)
+    FUNCTION = "load"
+    CATEGORY = "loaders"
+    DESCRIPTION = ("Loads a tiny bundled reference model that samples on a CPU in seconds. Trained "
+                   "at 32x32: ask it for 128x128 to see repeated suns and horizons, and compare "
+                   "PBC. Use 'Reference Class Label' for the conditioning.")
+
+    def load(self, model_name):
+        path = Path(BUNDLED_DIR) / Path(model_name).name
+        if not path.is_file():
+            raise FileNotFoundError(f"reference model {model_name!r} not found in {BUNDLED_DIR}")
+        return (load_reference_model(path),)
+
+
+class ReferenceClassLabel:
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {"required": {
+            "class_label": (list(CLASSES) + [UNCONDITIONAL], {
+                "default": CLASSES[0],
+                "tooltip": "Scene class of the reference models. 'unconditional' is the null "
+                           "label: use it for the negative conditioning of classifier-free "
+                           "guidance (cfg > 1)."}),
+        }}
+
+    RETURN_TYPES = ("CONDITIONING",)
+    OUTPUT_TOOLTIPS = ("Conditioning for KSampler with a reference model (positive or negative).",)
+    FUNCTION = "encode"
+    CATEGORY = "conditioning"
+    DESCRIPTION = "Class-label conditioning for the bundled class-conditional reference models."
+
+    def encode(self, class_label):
+        if class_label == UNCONDITIONAL:
+            index = len(CLASSES)
+        elif class_label in CLASSES:
+            index = CLASSES.index(class_label)
+        else:
+            raise ValueError(f"unknown class label {class_label!r}; known: "
+                             f"{', '.join(CLASSES)}, {UNCONDITIONAL}")
+        # The tensor slot is unused by the reference models (they have no cross-attention).
+        return ([[torch.zeros((1, 1, 1)), {COND_KEY: index}]],)
+
+
+NODE_CLASS_MAPPINGS = {
+    "ReferenceModelLoader": ReferenceModelLoader,
+    "ReferenceClassLabel": ReferenceClassLabel,
+}
+NODE_DISPLAY_NAME_MAPPINGS = {
+    "ReferenceModelLoader": "Reference Model Loader (posenc)",
+    "ReferenceClassLabel": "Reference Class Label",
+}

@@ -1,0 +1,69 @@
+"""Command line of the pack: ``python -m posenc <command> ...``.
+
+A plain dispatch: each subcommand registers its arguments in an ``add_<name>`` function and runs
+in a ``run_<name>`` function; add a command by adding both and one line to COMMANDS.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+
+def add_train_unet(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--out", required=True, help="output .safetensors path (a model card .md is "
+                   "written next to it); bundled weights under models/ need --overwrite")
+    p.add_argument("--steps", type=int, default=4000, help="training steps (default 4000)")
+    p.add_argument("--seed", type=int, default=0, help="seed of init, data and noise (default 0)")
+    p.add_argument("--batch-size", type=int, default=48)
+    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--max-minutes", type=float, default=None,
+                   help="stop after this much wall time (the LR schedule follows it)")
+    p.add_argument("--channels", type=int, default=None, help="model_channels (default 16)")
+    p.add_argument("--eval-seeds", type=int, default=64, help="seeds for the 1x layout check")
+    p.add_argument("--eval-steps", type=int, default=25, help="DDIM steps of the 1x check")
+    p.add_argument("--eval-guidance", type=float, default=1.0,
+                   help="also evaluate with this classifier-free guidance scale")
+    p.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
+    p.add_argument("--init", default=None, help="start from this checkpoint (continue a run)")
+    p.add_argument("--warmup", type=int, default=100, help="learning-rate warm-up steps")
+    p.add_argument("--overwrite", action="store_true", help="allow replacing bundled weights")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def run_train_unet(args: argparse.Namespace) -> int:
+    from .train import command_line, train_unet
+
+    config = {"model_channels": args.channels} if args.channels else None
+    try:
+        summary = train_unet(args.out, steps=args.steps, seed=args.seed,
+                             batch_size=args.batch_size, lr=args.lr, max_minutes=args.max_minutes,
+                             config=config, eval_seeds=args.eval_seeds, eval_steps=args.eval_steps,
+                             eval_guidance=args.eval_guidance, threads=args.threads,
+                             overwrite=args.overwrite, command=command_line(),
+                             progress=not args.no_progress, init=args.init,
+                             warmup=args.warmup)
+    except FileExistsError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    print(json.dumps({"meta": summary["meta"], "eval_1x": summary["eval_1x"]}, indent=1))
+    return 0
+
+
+COMMANDS = {
+    "train-unet": (add_train_unet, run_train_unet,
+                   "train the reference U-Net on the procedural scenes"),
+}
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m posenc", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    for name, (add, _run, help_text) in COMMANDS.items():
+        add(sub.add_parser(name, help=help_text, description=help_text))
+    args = parser.parse_args(argv)
+    return COMMANDS[args.command][1](args) or 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,101 @@
+"""Reference models inside real ComfyUI (opt-in: set COMFYUI_PATH to a ComfyUI checkout)."""
+import os
+
+import pytest
+import torch
+
+pytestmark = pytest.mark.skipif(not os.environ.get("COMFYUI_PATH"),
+                                reason="host test: set COMFYUI_PATH to a ComfyUI checkout to run it")
+
+
+@pytest.fixture(scope="module")
+def loaded(pack):
+    from posenc.reference_unet import BUNDLED_UNET
+    if not BUNDLED_UNET.is_file():
+        pytest.skip("bundled reference weights not present")
+    (model,) = pack.nodes.reference_models.ReferenceModelLoader().load(BUNDLED_UNET.name)
+    return model
+
+
+def _cond(pack, label):
+    return pack.nodes.reference_models.ReferenceClassLabel().encode(label)[0]
+
+
+def test_loader_carries_base_size_and_schedule(pack, loaded):
+    from posenc import schedule
+    dm = loaded.model.diffusion_model
+    assert dm.base_resolution == 32 and dm.latent_downscale == 1
+    assert loaded.model.latent_format.latent_channels == 3
+    ms = loaded.get_model_object("model_sampling")
+    torch.testing.assert_close(ms.sigmas.double(), schedule.sigmas(), rtol=1e-5, atol=1e-6)
+
+
+def test_apply_model_is_the_core_eps_model(pack, loaded):
+    """ComfyUI's denoised output equals x - sigma * eps of the core model at t(sigma)."""
+    from posenc import schedule
+    from posenc.reference_unet import load_reference_unet
+    core = load_reference_unet()
+    x = torch.randn(2, 3, 32, 32)
+    sigma = torch.tensor([3.0, 0.5])
+    y = torch.tensor([1.0, 3.0])
+    got = loaded.model.apply_model(x, sigma, y=y)
+    t = schedule.sigma_to_t(sigma)
+    with torch.no_grad():
+        eps = core(x / (sigma.view(-1, 1, 1, 1) ** 2 + 1).sqrt(), t, y.long())
+    torch.testing.assert_close(got, x - sigma.view(-1, 1, 1, 1) * eps, rtol=1e-4, atol=1e-4)
+
+
+def test_ksampler_draws_valid_scenes_and_runs_wrappers(pack, loaded):
+    import comfy.patcher_extension as pe
+    import comfy.sample
+    from posenc.metrics import layout_metrics
+    from posenc.scenes import CLASSES
+
+    calls = []
+
+    def spy(executor, x, *args, **kwargs):
+        calls.append(tuple(x.shape))
+        return executor(x, *args, **kwargs)
+
+    model = loaded.clone()
+    model.add_wrapper_with_key(pe.WrappersMP.DIFFUSION_MODEL, "test_spy", spy)
+    images = []
+    for seed in range(8):
+        latent = torch.zeros(1, 3, 32, 32)
+        noise = comfy.sample.prepare_noise(latent, seed)
+        out = comfy.sample.sample(model, noise, 20, 1.0, "euler", "normal",
+                                  _cond(pack, CLASSES[seed % 4]), _cond(pack, "unconditional"),
+                                  latent, disable_pbar=True, seed=seed)
+        images.append(((out + 1) / 2).clamp(0, 1))
+    assert calls and calls[0][1:] == (3, 32, 32)
+    report = layout_metrics(torch.cat(images), torch.arange(8) % 4)
+    assert report.valid.float().mean() >= 0.5
+
+
+def test_unknown_label_is_a_clear_error(pack):
+    with pytest.raises(ValueError, match="unknown class label"):
+        pack.nodes.reference_models.ReferenceClassLabel().encode("sunrise")
+
+
+def test_pbc_node_reads_the_base_size(pack, loaded):
+    """PBC Model Patcher (when present) leaves 1x alone and changes 2x, without being told 32."""
+    import importlib
+
+    import comfy.sample
+    try:
+        pbc = importlib.import_module(pack.__name__ + ".nodes.pbc_patcher")
+    except ImportError:
+        pytest.skip("PBC Model Patcher not in this branch")
+
+    def run(model, size):
+        latent = torch.zeros(1, 3, size, size)
+        noise = comfy.sample.prepare_noise(latent, 0)
+        return comfy.sample.sample(model, noise, 4, 1.0, "euler", "normal", _cond(pack, "day"),
+                                   _cond(pack, "unconditional"), latent, disable_pbar=True, seed=0)
+
+    (patched,) = pbc.PBCModelPatcher().patch(loaded, boundaries=3, jitter=0, start_percent=0.0,
+                                             end_percent=1.0, base_resolution=0, seed=0)
+    assert torch.equal(run(patched, 32), run(loaded, 32))
+    plain = run(loaded, 64)
+    assert (run(patched, 64) - plain).abs().max() > 1e-3
+    assert torch.equal(run(loaded, 64), plain)

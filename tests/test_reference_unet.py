@@ -1,0 +1,123 @@
+"""The reference U-Net: SD-like structure, any size divisible by 4, checkpoints, sampler."""
+import pytest
+import torch
+
+from posenc import schedule
+from posenc.reference_unet import (AttentionBlock, ReferenceUNet, load_reference_unet,
+                                   save_reference_unet)
+from posenc.sampling import ddim_sample, initial_noise
+
+
+@pytest.fixture(scope="module")
+def model():
+    torch.manual_seed(0)
+    m = ReferenceUNet().eval()
+    # Give the zero-initialised output layers some weight so outputs depend on the input.
+    with torch.no_grad():
+        for p in m.parameters():
+            if p.abs().sum() == 0 and p.dim() > 1:
+                p.normal_(0, 0.02)
+    return m
+
+
+def test_carries_its_base_size_and_config(model):
+    assert model.base_resolution == 32 and model.latent_downscale == 1
+    assert model.config["base_resolution"] == 32
+    n = sum(p.numel() for p in model.parameters())
+    assert 500_000 <= n <= 1_000_000
+
+
+@pytest.mark.parametrize("h,w", [(32, 32), (64, 64), (36, 36), (20, 44), (32, 128)])
+def test_shapes(model, h, w):
+    x = torch.randn(2, 3, h, w)
+    with torch.no_grad():
+        out = model(x, torch.tensor([10.0, 900.0]), torch.tensor([0, 3]))
+    assert out.shape == x.shape and torch.isfinite(out).all()
+
+
+@pytest.mark.parametrize("h,w", [(30, 32), (32, 34), (2, 32)])
+def test_clear_error_for_sizes_not_divisible(model, h, w):
+    with pytest.raises(ValueError, match="multiple of 4"):
+        model(torch.randn(1, 3, h, w), torch.tensor([1.0]))
+
+
+def test_clear_error_for_unknown_label(model):
+    with pytest.raises(ValueError, match="class label out of range"):
+        model(torch.randn(1, 3, 32, 32), torch.tensor([1.0]), torch.tensor([7]))
+
+
+def test_label_and_null_label_change_the_output(model):
+    x, t = torch.randn(1, 3, 32, 32), torch.tensor([500.0])
+    with torch.no_grad():
+        a, b, u = model(x, t, torch.tensor([0])), model(x, t, torch.tensor([2])), model(x, t)
+    assert not torch.allclose(a, b) and not torch.allclose(a, u)
+
+
+def test_sd_parts(model):
+    """Every spatial conv is a zero-padded plain Conv2d; attention runs only at the lowest level."""
+    convs = [m for m in model.modules() if isinstance(m, torch.nn.Conv2d) and m.kernel_size[0] > 1]
+    assert len(convs) >= 10
+    assert all(c.padding == (1, 1) and c.padding_mode == "zeros" for c in convs)
+    sizes = []
+    hooks = [m.register_forward_hook(lambda mod, inp, out: sizes.append(tuple(out.shape[-2:])))
+             for m in model.modules() if isinstance(m, AttentionBlock)]
+    with torch.no_grad():
+        model(torch.randn(1, 3, 32, 32), torch.tensor([3.0]), torch.tensor([1]))
+    for h in hooks:
+        h.remove()
+    assert sizes and set(sizes) == {(8, 8)}
+
+
+def test_checkpoint_round_trip_and_errors(model, tmp_path):
+    path = tmp_path / "m.safetensors"
+    save_reference_unet(model, path, {"steps": 3})
+    loaded = load_reference_unet(path)
+    assert loaded.checkpoint_metadata["steps"] == 3
+    assert loaded.checkpoint_metadata["schedule"]["beta_end"] == schedule.BETA_END
+    x, t, y = torch.randn(2, 3, 32, 32), torch.tensor([5.0, 50.0]), torch.tensor([1, 2])
+    with torch.no_grad():
+        assert torch.equal(loaded(x, t, y), model(x, t, y))
+    with pytest.raises(FileNotFoundError, match="not found"):
+        load_reference_unet(tmp_path / "missing.safetensors")
+    bad = tmp_path / "corrupt.safetensors"
+    bad.write_bytes(b"\x10\x00\x00\x00\x00\x00\x00\x00not json at all")
+    with pytest.raises(ValueError, match="not a readable safetensors"):
+        load_reference_unet(bad)
+    from safetensors.torch import save_file
+    other = tmp_path / "other.safetensors"
+    save_file({"w": torch.zeros(2)}, str(other))
+    with pytest.raises(ValueError, match="not a posenc reference U-Net"):
+        load_reference_unet(other)
+
+
+def test_ddim_recovers_a_point_mass():
+    """With the exact eps of a one-image data set, DDIM must return that image from any noise."""
+    target = torch.rand(3, 12, 16) * 2 - 1
+    ab = schedule.alphas_cumprod().float()
+
+    def oracle(x, t, y):
+        a = ab[t.long()].view(-1, 1, 1, 1)
+        return (x - a.sqrt() * target) / (1 - a).sqrt()
+
+    for steps in (1, 7, 50):
+        out = ddim_sample(oracle, 0, 12, 16, seeds=[1, 2], steps=steps, num_classes=4)
+        assert torch.allclose(out, ((target + 1) / 2).expand(2, -1, -1, -1), atol=1e-4)
+
+
+def test_sampling_is_seeded_per_image(model):
+    a = ddim_sample(model, [0, 1, 2], 32, 32, seeds=[5, 6, 7], steps=3)
+    b = ddim_sample(model, [2, 1], 32, 32, seeds=[7, 6], steps=3, batch_size=1)
+    assert torch.allclose(a[2], b[0], atol=1e-5) and torch.allclose(a[1], b[1], atol=1e-5)
+    assert not torch.allclose(a[0], a[1])
+    assert torch.equal(initial_noise([3], 3, 4, 4), initial_noise([3], 3, 4, 4))
+
+
+def test_guidance_uses_the_null_label(model):
+    calls = []
+
+    def spy(x, t, y):
+        calls.append(y.tolist())
+        return model(x, t, y)
+
+    ddim_sample(spy, 1, 32, 32, seeds=[0], steps=2, guidance=3.0, num_classes=4)
+    assert calls == [[1, 4], [1, 4]]
