@@ -74,7 +74,9 @@ def unet_workload(kind, base_px, scale, n, jitter, method, channels):
     sys.path.insert(0, os.path.join(ROOT, "tests"))
     import comfy.options
     comfy.options.enable_args_parsing()
-    argv, sys.argv = sys.argv, [sys.argv[0], "--cpu"]
+    # PyTorch's fused SDPA attention, as ComfyUI uses on GPUs (its CPU default, sub-quadratic
+    # attention, is several times slower and would shrink the convs' share of the time).
+    argv, sys.argv = sys.argv, [sys.argv[0], "--cpu", "--use-pytorch-cross-attention"]
     try:
         import comfy.model_management  # noqa: F401
     finally:
