@@ -25,7 +25,7 @@ and e_ab only on Y_a x X_b (where one boundary meets a tap that leaves it throug
 with Z_ab = W_ab applied to x shifted by (a, b).  Each row term is one 1 x k conv over the gathered
 rows, each column term one k x 1 conv over the gathered columns.  The strip form is cheaper where
 boundaries are sparse, the per-tap form where they are dense; `make_plan` estimates both costs
-and picks per layer.  Neither materialises a k*k-times copy of the feature map.
+and picks per layer (the runtime times both once per layer shape instead).  Neither materialises a k*k-times copy of the feature map.
 """
 from __future__ import annotations
 
@@ -37,8 +37,9 @@ import torch.nn.functional as F
 
 from .boundaries import Boundaries
 
-# Relative cost of the per-tap form against the plain conv, per unit of work, on the CPU
-# (measured by `python -m posenc bench-conv`; the strip form's work is counted in conv units).
+# Rough cost model for make_plan(method="auto") when no measurement is made: the per-tap form
+# against a plain conv, and the strip corrections' overhead per unit of conv work (single-thread
+# CPU, tools/bench_pbc.py).  The PBC runtime measures both forms instead (pbc.PBCRuntime._run).
 PER_TAP_COST = 1.6
 STRIP_OVERHEAD = 1.5
 
