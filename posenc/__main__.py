@@ -50,9 +50,91 @@ def run_train_unet(args: argparse.Namespace) -> int:
     return 0
 
 
+def _set_threads(threads):
+    if threads:
+        import torch
+        torch.set_num_threads(threads)
+
+
+def add_bench(p: argparse.ArgumentParser) -> None:
+    from .layout_bench import DEFAULT_METHODS, DEFAULT_SIZES
+    p.add_argument("--seeds", type=int, default=64, help="seeds per cell (default 64)")
+    p.add_argument("--steps", type=int, default=25, help="DDIM steps (default 25)")
+    p.add_argument("--guidance", type=float, default=1.0, help="CFG scale (default 1)")
+    p.add_argument("--sizes", default=",".join(f"{h}x{w}" for h, w in DEFAULT_SIZES),
+                   help="comma-separated HxW sizes (1x is always run)")
+    p.add_argument("--methods", default=",".join(DEFAULT_METHODS),
+                   help="comma-separated methods: direct, pbc<N>, pbc-auto, redilate")
+    p.add_argument("--out", default="docs/bench_layout.md",
+                   help="Markdown table (raw numbers go next to it as .json)")
+    p.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
+    p.add_argument("--weights", default=None, help="U-Net weights (default: the bundled ones)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def run_bench(args: argparse.Namespace) -> int:
+    from .layout_bench import parse_size, run_layout_bench, write_outputs
+    from .reference_unet import load_reference_unet
+    from .resolution_methods import check_method
+    from .train import command_line
+
+    try:
+        sizes = [parse_size(s) for s in args.sizes.split(",") if s.strip()]
+        methods = [check_method(m.strip()) for m in args.methods.split(",") if m.strip()]
+        if args.seeds < 1 or args.steps < 1:
+            raise ValueError("--seeds and --steps must be >= 1")
+        model = load_reference_unet(args.weights)
+        for h, w in sizes:
+            model.check_size(h, w)
+    except (ValueError, FileNotFoundError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    _set_threads(args.threads)
+    command = command_line()
+    result = run_layout_bench(model, sizes, methods, args.seeds, args.steps, args.guidance,
+                              progress=not args.no_progress,
+                              on_cell=lambda r: write_outputs(r, args.out, command))
+    print(write_outputs(result, args.out, command))
+    return 0
+
+
+def add_demo(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--out", default="demo.png", help="output PNG (default demo.png)")
+    p.add_argument("--seeds", type=int, default=4, help="number of seeds = rows (default 4)")
+    p.add_argument("--scale", type=int, default=4, help="size factor over 32x32 (default 4)")
+    p.add_argument("--steps", type=int, default=25, help="DDIM steps (default 25)")
+    p.add_argument("--guidance", type=float, default=1.0, help="CFG scale (default 1)")
+    p.add_argument("--methods", default=None,
+                   help="comma-separated columns after the 1x one (default: direct,pbc3,pbc31,"
+                   "redilate)")
+    p.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
+
+
+def run_demo(args: argparse.Namespace) -> int:
+    from .demo import DEMO_METHODS, run_demo as demo
+    from .resolution_methods import check_method
+
+    try:
+        methods = ([check_method(m.strip()) for m in args.methods.split(",") if m.strip()]
+                   if args.methods else list(DEMO_METHODS))
+        if args.seeds < 1 or args.steps < 1 or args.scale < 1:
+            raise ValueError("--seeds, --steps and --scale must be >= 1")
+    except ValueError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    _set_threads(args.threads)
+    table = demo(args.out, seeds=args.seeds, scale=args.scale, steps=args.steps,
+                 guidance=args.guidance, methods=methods)
+    print(table)
+    print(f"wrote {args.out}")
+    return 0
+
+
 COMMANDS = {
     "train-unet": (add_train_unet, run_train_unet,
                    "train the reference U-Net on the procedural scenes"),
+    "bench": (add_bench, run_bench, "layout benchmark: resolution methods on the reference U-Net"),
+    "demo": (add_demo, run_demo, "side-by-side PNG: direct vs PBC vs re-dilation at 4x"),
 }
 
 
