@@ -138,11 +138,27 @@ COMMANDS = {
 }
 
 
+# Commands with their own argument parser: the rest of the command line is handed to main(argv).
+PASS_THROUGH = {
+    "train-dit": ("posenc.train_dit", "train a DiT with RPE-2D positions (or vanilla) on latents "
+                  "or on the procedural scenes"),
+    "bench-dit": ("posenc.bench_dit", "speed of the DiT forward pass per position mode vs the "
+                  "plain DiT"),
+}
+
+
 def main(argv=None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv and argv[0] in PASS_THROUGH:
+        import importlib
+        module = importlib.import_module(PASS_THROUGH[argv[0]][0])
+        return module.main(argv[1:]) or 0
     parser = argparse.ArgumentParser(prog="python -m posenc", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
     for name, (add, _run, help_text) in COMMANDS.items():
         add(sub.add_parser(name, help=help_text, description=help_text))
+    for name, (_module, help_text) in PASS_THROUGH.items():
+        sub.add_parser(name, help=help_text + f" (python -m posenc {name} --help)", add_help=False)
     args = parser.parse_args(argv)
     return COMMANDS[args.command][1](args) or 0
 

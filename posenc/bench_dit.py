@@ -97,7 +97,7 @@ def bench(preset="S", grid=16, scale=2.0, batch=2, repeats=10, modes=("linspace"
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(prog="bench-dit", description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(prog="python -m posenc bench-dit", description=__doc__.split("\n\n")[0])
     p.add_argument("--preset", choices=sorted(PRESETS), default="S")
     p.add_argument("--grid", type=int, default=16, help="training grid in patches (16 = 256 px)")
     p.add_argument("--scale", type=float, default=2.0)

@@ -113,6 +113,16 @@ def load_latent_folder(folder: str, latent_scale: float = 1.0):
     return latents, (torch.tensor(labels) if have_labels else None)
 
 
+def scene_data(n: int, size, seed: int = 0):
+    """n procedural scenes (posenc/scenes.py) at ``size`` pixels as pixel-space "latents" in
+    [-1, 1] with their class labels: the data of the bundled tiny DiTs (``--scenes N``)."""
+    from .scenes import render_scenes
+    if n < 1:
+        raise ValueError(f"--scenes must be >= 1, got {n}")
+    images, labels, _ = render_scenes(int(n), size, seed)
+    return images.mul(2).sub(1), labels
+
+
 def resize_and_crop(lat: torch.Tensor, out_h: int, out_w: int, crop: bool, zoom: float,
                     u_top: float, u_left: float):
     """Resize (C, H0, W0) to cover out_h x out_w times ``zoom`` and crop a window (random with
@@ -362,9 +372,16 @@ def _grid_arg(s: str):
 
 def build_parser() -> argparse.ArgumentParser:
     d = TrainConfig()
-    p = argparse.ArgumentParser(prog="train-dit", description="RPE-2D training of a DiT on a "
+    p = argparse.ArgumentParser(prog="python -m posenc train-dit", description="RPE-2D training of a DiT on a "
                                 "folder of pre-encoded latents (.safetensors).")
-    p.add_argument("--data", required=True, help="folder of .safetensors latent files")
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--data", help="folder of .safetensors latent files")
+    src.add_argument("--scenes", type=int, metavar="N",
+                     help="train on N procedural scenes rendered at the training size, pixel "
+                          "space (the bundled tiny DiTs; latent format 'pixel')")
+    p.add_argument("--scene-seed", type=int, default=0, help="seed of the --scenes data set")
+    p.add_argument("--overwrite", action="store_true",
+                   help="allow replacing bundled weights under models/")
     p.add_argument("--out", default=d.out, help="output .safetensors checkpoint")
     p.add_argument("--grid", type=_grid_arg, default=d.grid, help="training grid in patches, N or HxW")
     p.add_argument("--max-positions", type=_grid_arg, default=d.max_positions,
@@ -404,9 +421,20 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     kw = vars(args)
-    data = kw.pop("data")
+    data, n_scenes, scene_seed = kw.pop("data"), kw.pop("scenes"), kw.pop("scene_seed")
+    overwrite = kw.pop("overwrite")
+    from .train import check_output
+    try:
+        check_output(kw["out"], overwrite)
+    except FileExistsError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     if kw["crop_prob"] is None:
         kw["crop_prob"] = 0.5 if kw["micro_conditioning"] else 0.0
+    if n_scenes is not None:
+        size = (kw["grid"][0] * kw["patch_size"], kw["grid"][1] * kw["patch_size"])
+        data = scene_data(n_scenes, size, scene_seed)
+        kw["latent_format"] = kw["latent_format"] or "pixel"
     cfg = TrainConfig(**kw)
     _, rank, _ = _dist_env()
     train(cfg, data, log=print if rank == 0 else (lambda *a, **k: None))
