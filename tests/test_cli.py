@@ -4,11 +4,9 @@ import subprocess
 import sys
 
 import pytest
-import torch
 from PIL import Image
 from safetensors import safe_open
 
-from posenc import __main__ as cli
 from posenc import train, train_dit
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
