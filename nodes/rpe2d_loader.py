@@ -11,10 +11,12 @@ import torch
 
 from ..posenc import rpe2d
 from ..posenc.dit import DiT, default_position_mode, load_dit
+from ..posenc.reference_unet import BUNDLED_DIR
 
 MODES = ("auto",) + rpe2d.POSITION_MODES
 LABEL_KEY = "posenc_dit_class_label"
 FOLDERS = ("diffusion_models", "checkpoints")
+BUNDLED_PREFIX = "posenc-bundled/"  # the pack's own tiny DiTs (models/tiny_dit_*.safetensors)
 
 # DiT's training schedule (guided-diffusion "linear" betas 1e-4..0.02, 1000 steps) in ComfyUI's
 # terms; see posenc/diffusion.py.
@@ -135,9 +137,23 @@ def model_from_file(path, position_mode="auto", seed=0):
                                             offload_device=mm.unet_offload_device()), info
 
 
+def bundled_dits() -> list:
+    """Names (with BUNDLED_PREFIX) of the DiT checkpoints in the pack's models/ folder."""
+    from safetensors import safe_open
+    out = []
+    for p in sorted(BUNDLED_DIR.glob("*.safetensors")) if BUNDLED_DIR.is_dir() else []:
+        try:
+            with safe_open(str(p), framework="pt") as f:
+                if "x_embedder.proj.weight" in f.keys():
+                    out.append(BUNDLED_PREFIX + p.name)
+        except Exception:  # not a readable safetensors file: not listed
+            continue
+    return out
+
+
 def _checkpoint_names():
     import folder_paths
-    names = []
+    names = bundled_dits()
     for folder in FOLDERS:
         try:
             names.extend(n for n in folder_paths.get_filename_list(folder) if n not in names)
@@ -147,6 +163,11 @@ def _checkpoint_names():
 
 
 def _resolve(name):
+    if name.startswith(BUNDLED_PREFIX):
+        path = BUNDLED_DIR / name[len(BUNDLED_PREFIX):]
+        if path.is_file() and path.parent == BUNDLED_DIR:
+            return str(path)
+        raise FileNotFoundError(f"RPE-2D DiT Loader: bundled DiT {name!r} not found in {BUNDLED_DIR}")
     import folder_paths
     for folder in FOLDERS:
         path = folder_paths.get_full_path(folder, name)
@@ -160,7 +181,7 @@ class RPE2DDiTLoader:
     @classmethod
     def INPUT_TYPES(cls):
         return {"required": {
-            "dit_name": (_checkpoint_names(), {"tooltip": "A DiT checkpoint from models/diffusion_models or models/checkpoints: an RPE-2D checkpoint trained by this pack, a bundled reference DiT, or an official DiT-XL/2 256/512 file (.safetensors, or .pt loaded weights-only)."}),
+            "dit_name": (_checkpoint_names(), {"tooltip": "A DiT checkpoint from models/diffusion_models or models/checkpoints: an RPE-2D checkpoint trained by this pack, a bundled tiny reference DiT (posenc-bundled/..., pixel space, trained at 32x32 on the procedural scenes: tiny_dit_vanilla and tiny_dit_rpe2d), or an official DiT-XL/2 256/512 file (.safetensors, or .pt loaded weights-only)."}),
             "position_mode": (list(MODES), {"default": "auto", "tooltip": "Positions given to the sin-cos encoding. auto: linspace for RPE-2D checkpoints, first for vanilla ones. linspace: spread over the trained range [0, L). random: a seeded sorted subset of [0, L). first: 0..n-1 (plain extrapolation). interpolate: fractional positions squeezed onto the trained grid (for vanilla models). ntk: 0..n-1 with NTK-scaled sin-cos frequencies (for vanilla models)."}),
             "seed": ("INT", {"default": 0, "min": 0, "max": 0xffffffffffffffff, "tooltip": "Seed of the 'random' position mode (ignored by the other modes)."}),
         }}

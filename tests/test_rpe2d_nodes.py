@@ -62,3 +62,19 @@ def test_adapter_returns_noise_channels_and_checks_size(loader_mod):
     torch.testing.assert_close(out2, super(loader_mod.ComfyDiT, dm).forward(x, t, y, mode="first")[:, :4])
     with pytest.raises(ValueError, match=r"image size 104x128 is not a multiple of 16"):
         dm._forward(torch.randn(1, 4, 16, 13), t, y=y, transformer_options={})
+
+
+def test_bundled_dits_are_listed_and_resolved(loader_mod, monkeypatch, tmp_path):
+    from safetensors.torch import save_file
+    dit = comfy_dit(loader_mod)
+    save_file({k: v.contiguous() for k, v in dit.state_dict().items()},
+              str(tmp_path / "tiny_dit_x.safetensors"))
+    save_file({"input_blocks.0.0.weight": torch.zeros(1)}, str(tmp_path / "unet.safetensors"))
+    (tmp_path / "broken.safetensors").write_bytes(b"not a safetensors file")
+    monkeypatch.setattr(loader_mod, "BUNDLED_DIR", tmp_path)
+    assert loader_mod.bundled_dits() == ["posenc-bundled/tiny_dit_x.safetensors"]
+    assert loader_mod._resolve("posenc-bundled/tiny_dit_x.safetensors") == str(
+        tmp_path / "tiny_dit_x.safetensors")
+    for bad in ("posenc-bundled/missing.safetensors", "posenc-bundled/../tiny_dit_x.safetensors"):
+        with pytest.raises(FileNotFoundError, match="bundled DiT"):
+            loader_mod._resolve(bad)
