@@ -98,35 +98,93 @@ def run_bench(args: argparse.Namespace) -> int:
     return 0
 
 
+def add_bench_rpe2d(p: argparse.ArgumentParser) -> None:
+    from .rpe2d_bench import DEFAULT_SIZES, METHODS
+    p.add_argument("--seeds", type=int, default=64, help="seeds per cell (default 64)")
+    p.add_argument("--steps", type=int, default=25, help="DDIM steps (default 25)")
+    p.add_argument("--guidance", type=float, default=1.0, help="CFG scale (default 1)")
+    p.add_argument("--sizes", default=",".join(f"{h}x{w}" for h, w in DEFAULT_SIZES),
+                   help="comma-separated HxW sizes in pixels, multiples of the patch size 4")
+    p.add_argument("--methods", default=",".join(METHODS),
+                   help="comma-separated <model>+<position mode>, model vanilla or rpe2d")
+    p.add_argument("--out", default="docs/bench_rpe2d.md",
+                   help="Markdown table (raw numbers go next to it as .json)")
+    p.add_argument("--weights-dir", default=None,
+                   help="folder with tiny_dit_vanilla/rpe2d.safetensors (default: models/)")
+    p.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def run_bench_rpe2d(args: argparse.Namespace) -> int:
+    from .layout_bench import parse_size
+    from .rpe2d_bench import check_method, load_tiny_dits, run_rpe2d_bench, write_outputs
+    from .train import command_line
+
+    try:
+        sizes = [parse_size(s) for s in args.sizes.split(",") if s.strip()]
+        methods = [m.strip() for m in args.methods.split(",") if m.strip()]
+        keys = sorted({check_method(m)[0] for m in methods})
+        if args.seeds < 1 or args.steps < 1:
+            raise ValueError("--seeds and --steps must be >= 1")
+        models = load_tiny_dits(args.weights_dir, keys)
+        _set_threads(args.threads)
+        result = run_rpe2d_bench(models, sizes, methods, args.seeds, args.steps, args.guidance,
+                                 progress=not args.no_progress)
+    except (ValueError, FileNotFoundError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    print(write_outputs(result, args.out, command_line()))
+    return 0
+
+
 def add_demo(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--out", default="demo.png", help="output PNG (default demo.png)")
+    p.add_argument("--out", default="demo.png",
+                   help="output PNG of the U-Net panel (default demo.png); the RPE-2D panel goes "
+                   "next to it as <name>_rpe2d.png")
     p.add_argument("--seeds", type=int, default=4, help="number of seeds = rows (default 4)")
-    p.add_argument("--scale", type=int, default=4, help="size factor over 32x32 (default 4)")
+    p.add_argument("--scale", type=int, default=4,
+                   help="U-Net panel: size factor over 32x32 (default 4)")
+    p.add_argument("--dit-scale", type=int, default=2,
+                   help="RPE-2D panel: size factor over 32x32 (default 2)")
     p.add_argument("--steps", type=int, default=25, help="DDIM steps (default 25)")
     p.add_argument("--guidance", type=float, default=1.0, help="CFG scale (default 1)")
     p.add_argument("--methods", default=None,
-                   help="comma-separated columns after the 1x one (default: direct,pbc3,pbc31,"
-                   "redilate)")
+                   help="comma-separated U-Net columns after the 1x one (default: direct,pbc3,"
+                   "pbc31,redilate)")
+    p.add_argument("--no-rpe2d", action="store_true", help="skip the RPE-2D panel")
     p.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
 
 
 def run_demo(args: argparse.Namespace) -> int:
-    from .demo import DEMO_METHODS, run_demo as demo
-    from .resolution_methods import check_method
+    import time
+    from pathlib import Path
 
+    from .demo import DEMO_METHODS, run_demo as demo, run_rpe2d_demo
+    from .resolution_methods import check_method
+    from .rpe2d_bench import load_tiny_dits
+
+    start = time.perf_counter()
     try:
         methods = ([check_method(m.strip()) for m in args.methods.split(",") if m.strip()]
                    if args.methods else list(DEMO_METHODS))
-        if args.seeds < 1 or args.steps < 1 or args.scale < 1:
-            raise ValueError("--seeds, --steps and --scale must be >= 1")
-    except ValueError as e:
+        if args.seeds < 1 or args.steps < 1 or args.scale < 1 or args.dit_scale < 1:
+            raise ValueError("--seeds, --steps, --scale and --dit-scale must be >= 1")
+        dits = None if args.no_rpe2d else load_tiny_dits()
+    except (ValueError, FileNotFoundError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     _set_threads(args.threads)
-    table = demo(args.out, seeds=args.seeds, scale=args.scale, steps=args.steps,
-                 guidance=args.guidance, methods=methods)
-    print(table)
+    print(demo(args.out, seeds=args.seeds, scale=args.scale, steps=args.steps,
+               guidance=args.guidance, methods=methods))
     print(f"wrote {args.out}")
+    if dits is not None:
+        out = Path(args.out)
+        out2 = str(out.with_name(out.stem + "_rpe2d" + out.suffix))
+        print()
+        print(run_rpe2d_demo(out2, seeds=args.seeds, scale=args.dit_scale, steps=args.steps,
+                             guidance=args.guidance, models=dits))
+        print(f"wrote {out2}")
+    print(f"demo: {time.perf_counter() - start:.0f} s in all")
     return 0
 
 
@@ -134,6 +192,8 @@ COMMANDS = {
     "train-unet": (add_train_unet, run_train_unet,
                    "train the reference U-Net on the procedural scenes"),
     "bench": (add_bench, run_bench, "layout benchmark: resolution methods on the reference U-Net"),
+    "bench-rpe2d": (add_bench_rpe2d, run_bench_rpe2d,
+                    "RPE-2D benchmark: position modes on the bundled tiny DiTs"),
     "demo": (add_demo, run_demo, "side-by-side PNG: direct vs PBC vs re-dilation at 4x"),
 }
 

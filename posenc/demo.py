@@ -1,10 +1,15 @@
-"""The demo (``python -m posenc demo``): one labelled PNG that shows the failure and the methods.
+"""The demo (``python -m posenc demo``): labelled PNGs that show the failure and the methods.
 
-Rows are seeds (seed i draws class i mod 4); the first column is the model's 1x (32x32) sample
-of that seed, shown enlarged, then one column per method at ``scale`` x the training size (default
-4x: 128x128): direct, PBC N=3, PBC N=31, re-dilation.  Every cell is captioned with its layout
-verdict (valid or not, suns, horizons), and a short table of the same measures per method is
-returned for printing.
+U-Net panel (``demo.png``): rows are seeds (seed i draws class i mod 4); the first column is the
+reference U-Net's 1x (32x32) sample of that seed, shown enlarged, then one column per method at
+``scale`` x the training size (default 4x: 128x128): direct, PBC N=3, PBC N=31, re-dilation.
+
+RPE-2D panel (``demo_rpe2d.png``, when the bundled tiny DiTs are present): the same seeds, the
+vanilla DiT at 1x, then at ``dit_scale`` x (default 2x: 64x64) vanilla + first, vanilla +
+interpolate and RPE-2D + linspace (rpe2d_bench.py).
+
+Every cell is captioned with its layout verdict (valid or not, suns, horizons), and a short table
+of the same measures per column is returned for printing.
 """
 from __future__ import annotations
 
@@ -70,6 +75,52 @@ def _captions(report) -> tuple[list[str], list[bool]]:
     return caps, oks
 
 
+def _table_lines(title: str, rows) -> list[str]:
+    lines = [title, "", "| method | layout valid | mean suns | mean horizons | off-palette "
+             "| seconds |", "|---|---:|---:|---:|---:|---:|"]
+    for name, rep, dt in rows:
+        s = rep.summary()
+        lines.append(f"| {name} | {int(rep.valid.sum())}/{s['n']} | {s['mean_suns']:.2f} "
+                     f"| {s['mean_horizons']:.2f} | {100 * s['palette_outside']:.1f}% "
+                     f"| {'' if dt is None else f'{dt:.1f}'} |")
+    return lines
+
+
+DIT_COLUMNS = ("vanilla+first", "vanilla+interpolate", "rpe2d+linspace")
+
+
+def run_rpe2d_demo(out="demo_rpe2d.png", seeds: int = 4, scale: int = 2, steps: int = 25,
+                   guidance: float = 1.0, methods=DIT_COLUMNS, models=None,
+                   cell: int = 256) -> str:
+    """Render the RPE-2D panel to `out`; returns its table (Markdown)."""
+    from .rpe2d_bench import check_method, load_tiny_dits, sample_dit
+    from .scenes import CLASSES
+
+    models = load_tiny_dits() if models is None else models
+    vanilla = models["vanilla"]
+    base = vanilla.config.grid[0] * vanilla.config.patch_size
+    size = base * scale
+    seed_list = list(range(seeds))
+    labels = torch.tensor([s % len(CLASSES) for s in seed_list])
+    row_names = [f"seed {s}\n{CLASSES[int(y)]}" for s, y in zip(seed_list, labels)]
+    columns, rows = [], []
+    one = sample_dit(vanilla, "first", labels, base, base, seed_list, steps, guidance)
+    rep = layout_metrics(one, labels)
+    columns.append((f"1x vanilla ({base}x{base})", one, *_captions(rep)))
+    rows.append((f"1x vanilla ({base}x{base})", rep, None))
+    for m in methods:
+        key, mode = check_method(m)
+        t0 = time.perf_counter()
+        imgs = sample_dit(models[key], mode, labels, size, size, seed_list, steps, guidance)
+        dt = time.perf_counter() - t0
+        rep = layout_metrics(imgs, labels)
+        columns.append((f"{scale}x {m}", imgs, *_captions(rep)))
+        rows.append((f"{scale}x {m} ({size}x{size})", rep, dt))
+    render_grid(columns, row_names, cell).save(out)
+    return "\n".join(_table_lines(f"RPE-2D panel ({out}): tiny DiTs, {seeds} seeds, {steps} "
+                                  f"DDIM steps, guidance {guidance:g}", rows))
+
+
 def run_demo(out="demo.png", seeds: int = 4, scale: int = 4, steps: int = 25,
              guidance: float = 1.0, methods=DEMO_METHODS, model=None, cell: int = 256) -> str:
     """Render the demo PNG to `out`; returns the printed table (Markdown)."""
@@ -97,13 +148,5 @@ def run_demo(out="demo.png", seeds: int = 4, scale: int = 4, steps: int = 25,
         rows.append((f"{scale}x {LABELS.get(m, m)} ({size}x{size})", rep, dt))
     render_grid(columns, row_names, cell).save(out)
     total = time.perf_counter() - start
-    lines = [f"demo: {seeds} seeds, {steps} DDIM steps, guidance {guidance:g}, "
-             f"{total:.0f} s in all",
-             "", "| method | layout valid | mean suns | mean horizons | off-palette | seconds |",
-             "|---|---:|---:|---:|---:|---:|"]
-    for name, rep, dt in rows:
-        s = rep.summary()
-        lines.append(f"| {name} | {int(rep.valid.sum())}/{s['n']} | {s['mean_suns']:.2f} "
-                     f"| {s['mean_horizons']:.2f} | {100 * s['palette_outside']:.1f}% "
-                     f"| {'' if dt is None else f'{dt:.1f}'} |")
-    return "\n".join(lines)
+    return "\n".join(_table_lines(f"U-Net panel ({out}): reference U-Net, {seeds} seeds, {steps} "
+                                  f"DDIM steps, guidance {guidance:g}, {total:.0f} s", rows))

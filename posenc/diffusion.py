@@ -33,12 +33,19 @@ def add_noise(x0: torch.Tensor, noise: torch.Tensor, t: torch.Tensor, abar: torc
 
 @torch.no_grad()
 def ddim_sample(model, shape, steps: int = 50, y=None, cfg_scale: float = 1.0, seed: int = 0,
-                device="cpu", **forward_kwargs) -> torch.Tensor:
+                device="cpu", noise=None, **forward_kwargs) -> torch.Tensor:
     """DDIM (eta=0) from pure noise of ``shape`` (N, C, H, W).  ``forward_kwargs`` go to the
     model (positions: ``mode``, ``seed``, ``max_positions``, ``rows``/``cols``; ``micro``).
-    ``cfg_scale`` > 1 needs a class-conditional model with a null class."""
-    g = torch.Generator().manual_seed(int(seed))
-    x = torch.randn(shape, generator=g).to(device)
+    ``cfg_scale`` > 1 needs a class-conditional model with a null class.  ``noise`` (of
+    ``shape``) replaces the noise drawn from ``seed`` (e.g. per-image seeds,
+    sampling.initial_noise)."""
+    if noise is not None:
+        if tuple(noise.shape) != tuple(shape):
+            raise ValueError(f"noise shape {tuple(noise.shape)} != {tuple(shape)}")
+        x = noise.to(device)
+    else:
+        g = torch.Generator().manual_seed(int(seed))
+        x = torch.randn(shape, generator=g).to(device)
     C = shape[1]
     abar = alphas_cumprod().to(device)
     ts = torch.linspace(TIMESTEPS - 1, 0, steps).round().long().tolist()

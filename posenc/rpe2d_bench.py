@@ -1,0 +1,169 @@
+"""The RPE-2D benchmark (issue 4): the bundled tiny DiTs at and above their training size.
+
+Two DiTs of the same size, trained on the same procedural scenes (scenes.py) at 32x32 with the
+same number of steps and batch size (models/tiny_dits.md): ``vanilla`` (DiT's sin-cos at the
+training grid, positions 0..7) and ``rpe2d`` (positions drawn per axis from [0, L), L = 16 = the
+grid at 2x, with crop micro-conditioning; Liu, Hou et al., arXiv 2503.18719; DESIGN.md
+section 3).  Methods, each a (model, position mode) pair of rpe2d.py:
+
+* ``vanilla+first``: positions 0..n-1, plain extrapolation (what a DiT does by default);
+* ``vanilla+interpolate``: positional interpolation onto the trained grid (fractional positions);
+* ``vanilla+ntk``: positions 0..n-1 with NTK-scaled sin-cos frequencies;
+* ``rpe2d+linspace``: round(linspace(0, L-1, n)), the loader's default for RPE-2D checkpoints;
+* ``rpe2d+random``: a seeded sorted subset of [0, L) (seed 0).
+
+All methods run on the same seeds (image i starts from the noise of seed i, class = seed mod 4)
+with the DiT's DDIM sampler (diffusion.py).  Per size and method: the layout measures of
+metrics.py (layout-valid rate, mean suns, mean horizons, sun below horizon, off-palette pixels)
+and the sampling time relative to ``vanilla+first`` at the same size, same run.
+"""
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import torch
+
+from . import diffusion
+from .metrics import layout_metrics
+from .reference_unet import BUNDLED_DIR
+from .sampling import initial_noise
+
+MODELS = {"vanilla": "tiny_dit_vanilla.safetensors", "rpe2d": "tiny_dit_rpe2d.safetensors"}
+METHODS = ("vanilla+first", "vanilla+interpolate", "vanilla+ntk", "rpe2d+linspace",
+           "rpe2d+random")
+DEFAULT_SIZES = ((32, 32), (48, 48), (64, 64), (32, 64))
+NUM_CLASSES = 4
+
+
+def check_method(method: str) -> tuple[str, str]:
+    """"model+mode" -> (model, mode), with a clear error for anything else."""
+    from .rpe2d import POSITION_MODES
+    model, _, mode = method.partition("+")
+    if model not in MODELS or mode not in POSITION_MODES:
+        raise ValueError(f"unknown method {method!r}: expected <model>+<position mode> with model "
+                         f"in {', '.join(MODELS)} and mode in {', '.join(POSITION_MODES)} "
+                         f"(e.g. {', '.join(METHODS)})")
+    return model, mode
+
+
+def load_tiny_dits(folder=None, names=None) -> dict:
+    """The bundled tiny DiTs (or those of `folder`), as {"vanilla": DiT, "rpe2d": DiT}."""
+    from .dit import load_dit
+    folder = Path(folder) if folder is not None else BUNDLED_DIR
+    out = {}
+    for key in names or MODELS:
+        path = folder / MODELS[key]
+        if not path.is_file():
+            raise FileNotFoundError(f"tiny DiT weights not found: {path} (train them with the "
+                                    f"command in models/tiny_dits.md)")
+        model, _ = load_dit(str(path))
+        out[key] = model.float().eval()
+    return out
+
+
+def check_size(model, height: int, width: int) -> None:
+    p = model.config.patch_size
+    if height % p or width % p or height < p or width < p:
+        raise ValueError(f"size {height}x{width} is not a multiple of the DiT's patch size {p}")
+
+
+@torch.no_grad()
+def sample_dit(model, mode: str, labels, height: int, width: int, seeds, steps: int = 25,
+               guidance: float = 1.0, position_seed: int = 0) -> torch.Tensor:
+    """DDIM samples (B, 3, H, W) in [0, 1]; image i starts from the noise of seeds[i]."""
+    check_size(model, height, width)
+    labels = torch.as_tensor(labels).reshape(-1).expand(len(seeds)).clone()
+    noise = initial_noise(seeds, model.config.in_channels, height, width)
+    x = diffusion.ddim_sample(model, tuple(noise.shape), steps=steps, y=labels, cfg_scale=guidance,
+                              noise=noise, mode=mode, seed=position_seed)
+    return x.add(1).div(2).clamp(0, 1)
+
+
+def size_name(h: int, w: int, base: int) -> str:
+    if h == w:
+        return f"{h / base:g}x ({h}x{w})"
+    return f"{h}x{w}"
+
+
+def run_rpe2d_bench(models: dict, sizes=DEFAULT_SIZES, methods=METHODS, seeds: int = 64,
+                    steps: int = 25, guidance: float = 1.0, chunk: int = 16,
+                    progress: bool = True) -> dict:
+    """Run the benchmark; returns {"rows": [...], ...} (one row per size and method)."""
+    from tqdm import tqdm
+
+    pairs = [check_method(m) for m in methods]
+    for (key, _mode) in pairs:
+        if key not in models:
+            raise ValueError(f"method needs the {key!r} model, which was not loaded")
+    first = next(iter(models.values()))
+    base = first.config.grid[0] * first.config.patch_size
+    for h, w in sizes:
+        for m in models.values():
+            check_size(m, h, w)
+    seed_list = list(range(seeds))
+    labels = torch.tensor([s % NUM_CLASSES for s in seed_list])
+    result = {"seeds": seeds, "steps": steps, "guidance": guidance, "base": base, "rows": []}
+    bar = tqdm(total=len(sizes) * len(pairs) * seeds, unit="img", disable=not progress,
+               dynamic_ncols=True)
+    for h, w in sizes:
+        reference_time = None
+        sample_dit(first, "first", labels[:1], h, w, seed_list[:1], 2, guidance)  # warm-up
+        for method, (key, mode) in zip(methods, pairs):
+            bar.set_description(f"{h}x{w} {method}")
+            images, elapsed = [], 0.0
+            for start in range(0, seeds, chunk):
+                part = seed_list[start:start + chunk]
+                t0 = time.perf_counter()
+                images.append(sample_dit(models[key], mode, labels[start:start + chunk], h, w,
+                                         part, steps, guidance))
+                elapsed += time.perf_counter() - t0
+                bar.update(len(part))
+            summary = layout_metrics(torch.cat(images), labels).summary()
+            reference_time = elapsed if reference_time is None else reference_time
+            result["rows"].append(dict(summary, method=method, height=h, width=w,
+                                       seconds=elapsed, time_ratio=elapsed / reference_time))
+    bar.close()
+    return result
+
+
+def _pct(v: float) -> str:
+    return f"{100 * v:.1f}%"
+
+
+def markdown_table(result: dict, command: str | None = None) -> str:
+    base = result["base"]
+    lines = ["# RPE-2D benchmark (bundled tiny DiTs)", ""]
+    if command:
+        lines += [f"Command: `{command}`", ""]
+    lines += [
+        f"Bundled tiny DiTs (models/tiny_dit_vanilla.safetensors, models/tiny_dit_rpe2d."
+        f"safetensors; trained at {base}x{base}, patch 4, same steps and batch; "
+        "models/tiny_dits.md).  "
+        f"{result['seeds']} seeds per cell (seeds 0..{result['seeds'] - 1}, class = seed mod 4, "
+        f"the same noise for every method), {result['steps']} DDIM steps, guidance "
+        f"{result['guidance']:g}.  Metrics: posenc/metrics.py against each image's class "
+        "palette.  Time ratio: sampling time / vanilla+first at the same size, same run, one "
+        "torch thread on a shared CPU.",
+        "",
+        "| size | method | layout valid | mean suns | mean horizons | sun below horizon "
+        "| off-palette pixels | time ratio |",
+        "|---|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in result["rows"]:
+        lines.append(
+            f"| {size_name(r['height'], r['width'], base)} | {r['method']} "
+            f"| {_pct(r['valid_rate'])} | {r['mean_suns']:.2f} | {r['mean_horizons']:.2f} "
+            f"| {_pct(r['sun_below_rate'])} | {_pct(r['palette_outside'])} "
+            f"| {r['time_ratio']:.2f} |")
+    return "\n".join(lines) + "\n"
+
+
+def write_outputs(result: dict, out, command: str | None = None) -> str:
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    table = markdown_table(result, command)
+    out.write_text(table)
+    out.with_suffix(".json").write_text(json.dumps(dict(result, command=command), indent=1))
+    return table

@@ -1,0 +1,83 @@
+"""The RPE-2D benchmark harness (posenc/rpe2d_bench.py) on tiny random DiTs."""
+import pytest
+import torch
+from safetensors.torch import save_file
+
+from posenc import rpe2d_bench
+from posenc.dit import DiT, DiTConfig
+
+
+def tiny_dit(sampling, L, seed):
+    torch.manual_seed(seed)
+    cfg = DiTConfig(in_channels=3, patch_size=4, hidden_size=16, depth=1, num_heads=2,
+                    mlp_hidden=32, num_classes=4, learn_sigma=False, grid=(8, 8),
+                    max_positions=(L, L), position_sampling=sampling)
+    model = DiT(cfg).eval()
+    with torch.no_grad():  # DiT zero-inits its output layer: make the output depend on input
+        for p in model.parameters():
+            p.add_(0.05 * torch.randn_like(p))
+    return model
+
+
+@pytest.fixture(scope="module")
+def models():
+    return {"vanilla": tiny_dit("fixed", 8, 0), "rpe2d": tiny_dit("rpe2d", 16, 1)}
+
+
+def test_methods_are_checked():
+    assert rpe2d_bench.check_method("rpe2d+random") == ("rpe2d", "random")
+    for bad in ("rpe2d", "unet+first", "vanilla+warp"):
+        with pytest.raises(ValueError, match="unknown method"):
+            rpe2d_bench.check_method(bad)
+
+
+def test_missing_weights_name_the_file(tmp_path):
+    with pytest.raises(FileNotFoundError, match="tiny_dit_vanilla"):
+        rpe2d_bench.load_tiny_dits(tmp_path)
+
+
+def test_loads_from_a_folder(tmp_path, models):
+    for key, m in models.items():
+        save_file({k: v.contiguous() for k, v in m.state_dict().items()},
+                  str(tmp_path / rpe2d_bench.MODELS[key]), metadata=m.config.to_metadata())
+    loaded = rpe2d_bench.load_tiny_dits(tmp_path, ["vanilla"])
+    assert list(loaded) == ["vanilla"]
+    x = torch.randn(1, 3, 32, 32)
+    t = torch.tensor([500.0])
+    torch.testing.assert_close(loaded["vanilla"](x, t, torch.tensor([1])),
+                               models["vanilla"](x, t, torch.tensor([1])))
+
+
+def test_noise_is_per_seed_whatever_the_batch(models):
+    a = rpe2d_bench.sample_dit(models["vanilla"], "first", [2], 32, 32, [7], steps=2)
+    b = rpe2d_bench.sample_dit(models["vanilla"], "first", [0, 2], 32, 32, [3, 7], steps=2)
+    torch.testing.assert_close(a[0], b[1])
+    with pytest.raises(ValueError, match="patch size"):
+        rpe2d_bench.sample_dit(models["vanilla"], "first", [0], 30, 32, [0], steps=1)
+
+
+def test_vanilla_modes_agree_at_1x_and_differ_at_2x(models):
+    res = rpe2d_bench.run_rpe2d_bench(models, sizes=[(32, 32), (64, 64)],
+                                      methods=["vanilla+first", "vanilla+interpolate",
+                                               "vanilla+ntk", "rpe2d+linspace"],
+                                      seeds=2, steps=2, progress=False)
+    assert len(res["rows"]) == 8 and res["base"] == 32
+    assert res["rows"][0]["time_ratio"] == 1.0
+    # The images themselves: at the training grid interpolate = 0..7 and ntk's scale is 1.
+    y = torch.tensor([0, 1])
+    one = [rpe2d_bench.sample_dit(models["vanilla"], m, y, 32, 32, [0, 1], 2)
+           for m in ("first", "interpolate", "ntk")]
+    torch.testing.assert_close(one[0], one[1], rtol=0, atol=1e-6)
+    torch.testing.assert_close(one[0], one[2], rtol=0, atol=1e-6)
+    two = [rpe2d_bench.sample_dit(models["vanilla"], m, y, 64, 64, [0, 1], 2)
+           for m in ("first", "interpolate")]
+    assert (two[0] - two[1]).abs().max() > 1e-3
+    table = rpe2d_bench.markdown_table(res, "python -m posenc bench-rpe2d")
+    rows = [ln for ln in table.splitlines() if ln.startswith("| ") and "method" not in ln]
+    assert len(rows) == 8 and all(ln.count("|") == 9 for ln in rows)
+
+
+def test_size_too_large_for_rpe2d_positions_is_refused(models):
+    # L = 16 patches: 17 distinct positions do not exist.
+    with pytest.raises(ValueError, match="L=16"):
+        rpe2d_bench.sample_dit(models["rpe2d"], "linspace", [0], 68, 32, [0], steps=1)
