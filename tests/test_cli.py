@@ -21,10 +21,11 @@ def run_cli(*args, timeout=300):
 def test_demo_writes_a_labelled_png_and_prints_the_table(tmp_path):
     out = tmp_path / "demo.png"
     r = run_cli("demo", "--out", str(out), "--seeds", "2", "--scale", "2", "--steps", "2",
-                "--methods", "direct,pbc3", "--threads", "1")
+                "--methods", "direct,pbc3", "--threads", "1", "--no-rpe2d")
     assert r.returncode == 0, r.stderr
     # One 1x column plus one per method; rows = seeds.
     lines = [ln for ln in r.stdout.splitlines() if ln.startswith("| ") and "method" not in ln]
+    assert not (tmp_path / "demo_rpe2d.png").exists()
     assert [ln.split("|")[1].strip() for ln in lines] == [
         "1x direct (32x32)", "2x direct (64x64)", "2x PBC N=3 (64x64)"]
     img = Image.open(out)
@@ -76,3 +77,18 @@ def test_train_dit_refuses_to_overwrite_bundled_weights(tmp_path, monkeypatch, c
     rc = train_dit.main(["--scenes", "4", "--out", str(target), "--steps", "1"])
     assert rc == 2 and "--overwrite" in capsys.readouterr().err
     assert target.read_bytes() == b"x"
+
+
+def test_rpe2d_panel_of_the_demo(tmp_path):
+    from test_rpe2d_bench import tiny_dit
+
+    from posenc.demo import run_rpe2d_demo
+    models = {"vanilla": tiny_dit("fixed", 8, 0), "rpe2d": tiny_dit("rpe2d", 16, 1)}
+    out = tmp_path / "panel.png"
+    table = run_rpe2d_demo(str(out), seeds=2, scale=2, steps=2, models=models)
+    names = [ln.split("|")[1].strip() for ln in table.splitlines()
+             if ln.startswith("| ") and "method" not in ln]
+    assert names == ["1x vanilla (32x32)", "2x vanilla+first (64x64)",
+                     "2x vanilla+interpolate (64x64)", "2x rpe2d+linspace (64x64)"]
+    img = Image.open(out)
+    assert img.width > 4 * 256 and img.height > 2 * 256
