@@ -57,6 +57,9 @@ CONFIGS = ("zero", "circular", "redilate", "pbc1", "pbc3", "pbc31")
 LABELS = {"zero": "zero padding (as trained)", "circular": "circular padding",
           "redilate": "re-dilation", "pbc1": "PBC N=1", "pbc3": "PBC N=3", "pbc31": "PBC N=31"}
 CONTENTS = ("rolled", "scenes", "noise")
+CONTENT_TEXT = {"rolled": "x_t of rendered scenes, each rolled by a random offset along both axes",
+                "scenes": "x_t of rendered scenes as they are (not rolled)",
+                "noise": "pure Gaussian noise"}
 PLATEAU_WINDOW = 100
 
 
@@ -213,7 +216,7 @@ def target_variance(target: torch.Tensor, region=None) -> float:
     return float(target.reshape(2, -1).var(dim=1, unbiased=False).mean())
 
 
-EDGE_BANDS = ((0, 4), (4, 8), (8, 16), (16, 32))
+EDGE_BANDS = ((0, 4), (4, 8), (8, 16), (16, 32), (32, 64))
 
 
 def edge_distance(height: int, width: int) -> torch.Tensor:
@@ -426,7 +429,7 @@ def format_report(result: dict, command: str | None = None) -> str:
     if command:
         lines += ["    " + command, ""]
     lines += [f"Bundled reference U-Net, features of its final decoder block; inputs: "
-              f"{r['content']} scenes at t = {r['timestep']}, {r['n_train']} training and "
+              f"{CONTENT_TEXT[r['content']]}, t = {r['timestep']}; {r['n_train']} training and "
               f"{r['n_test']} held-out images per size; linear probe (1x1 conv) trained "
               f"{r['steps']} Adam steps (lr {r['lr']}, cosine, batch {r['batch_size']} images), "
               f"seed {r['seed']}; target (row, col) in (0, 1).  Held-out MSE (share of the "
