@@ -319,9 +319,7 @@ def run_position_probe(model, configs=CONFIGS, scales=(1, 2), n_train: int = 64,
             raise ValueError(f"scales must be positive integers (got {s})")
         sizes.append((base * int(s), base * int(s)))
         model.check_size(*sizes[-1])
-    model.eval()
-    for p in model.parameters():
-        p.requires_grad_(False)
+    model.eval()   # frozen: features are taken under no_grad, only the probe is trained
     total = len(configs) * len(sizes) * (n_train + n_test + steps)
     bar = tqdm(total=total, unit="it", disable=not progress, dynamic_ncols=True,
                desc="position probe")
