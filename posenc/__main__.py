@@ -188,6 +188,65 @@ def run_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def add_probe(p: argparse.ArgumentParser) -> None:
+    from .position_probe import CONFIGS, CONTENTS
+    p.add_argument("--configs", default=",".join(CONFIGS),
+                   help="comma-separated: zero, circular, redilate, pbc<N> (default: all of "
+                   + ", ".join(CONFIGS) + ")")
+    p.add_argument("--scales", default="1,2", help="comma-separated integer size factors over "
+                   "the training size (default 1,2)")
+    p.add_argument("--train-images", type=int, default=64, help="probe training images per size")
+    p.add_argument("--test-images", type=int, default=32, help="held-out images per size")
+    p.add_argument("--steps", type=int, default=1500, help="probe training steps (default 1500)")
+    p.add_argument("--timestep", type=int, default=500, help="diffusion timestep of the noisy "
+                   "inputs, 0..999 (default 500)")
+    p.add_argument("--content", default="rolled", choices=CONTENTS,
+                   help="rolled: scenes circularly shifted by a random offset (default); "
+                   "scenes: as rendered; noise: pure Gaussian noise")
+    p.add_argument("--seed", type=int, default=0, help="seed of scenes, noise and minibatches")
+    p.add_argument("--out", default="docs/position_probe_results.md",
+                   help="Markdown report (raw numbers go next to it as .json); '' = print only")
+    p.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
+    p.add_argument("--weights", default=None, help="U-Net weights (default: the bundled ones)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def run_probe(args: argparse.Namespace) -> int:
+    from .position_probe import check_config, format_report, run_position_probe, write_outputs
+    from .reference_unet import load_reference_unet
+    from .train import command_line
+
+    try:
+        configs = [check_config(c.strip()) for c in args.configs.split(",") if c.strip()]
+        if not configs:
+            raise ValueError("--configs is empty")
+        try:
+            scales = [int(s) for s in args.scales.split(",") if s.strip()]
+        except ValueError:
+            raise ValueError(f"--scales must be comma-separated integers (got {args.scales!r})") from None
+        if not scales or min(scales) < 1:
+            raise ValueError(f"--scales must be integers >= 1 (got {args.scales!r})")
+        if args.train_images < 1 or args.test_images < 1 or args.steps < 1:
+            raise ValueError("--train-images, --test-images and --steps must be >= 1")
+        if not 0 <= args.timestep <= 999:
+            raise ValueError(f"--timestep must be in 0..999 (got {args.timestep})")
+        model = load_reference_unet(args.weights)
+    except (ValueError, FileNotFoundError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    _set_threads(args.threads)
+    result = run_position_probe(model, configs, scales, args.train_images, args.test_images,
+                                args.steps, args.seed, args.timestep, args.content,
+                                progress=not args.no_progress)
+    command = command_line()
+    if args.out:
+        print(write_outputs(result, args.out, command))
+        print(f"wrote {args.out}")
+    else:
+        print(format_report(result, command))
+    return 0
+
+
 COMMANDS = {
     "train-unet": (add_train_unet, run_train_unet,
                    "train the reference U-Net on the procedural scenes"),
@@ -195,6 +254,8 @@ COMMANDS = {
     "bench-rpe2d": (add_bench_rpe2d, run_bench_rpe2d,
                     "RPE-2D benchmark: position modes on the bundled tiny DiTs"),
     "demo": (add_demo, run_demo, "side-by-side PNG: direct vs PBC vs re-dilation at 4x"),
+    "probe": (add_probe, run_probe, "position probe: how much absolute position the U-Net's "
+              "last features carry, per padding / method (the PBC paper's Table 1)"),
 }
 
 
