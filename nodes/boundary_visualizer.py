@@ -96,7 +96,7 @@ class BoundaryVisualizer:
             downscale = DEFAULT_LATENT_DOWNSCALE
             n_levels = levels or DEFAULT_LEVELS
             if base_resolution == 0:
-                base_note = (f" (assumed: no MODEL connected; connect one or set base_resolution, "
+                base_note = (" (assumed: no MODEL connected; connect one or set base_resolution, "
                              f"e.g. 1024 for SDXL)")
         n_levels = max(1, min(int(n_levels), MAX_LEVELS))
         plan = plan_boundaries(width, height, base, boundaries, jitter=jitter, seed=seed, key=0,

@@ -253,7 +253,8 @@ COMMANDS = {
     "bench": (add_bench, run_bench, "layout benchmark: resolution methods on the reference U-Net"),
     "bench-rpe2d": (add_bench_rpe2d, run_bench_rpe2d,
                     "RPE-2D benchmark: position modes on the bundled tiny DiTs"),
-    "demo": (add_demo, run_demo, "side-by-side PNG: direct vs PBC vs re-dilation at 4x"),
+    "demo": (add_demo, run_demo, "side-by-side PNGs: direct vs PBC vs re-dilation at 4x on the "
+                                "reference U-Net, vanilla vs RPE-2D at 2x on the tiny DiTs"),
     "probe": (add_probe, run_probe, "position probe: how much absolute position the U-Net's "
               "last features carry, per padding / method (the PBC paper's Table 1)"),
 }

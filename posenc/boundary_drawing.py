@@ -244,9 +244,9 @@ def header_lines(plan: BoundaryPlan, image_size: tuple[int, int] | None = None,
     if p.rows and p.cols:
         lines.append("Both axes are above the base: rings on every level.")
     elif p.cols:
-        lines.append(f"Only the width is above the base: vertical boundaries only (long axis).")
+        lines.append("Only the width is above the base: vertical boundaries only (long axis).")
     elif p.rows:
-        lines.append(f"Only the height is above the base: horizontal boundaries only (long axis).")
+        lines.append("Only the height is above the base: horizontal boundaries only (long axis).")
     else:
         notice = (f"At or below the base ({p.base_resolution} px): PBC leaves this size untouched, "
                   "no virtual boundaries.")
