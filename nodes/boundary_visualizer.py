@@ -97,7 +97,7 @@ class BoundaryVisualizer:
             n_levels = levels or DEFAULT_LEVELS
             if base_resolution == 0:
                 base_note = (" (assumed: no MODEL connected; connect one or set base_resolution, "
-                             f"e.g. 1024 for SDXL)")
+                             "e.g. 1024 for SDXL)")
         n_levels = max(1, min(int(n_levels), MAX_LEVELS))
         plan = plan_boundaries(width, height, base, boundaries, jitter=jitter, seed=seed, key=0,
                                levels=n_levels, latent_downscale=downscale)

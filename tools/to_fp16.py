@@ -5,7 +5,6 @@ Used for the bundled tiny DiTs (models/tiny_dits.md) so that all bundled weights
 """
 import sys
 
-import torch
 from safetensors import safe_open
 from safetensors.torch import save_file
 
