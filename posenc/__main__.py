@@ -64,7 +64,14 @@ def add_bench(p: argparse.ArgumentParser) -> None:
     p.add_argument("--sizes", default=",".join(f"{h}x{w}" for h, w in DEFAULT_SIZES),
                    help="comma-separated HxW sizes (1x is always run)")
     p.add_argument("--methods", default=",".join(DEFAULT_METHODS),
-                   help="comma-separated methods: direct, pbc<N>, pbc-auto, redilate")
+                   help="comma-separated methods: direct, pbc<N> (e.g. pbc3), pbc-auto, redilate, "
+                   "unidirectional (zero padding around the central base-size region), entropy "
+                   "(attention-entropy scaling); knobs appended as :key=value: window=A-B "
+                   "(fractions of the steps, default 0-0.5, entropy 0-1; not direct), minsize=S "
+                   "(boundaries only on feature maps >= S along the axis; pbc, unidirectional), "
+                   "merge=product|strongest (several boundaries on one row: product of lambdas "
+                   "or the smallest; pbc); e.g. pbc31:merge=strongest,pbc3:minsize=64:window=0-0.3 "
+                   "(default: %(default)s)")
     p.add_argument("--out", default="docs/bench_layout.md",
                    help="Markdown table (raw numbers go next to it as .json)")
     p.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")

@@ -3,13 +3,19 @@
 Every method runs in one harness on the same seeds (0..n-1) and labels (class = seed mod 4), so
 every cell starts from the same noise.  Per size and method: layout-valid rate, mean suns, mean
 horizons, sun-below-horizon rate, off-palette pixel share (metrics.py, against each image's class
-palette) and the sampling time relative to ``direct`` at the same size, measured in the same run.
-The 1x (training size) valid rate of the model is measured in the same run and printed next to
-every row: a comparison means something only if the model is good at 1x.
+palette), the PBC paper's two measures on a fixed random feature network (feature_metrics.py):
+KID between the outputs area-resized to the training size and the model's 1x outputs of the same
+seeds and classes, and Content Richness as the mean pairwise cosine similarity of the 3x3 patch
+features (lower = richer), and the sampling time relative to ``direct`` at the same size, measured
+in the same run.  The 1x (training size) valid rate of the model is measured in the same run and
+printed next to every row: a comparison means something only if the model is good at 1x.  The
+KID noise floor, KID between the 1x outputs of seeds n..2n-1 and those of seeds 0..n-1, is
+measured too: a KID below it is "as close to the 1x model as another batch of the 1x model".
 
-The 1x cell is always run (it is the model's reference); at 1x PBC and re-dilation are off by
-definition, and the table shows that they reproduce direct there.  ``pbc-auto`` resolves to a
-fixed N per size (resolution_methods.py); when that N is also benchmarked, its row is a copy.
+The 1x cell is always run first (it is the model's reference); at 1x every method is off by
+definition, and the table shows that they reproduce direct there (their 1x images are the KID
+reference itself, so KID is not shown for them).  ``pbc-auto`` resolves to a fixed N per size
+(resolution_methods.py); when that N is also benchmarked with the same knobs, its row is a copy.
 """
 from __future__ import annotations
 
@@ -19,11 +25,13 @@ from pathlib import Path
 
 import torch
 
+from .feature_metrics import features, kid_from_features, patch_similarity
 from .metrics import layout_metrics
-from .resolution_methods import LABELS, check_method, resolve, sample_with_method
+from .resolution_methods import check_method, method_label, parse_method, resolve, sample_with_method
 
 DEFAULT_SIZES = ((32, 32), (64, 64), (128, 128), (32, 128))
-DEFAULT_METHODS = ("direct", "pbc1", "pbc3", "pbc31", "pbc-auto", "redilate")
+DEFAULT_METHODS = ("direct", "pbc1", "pbc3", "pbc31", "pbc-auto", "redilate", "unidirectional",
+                   "entropy", "pbc31:merge=strongest", "pbc3:minsize=64")
 
 
 def parse_size(text: str) -> tuple[int, int]:
@@ -53,19 +61,30 @@ def run_layout_bench(model, sizes=DEFAULT_SIZES, methods=DEFAULT_METHODS, seeds:
     from tqdm import tqdm
 
     methods = [check_method(m) for m in methods]
-    if "direct" not in methods:
-        methods = ["direct"] + methods
-    methods = ["direct"] + [m for m in methods if m != "direct"]
+    methods = ["direct"] + [m for m in dict.fromkeys(methods) if m != "direct"]
     base = int(model.base_resolution)
     sizes = [tuple(s) for s in sizes]
-    if (base, base) not in sizes:
-        sizes = [(base, base)] + sizes
+    sizes = [(base, base)] + [s for s in dict.fromkeys(sizes) if s != (base, base)]
     seed_list = list(range(seeds))
     labels = torch.tensor([s % 4 for s in seed_list])
     result = {"seeds": seeds, "steps": steps, "guidance": guidance, "base": base, "rows": [],
-              "valid_1x": None}
-    total = len(sizes) * len(methods) * seeds
+              "valid_1x": None, "kid_floor": None, "kid_scale": 1000, "wall_seconds": None}
+    total = len(sizes) * len(methods) * seeds + seeds
     bar = tqdm(total=total, unit="img", disable=not progress, dynamic_ncols=True)
+    reference = ref_features = None
+    t_start = time.perf_counter()
+
+    def sample(method, h, w, seed_values, label_values):
+        images, elapsed = [], 0.0
+        for start in range(0, len(seed_values), chunk):
+            part = seed_values[start:start + chunk]
+            t0 = time.perf_counter()
+            images.append(sample_with_method(model, method, label_values[start:start + chunk],
+                                             h, w, part, steps, guidance))
+            elapsed += time.perf_counter() - t0
+            bar.update(len(part))
+        return torch.cat(images), elapsed
+
     for h, w in sizes:
         done: dict[str, dict] = {}
         direct_time = None
@@ -78,25 +97,29 @@ def run_layout_bench(model, sizes=DEFAULT_SIZES, methods=DEFAULT_METHODS, seeds:
                 row = dict(done[concrete], method=method, same_as=concrete)
                 bar.update(seeds)
             else:
-                images, elapsed = [], 0.0
-                for start in range(0, seeds, chunk):
-                    part = seed_list[start:start + chunk]
-                    t0 = time.perf_counter()
-                    images.append(sample_with_method(model, method, labels[start:start + chunk],
-                                                     h, w, part, steps, guidance))
-                    elapsed += time.perf_counter() - t0
-                    bar.update(len(part))
-                images = torch.cat(images)
+                images, elapsed = sample(method, h, w, seed_list, labels)
                 summary = layout_metrics(images, labels).summary()
+                if reference is None:
+                    # The first cell is direct at 1x: the KID reference, and its noise floor
+                    # from another batch of seeds of the same classes.
+                    reference, ref_features = images, features(images)
+                    other, _ = sample("direct", h, w, [seeds + s for s in seed_list], labels)
+                    result["kid_floor"] = kid_from_features(features(other), ref_features)
+                if (h, w) == (base, base) and torch.equal(images, reference):
+                    kid = None
+                else:
+                    kid = kid_from_features(features(images), ref_features)
                 if method == "direct":
                     direct_time = elapsed
                 row = dict(summary, method=method, height=h, width=w, seconds=elapsed,
                            time_ratio=elapsed / direct_time, same_as=None,
-                           resolved=concrete if concrete != method else None)
+                           resolved=concrete if concrete != method else None, kid=kid,
+                           patch_similarity=float(patch_similarity(images).mean()))
             done[method] = row
             result["rows"].append(row)
             if (h, w) == (base, base) and method == "direct":
                 result["valid_1x"] = row["valid_rate"]
+            result["wall_seconds"] = time.perf_counter() - t_start
             if on_cell is not None:
                 on_cell(result)
     bar.close()
@@ -107,39 +130,69 @@ def _pct(v: float) -> str:
     return f"{100 * v:.1f}%"
 
 
+def row_label(row: dict) -> str:
+    """The method's table name; pbc-auto rows say which N they stand for at their size."""
+    name = method_label(row["method"])
+    concrete = row.get("same_as") or row.get("resolved")
+    if parse_method(row["method"]).kind == "pbc-auto" and concrete:
+        name += f" (= N={parse_method(concrete).boundaries})"
+    return name
+
+
+def _kid(value, scale) -> str:
+    return "ref" if value is None else f"{scale * value:.2f}"
+
+
 def markdown_table(result: dict, command: str | None = None) -> str:
     """The benchmark as Markdown: a header stating the setup (and command), then one row per
     (size, method)."""
     base = result["base"]
     v1 = result["valid_1x"]
+    scale = result.get("kid_scale", 1000)
+    floor = result.get("kid_floor")
     lines = ["# Layout benchmark (reference U-Net)", ""]
     if command:
         lines += [f"Command: `{command}`", ""]
+    if result.get("wall_seconds") is not None:
+        lines += [f"Wall time: {result['wall_seconds'] / 60:.1f} min.", ""]
     lines += [
         f"Bundled reference U-Net (models/reference_unet.safetensors, trained at {base}x{base}); "
         f"{result['seeds']} seeds per cell (seeds 0..{result['seeds'] - 1}, class = seed mod 4, "
         f"the same noise for every method), {result['steps']} DDIM steps, guidance "
         f"{result['guidance']:g}.  PBC: jitter 1, seed 0, first half of the steps; re-dilation "
-        "(ScaleCrafter-style, 3x3 convs dilated by the scale factor per axis): same window.  "
-        "`PBC N=auto` = max(1, round(scale) - 1).  Metrics: posenc/metrics.py against each "
-        "image's class palette.  Time ratio: sampling time / direct at the same size, same run, "
-        "one torch thread on a shared CPU.",
+        "(ScaleCrafter-style, 3x3 convs dilated by the scale factor per axis) and the "
+        "unidirectional centre (zero padding, lambda 0, around the central base-size region of "
+        "every feature map): same window; attention-entropy scaling (logits x "
+        "sqrt(log_{n_train} n_test)): every step.  `PBC N=auto` = max(1, round(scale) - 1).  "
+        "Knobs: `merge strongest` = one lambda (the smallest) where boundaries share a row "
+        "instead of their product; `maps >= S` = boundaries only on feature maps at least S "
+        "long along the axis.  Layout metrics: posenc/metrics.py against each image's class "
+        "palette.  "
+        f"**KID x{scale:g}**: unbiased MMD^2, cubic polynomial kernel, on the features of a fixed "
+        "random conv net (posenc/feature_metrics.py), between the outputs area-resized to "
+        f"{base}x{base} and the 1x direct outputs of the same seeds (lower = closer to what the "
+        "model draws at its training size; `ref` = the reference itself).  **Patch similarity** "
+        "(Content Richness): mean pairwise cosine similarity of the 3x3 patch features of an "
+        "image, mean over images; **lower = richer content**, repeats raise it.  Time ratio: "
+        "sampling time / direct at the same size, same run, one torch thread on a shared CPU.",
         "",
         f"**Model at 1x: {_pct(v1) if v1 is not None else 'n/a'} layout-valid** (repeated in "
-        "every row; at 1x the methods are off and must equal direct).",
+        "every row; at 1x the methods are off and must equal direct)."
+        + (f"  **KID noise floor x{scale:g}: {scale * floor:.2f}** (1x outputs of seeds "
+           f"{result['seeds']}..{2 * result['seeds'] - 1} against seeds 0..{result['seeds'] - 1}, "
+           "same classes)." if floor is not None else ""),
         "",
         "| size | method | layout valid | mean suns | mean horizons | sun below horizon "
-        "| off-palette pixels | time ratio | 1x valid |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|",
+        f"| off-palette pixels | KID x{scale:g} | patch similarity (lower = richer) | time ratio "
+        "| 1x valid |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in result["rows"]:
-        name = LABELS.get(r["method"], r["method"])
-        if r["method"] == "pbc-auto":
-            name += f" (= N={(r.get('same_as') or r.get('resolved'))[3:]})"
         lines.append(
-            f"| {size_name(r['height'], r['width'], base)} | {name} | {_pct(r['valid_rate'])} "
-            f"| {r['mean_suns']:.2f} | {r['mean_horizons']:.2f} | {_pct(r['sun_below_rate'])} "
-            f"| {_pct(r['palette_outside'])} | {r['time_ratio']:.2f} "
+            f"| {size_name(r['height'], r['width'], base)} | {row_label(r)} "
+            f"| {_pct(r['valid_rate'])} | {r['mean_suns']:.2f} | {r['mean_horizons']:.2f} "
+            f"| {_pct(r['sun_below_rate'])} | {_pct(r['palette_outside'])} "
+            f"| {_kid(r.get('kid'), scale)} | {r['patch_similarity']:.3f} | {r['time_ratio']:.2f} "
             f"| {_pct(v1) if v1 is not None else 'n/a'} |")
     return "\n".join(lines) + "\n"
 

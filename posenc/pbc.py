@@ -16,15 +16,35 @@ import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-from .boundaries import check_boundary_count, sigma_key, virtual_boundaries
-from .valued_padding import ConvPlan, ConvSpec, make_plan, valued_padding_conv2d
+from .boundaries import (Boundaries, check_boundary_count, nominal_offset, sigma_key,
+                         virtual_boundaries)
+from .valued_padding import ConvPlan, ConvSpec, check_merge, make_plan, valued_padding_conv2d
+
+
+LAYOUTS = ("progressive", "central")
 
 
 @dataclass(frozen=True)
 class PBCSettings:
     """User settings: N boundaries (Eq. 4), jitter r (Eq. 3), seed of the jitter hash, the
     sampling window as sigmas (sigma_start >= sigma >= sigma_end, ComfyUI's Deep Shrink
-    convention), the base size in latent cells, and the conv method ("auto", "per_tap", "strips")."""
+    convention), the base size in latent cells, and the conv method ("auto", "per_tap", "strips").
+
+    The open choices of DESIGN.md section 2, as optional knobs whose defaults are the definition
+    (with the defaults the patch is bit-identical to the plain definition):
+
+    * ``min_size``: an axis of a feature map gets boundaries only if the map is at least this
+      long along it (0 = every level; 16 = only maps of 16 rows/columns and more, i.e. the
+      small, low-resolution levels of the U-Net keep plain zero padding).
+    * ``merge``: what a tap reads where it leaves several boundaries at once (boundaries that land
+      on the same row): "product" of their lambdas (the definition) or "strongest" (only the
+      smallest lambda, as if they were one boundary).
+    * ``layout``: "progressive" (PBC's N boundaries) or "central": the paper's motivating
+      experiment, one unidirectional boundary with lambda 0 (pure zero padding) around the
+      central base-size region of every feature map (at a map of S cells for an input s times
+      the base along an axis, the region is S / s long, centred: offset
+      floor((1 - 1/s) * S / 2 + 0.5) from each edge); no jitter; ``boundaries`` is ignored.
+    """
 
     boundaries: int = 31
     jitter: int = 1
@@ -34,6 +54,9 @@ class PBCSettings:
     sigma_start: float = math.inf
     sigma_end: float = 0.0
     method: str = "auto"
+    min_size: int = 0
+    merge: str = "product"
+    layout: str = "progressive"
 
     def __post_init__(self):
         check_boundary_count(self.boundaries)
@@ -41,6 +64,11 @@ class PBCSettings:
             raise ValueError(f"jitter must be >= 0 (got {self.jitter})")
         if self.base_height < 1 or self.base_width < 1:
             raise ValueError(f"base size must be positive (got {self.base_height}x{self.base_width})")
+        if self.min_size < 0:
+            raise ValueError(f"min_size must be >= 0 (got {self.min_size})")
+        check_merge(self.merge)
+        if self.layout not in LAYOUTS:
+            raise ValueError(f"unknown boundary layout {self.layout!r} (known: {', '.join(LAYOUTS)})")
 
 
 @dataclass(frozen=True)
@@ -48,6 +76,18 @@ class ActiveStep:
     rows: bool
     cols: bool
     key: int
+    latent_h: int = 0
+    latent_w: int = 0
+
+
+def central_boundary(height: int, width: int, latent_h: int, latent_w: int, base_h: int,
+                     base_w: int, rows: bool = True, cols: bool = True) -> Boundaries:
+    """The "central" layout of PBCSettings: one lambda-0 boundary around the base-size region of
+    an H x W feature map of a latent_h x latent_w model input (offsets 0 on inactive axes)."""
+    top = nominal_offset(1 - base_h / latent_h, height) if rows else 0
+    left = nominal_offset(1 - base_w / latent_w, width) if cols else 0
+    top, left = min(max(top, 0), height // 2), min(max(left, 0), width // 2)
+    return Boundaries(height, width, (0.0,), (top,), (top,), (left,), (left,))
 
 
 class PBCRuntime:
@@ -68,7 +108,7 @@ class PBCRuntime:
         rows, cols = latent_h > s.base_height, latent_w > s.base_width
         if not (rows or cols):
             return None
-        return ActiveStep(rows, cols, sigma_key(sigma) if s.jitter else 0)
+        return ActiveStep(rows, cols, sigma_key(sigma) if s.jitter else 0, latent_h, latent_w)
 
     @contextmanager
     def step(self, latent_h: int, latent_w: int, sigma: float):
@@ -89,9 +129,15 @@ class PBCRuntime:
         plan = self._plans.get(key)
         if plan is None:
             s = self.settings
-            bounds = virtual_boundaries(height, width, s.boundaries, s.jitter, s.seed, step.key,
-                                        rows=step.rows, cols=step.cols)
-            plan = self._plans[key] = make_plan(bounds, spec, method)
+            rows = step.rows and height >= s.min_size
+            cols = step.cols and width >= s.min_size
+            if s.layout == "central":
+                bounds = central_boundary(height, width, step.latent_h, step.latent_w,
+                                          s.base_height, s.base_width, rows, cols)
+            else:
+                bounds = virtual_boundaries(height, width, s.boundaries, s.jitter, s.seed,
+                                            step.key, rows=rows, cols=cols)
+            plan = self._plans[key] = make_plan(bounds, spec, method, s.merge)
         return plan
 
     def _run(self, spec, x, weight, bias):

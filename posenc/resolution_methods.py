@@ -10,30 +10,165 @@ Method names:
   boundary per base-size step of the scale factor beyond the first (2x -> N 1, 4x -> N 3).  This is
   our rule for the "dynamic boundary adjustment" the paper mentions without a formula.
 * ``redilate``: re-dilation in the style of ScaleCrafter (redilation.py), same window.
+* ``unidirectional``: the PBC paper's motivating experiment, as we read it (DESIGN.md and the
+  paper's abstract-level description; its exact setup is not in our sources): the model keeps
+  its real zero padding and gets one more, *virtual* edge: unidirectional zero padding (lambda 0)
+  around the central base-size region of every feature map, so the centre sees exactly the
+  boundary it saw in training while the outside is left as it is (taps from outside into the
+  region are untouched).  Same window as PBC; pbc.py, ``layout="central"``.
+* ``entropy``: attention-entropy scaling (attention_scaling.py, Jin et al. 2023): self-attention
+  logits times sqrt(log_{n_train} n_test), during every step.
 
-"First half" for n steps: the model calls with index < ceil(n / 2) (13 of 25), i.e.
-sigma_end = the sigma of call ceil(n / 2) - 1 and sigma_start = inf.
+Knobs, appended as ``:key=value`` (any order, several allowed), e.g. ``pbc3:minsize=16``,
+``pbc31:merge=strongest``, ``pbc3:window=0-0.3``, ``pbc-auto:merge=strongest:minsize=16``:
+
+* ``window=A-B`` (every method but direct): the sampling window as fractions of the steps; the
+  method is on for the model calls with index i, ceil(A * n) <= i < ceil(B * n), of n steps.
+  Default 0-0.5 (the first ceil(n / 2) calls: 13 of 25), entropy 0-1.
+* ``minsize=S`` (PBC and unidirectional): an axis of a feature map gets boundaries only if the
+  map has at least S rows/columns along it (default 0 = every U-Net level).
+* ``merge=product|strongest`` (PBC): where a tap leaves several boundaries at once (boundaries
+  on the same row), multiply their lambdas (default, the definition) or keep the strongest
+  (smallest) lambda only.
+
+Windows are sigmas of the trailing DDIM schedule (sampling.py): sigma_start = the sigma of call
+ceil(A * n) (inf for A = 0), sigma_end = the sigma of call ceil(B * n) - 1.
 """
 from __future__ import annotations
 
 import math
 from contextlib import nullcontext
+from dataclasses import dataclass, replace
 
 from . import schedule
+from .attention_scaling import EntropyScalingRuntime, EntropyScalingSettings, entropy_scaled_module
 from .pbc import PBCRuntime, PBCSettings, patched_module
 from .redilation import RedilationRuntime, RedilationSettings, redilated_module
 from .sampling import ddim_sample, timesteps_for
+from .valued_padding import MERGES
 
-METHODS = ("direct", "pbc1", "pbc3", "pbc31", "pbc-auto", "redilate")
+METHODS = ("direct", "pbc1", "pbc3", "pbc31", "pbc-auto", "redilate", "unidirectional", "entropy")
 LABELS = {"direct": "direct", "pbc1": "PBC N=1", "pbc3": "PBC N=3", "pbc31": "PBC N=31",
-          "pbc-auto": "PBC N=auto", "redilate": "re-dilation"}
+          "pbc-auto": "PBC N=auto", "redilate": "re-dilation",
+          "unidirectional": "unidirectional centre", "entropy": "attention-entropy scaling"}
+DEFAULT_WINDOW = (0.0, 0.5)
+
+
+@dataclass(frozen=True)
+class MethodSpec:
+    """A parsed method name: kind ("direct", "pbc", "pbc-auto", "redilate", "unidirectional",
+    "entropy"), N for "pbc", and the knobs (None = the method's default)."""
+
+    kind: str
+    boundaries: int | None = None
+    window: tuple[float, float] | None = None
+    min_size: int | None = None
+    merge: str | None = None
+
+    @property
+    def base_name(self) -> str:
+        return f"pbc{self.boundaries}" if self.kind == "pbc" else self.kind
+
+    def knobs(self) -> list[tuple[str, str]]:
+        out = []
+        if self.merge is not None:
+            out.append(("merge", self.merge))
+        if self.min_size is not None:
+            out.append(("minsize", str(self.min_size)))
+        if self.window is not None:
+            out.append(("window", f"{self.window[0]:g}-{self.window[1]:g}"))
+        return out
+
+    def __str__(self) -> str:
+        return self.base_name + "".join(f":{k}={v}" for k, v in self.knobs())
+
+    def effective_window(self) -> tuple[float, float]:
+        if self.window is not None:
+            return self.window
+        return (0.0, 1.0) if self.kind == "entropy" else DEFAULT_WINDOW
+
+
+def _parse_window(text: str) -> tuple[float, float]:
+    try:
+        a, b = (float(v) for v in text.split("-"))
+    except ValueError:
+        raise ValueError(f"window must look like 0-0.5 (got {text!r})") from None
+    if not 0.0 <= a < b <= 1.0:
+        raise ValueError(f"window A-B needs 0 <= A < B <= 1 (got {text!r})")
+    return a, b
+
+
+def parse_method(method: str) -> MethodSpec:
+    """Parse ``name[:key=value...]`` (module docstring); a ValueError names the problem."""
+    known = f"known: {', '.join(METHODS)}, or pbc<N>; knobs :window=A-B, :minsize=S, :merge=" \
+            + "|".join(MERGES)
+    name, *parts = method.strip().split(":")
+    if name in ("direct", "pbc-auto", "redilate", "unidirectional", "entropy"):
+        spec = MethodSpec(name)
+    elif name.startswith("pbc") and name[3:].isdigit() and 1 <= int(name[3:]) <= 256:
+        spec = MethodSpec("pbc", int(name[3:]))
+    else:
+        raise ValueError(f"unknown method {method!r} ({known})")
+    seen = set()
+    for part in parts:
+        key, eq, value = part.partition("=")
+        if not eq or not value:
+            raise ValueError(f"knob {part!r} of {method!r} must look like key=value ({known})")
+        if key in seen:
+            raise ValueError(f"knob {key!r} given twice in {method!r}")
+        seen.add(key)
+        if key == "window" and spec.kind != "direct":
+            spec = replace(spec, window=_parse_window(value))
+        elif key == "minsize" and spec.kind in ("pbc", "pbc-auto", "unidirectional"):
+            if not value.isdigit():
+                raise ValueError(f"minsize must be a non-negative integer (got {value!r})")
+            spec = replace(spec, min_size=int(value))
+        elif key == "merge" and spec.kind in ("pbc", "pbc-auto"):
+            if value not in MERGES:
+                raise ValueError(f"merge must be one of {', '.join(MERGES)} (got {value!r})")
+            spec = replace(spec, merge=value)
+        else:
+            raise ValueError(f"knob {key!r} does not apply to {name!r} ({known}; "
+                             f"window: every method but direct, minsize: pbc and unidirectional, "
+                             "merge: pbc)")
+    return spec
+
+
+def check_method(method: str) -> str:
+    """The canonical name of a method (knobs in a fixed order); ValueError if unknown."""
+    return str(parse_method(method))
+
+
+def method_label(method: str) -> str:
+    """Human-readable name for tables, e.g. "PBC N=3 (merge strongest, maps >= 16)"."""
+    spec = parse_method(method)
+    label = LABELS.get(spec.base_name, f"PBC N={spec.boundaries}" if spec.kind == "pbc"
+                       else spec.base_name)
+    knobs = []
+    if spec.merge is not None:
+        knobs.append(f"merge {spec.merge}")
+    if spec.min_size is not None:
+        knobs.append(f"maps >= {spec.min_size}")
+    if spec.window is not None:
+        knobs.append(f"window {spec.window[0]:g}-{spec.window[1]:g}")
+    return label + (f" ({', '.join(knobs)})" if knobs else "")
+
+
+def window_sigmas(steps: int, window: tuple[float, float]) -> tuple[float, float]:
+    """(sigma_start, sigma_end) of a step-fraction window (module docstring)."""
+    ts = timesteps_for(steps)
+    sig = schedule.sigmas()
+    k0 = math.ceil(round(window[0] * steps, 9))
+    k1 = math.ceil(round(window[1] * steps, 9))
+    if k1 <= k0:
+        return -1.0, 0.0          # empty: no sigma lies in it
+    start = math.inf if k0 == 0 else float(sig[int(ts[k0])])
+    return start, float(sig[int(ts[k1 - 1])])
 
 
 def half_window_sigma_end(steps: int) -> float:
     """sigma_end such that the window [sigma_end, inf] covers the first ceil(steps / 2) calls."""
-    ts = timesteps_for(steps)
-    k = (steps + 1) // 2
-    return float(schedule.sigmas()[int(ts[k - 1])])
+    return window_sigmas(steps, DEFAULT_WINDOW)[1]
 
 
 def auto_boundaries(height: int, width: int, base_h: int, base_w: int) -> int:
@@ -43,18 +178,12 @@ def auto_boundaries(height: int, width: int, base_h: int, base_w: int) -> int:
 
 
 def resolve(method: str, height: int, width: int, base_h: int, base_w: int) -> str:
-    """The concrete method a name stands for at this size (``pbc-auto`` -> ``pbc<N>``)."""
-    if method == "pbc-auto":
-        return f"pbc{auto_boundaries(height, width, base_h, base_w)}"
-    return method
-
-
-def check_method(method: str) -> str:
-    if method in METHODS:
-        return method
-    if method.startswith("pbc") and method[3:].isdigit() and int(method[3:]) >= 1:
-        return method
-    raise ValueError(f"unknown method {method!r} (known: {', '.join(METHODS)}, or pbc<N>)")
+    """The concrete method a name stands for at this size (``pbc-auto`` -> ``pbc<N>``, knobs
+    kept); canonical."""
+    spec = parse_method(method)
+    if spec.kind == "pbc-auto":
+        spec = replace(spec, kind="pbc", boundaries=auto_boundaries(height, width, base_h, base_w))
+    return str(spec)
 
 
 class _SteppedModel:
@@ -76,24 +205,35 @@ class _SteppedModel:
             return self.model(x, t, y)
 
 
+def method_runtime(model, method: str, height: int, width: int, steps: int, seed: int = 0,
+                   jitter: int = 1):
+    """(runtime, patch context) of a method at a size, or (None, nullcontext()) for direct."""
+    base = int(getattr(model, "base_resolution", 32))
+    spec = parse_method(resolve(method, height, width, base, base))
+    if spec.kind == "direct":
+        return None, nullcontext()
+    start, end = window_sigmas(steps, spec.effective_window())
+    if spec.kind == "redilate":
+        runtime = RedilationRuntime(RedilationSettings(base, base, start, end))
+        return runtime, redilated_module(model, runtime)
+    if spec.kind == "entropy":
+        runtime = EntropyScalingRuntime(EntropyScalingSettings(base, base, start, end))
+        return runtime, entropy_scaled_module(model, runtime)
+    central = spec.kind == "unidirectional"
+    settings = PBCSettings(boundaries=1 if central else spec.boundaries,
+                           jitter=0 if central else jitter, seed=seed,
+                           base_height=base, base_width=base, sigma_start=start, sigma_end=end,
+                           min_size=spec.min_size or 0, merge=spec.merge or "product",
+                           layout="central" if central else "progressive")
+    runtime = PBCRuntime(settings)
+    return runtime, patched_module(model, runtime)
+
+
 def sample_with_method(model, method: str, labels, height: int, width: int, seeds, steps: int = 25,
                        guidance: float = 1.0, seed: int = 0, jitter: int = 1,
                        batch_size: int = 16):
     """DDIM samples (B, 3, H, W) in [0, 1] of one method; same seeds -> same initial noise."""
-    method = check_method(method)
-    base = int(getattr(model, "base_resolution", 32))
-    method = resolve(method, height, width, base, base)
-    sigma_end = half_window_sigma_end(steps)
-    if method == "direct":
-        runtime, patch = None, nullcontext()
-    elif method == "redilate":
-        runtime = RedilationRuntime(RedilationSettings(base, base, math.inf, sigma_end))
-        patch = redilated_module(model, runtime)
-    else:
-        runtime = PBCRuntime(PBCSettings(boundaries=int(method[3:]), jitter=jitter, seed=seed,
-                                         base_height=base, base_width=base,
-                                         sigma_start=math.inf, sigma_end=sigma_end))
-        patch = patched_module(model, runtime)
+    runtime, patch = method_runtime(model, method, height, width, steps, seed, jitter)
     with patch:
         if runtime is None:
             return ddim_sample(model, labels, height, width, seeds, steps, guidance,

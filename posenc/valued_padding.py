@@ -101,14 +101,33 @@ def _inside(starts: list[int], stops: list[int], positions: torch.Tensor) -> tor
     return ((p >= lo) & (p < hi)).to(torch.float64)
 
 
-def tap_multipliers(boundaries: Boundaries, spec: ConvSpec) -> torch.Tensor:
+MERGES = ("product", "strongest")
+
+
+def check_merge(merge: str) -> str:
+    if merge not in MERGES:
+        raise ValueError(f"unknown merge rule {merge!r} (known: {', '.join(MERGES)})")
+    return merge
+
+
+def tap_multipliers(boundaries: Boundaries, spec: ConvSpec, merge: str = "product") -> torch.Tensor:
     """m_d(o) for every tap d (row-major over the kernel) and output o: (kh*kw, Ho, Wo) float64.
 
-    Uses the separability of R_n: with r_n(y) = [c_y in rows of R_n] and r_n^a(y) = r_n(y) r_n(y+a)
-    (columns likewise), the count of boundaries with c in R_n and q outside is
-    sum_n r_n c_n - r_n^a c_n^b, and log m_d is the same sum weighted by log lambda_n.
+    merge says what a tap that crosses several boundaries at once reads (where boundaries land on
+    the same row or column, or a corner tap leaves two): "product" (the definition, DESIGN.md
+    section 2) multiplies their lambdas; "strongest" keeps only the boundary with the smallest
+    lambda (the strongest position signal), as if coinciding boundaries were one.  A lambda of 0
+    (pure zero padding, the unidirectional baseline) is allowed.
+
+    Product with all lambdas > 0 uses the separability of R_n: with r_n(y) = [c_y in rows of R_n]
+    and r_n^a(y) = r_n(y) r_n(y+a) (columns likewise), the count of boundaries with c in R_n and q
+    outside is sum_n r_n c_n - r_n^a c_n^b, and log m_d is the same sum weighted by log lambda_n.
+    The other cases build the (N, Ho, Wo) crossing indicator per tap and reduce it.
     """
+    check_merge(merge)
     b = boundaries
+    if merge != "product" or min(b.lambdas) <= 0:
+        return _tap_multipliers_by_boundary(b, spec, merge)
     ho, wo = spec.out_size(b.height, b.width)
     cy = torch.arange(ho) * spec.sh
     cx = torch.arange(wo) * spec.sw
@@ -129,6 +148,30 @@ def tap_multipliers(boundaries: Boundaries, spec: ConvSpec) -> torch.Tensor:
             log_m = (r0 * log_lam).T @ c0 - (ra * log_lam).T @ cb
             count = count * torch.outer(in_image_y(a), in_image_x(bb))
             maps.append(torch.where(count > 0.5, log_m.exp(), torch.ones_like(log_m)))
+    return torch.stack(maps)
+
+
+def _tap_multipliers_by_boundary(b: Boundaries, spec: ConvSpec, merge: str) -> torch.Tensor:
+    """tap_multipliers with an explicit crossing indicator per boundary (any lambda >= 0)."""
+    ho, wo = spec.out_size(b.height, b.width)
+    cy = torch.arange(ho) * spec.sh
+    cx = torch.arange(wo) * spec.sw
+    row_lo, row_hi = list(b.top), [b.height - v for v in b.bottom]
+    col_lo, col_hi = list(b.left), [b.width - v for v in b.right]
+    r0 = _inside(row_lo, row_hi, cy)                               # (N, Ho)
+    c0 = _inside(col_lo, col_hi, cx)                               # (N, Wo)
+    lam = torch.tensor(b.lambdas, dtype=torch.float64).view(-1, 1, 1)
+    maps = []
+    for a in spec.row_offsets():
+        ra = r0 * _inside(row_lo, row_hi, cy + a)
+        in_y = ((cy + a >= 0) & (cy + a < b.height)).to(torch.float64)
+        for bb in spec.col_offsets():
+            cb = c0 * _inside(col_lo, col_hi, cx + bb)
+            in_x = ((cx + bb >= 0) & (cx + bb < b.width)).to(torch.float64)
+            crossed = (r0.unsqueeze(2) * c0.unsqueeze(1) - ra.unsqueeze(2) * cb.unsqueeze(1)) \
+                * torch.outer(in_y, in_x)                          # (N, Ho, Wo) in {0, 1}
+            per = torch.where(crossed > 0.5, lam, torch.ones_like(lam))
+            maps.append(per.prod(0) if merge == "product" else per.min(0).values)
     return torch.stack(maps)
 
 
@@ -192,16 +235,18 @@ def _span_groups(scale: torch.Tensor, slack: float = 1.3):
     return out
 
 
-def make_plan(boundaries: Boundaries, spec: ConvSpec, method: str = "auto") -> ConvPlan:
+def make_plan(boundaries: Boundaries, spec: ConvSpec, method: str = "auto",
+              merge: str = "product") -> ConvPlan:
     """Precompute the multipliers of one conv for one boundary set and choose the cheaper form.
 
     method: "auto" (estimated cost), "per_tap" or "strips".  "identity" is returned when no
-    multiplier differs from 1 (the conv is then exactly the plain conv).
+    multiplier differs from 1 (the conv is then exactly the plain conv).  merge: see
+    `tap_multipliers`.
     """
     if method not in ("auto", "per_tap", "strips"):
         raise ValueError(f"unknown valued-padding method {method!r}")
     size = (boundaries.height, boundaries.width)
-    maps = tap_multipliers(boundaries, spec)
+    maps = tap_multipliers(boundaries, spec, merge)
     nontrivial = [(m != 1).any().item() for m in maps]
     if not any(nontrivial):
         return ConvPlan("identity", spec, size, boundaries)

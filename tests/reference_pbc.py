@@ -7,9 +7,10 @@ import torch.nn.functional as F
 
 
 @functools.lru_cache(maxsize=256)
-def reference_factors(boundaries, kh, kw, sh, sw, dh, dw):
+def reference_factors(boundaries, kh, kw, sh, sw, dh, dw, merge="product"):
     """factor[i*kw + j, oy, ox] = prod of lambda_n with centre in R_n and tap outside R_n
-    (taps that read real zero padding outside the image keep factor 1: they read 0 anyway)."""
+    (taps that read real zero padding outside the image keep factor 1: they read 0 anyway).
+    merge="strongest": the smallest such lambda instead of the product."""
     H, W = boundaries.height, boundaries.width
     ho, wo = (H - 1) // sh + 1, (W - 1) // sw + 1
     cy = torch.arange(ho).view(-1, 1) * sh
@@ -26,11 +27,15 @@ def reference_factors(boundaries, kh, kw, sh, sw, dh, dw):
             for n, lam in enumerate(boundaries.lambdas):
                 rect = boundaries.rect(n)
                 crosses = inside(rect, cy, cx) & ~inside(rect, qy, qx) & in_image
-                f[i * kw + j][crosses] *= lam
+                if merge == "product":
+                    f[i * kw + j][crosses] *= lam
+                else:
+                    f[i * kw + j][crosses] = f[i * kw + j][crosses].clamp(max=lam)
     return f
 
 
-def reference_conv(x, weight, bias, boundaries, stride=(1, 1), dilation=(1, 1), groups=1):
+def reference_conv(x, weight, bias, boundaries, stride=(1, 1), dilation=(1, 1), groups=1,
+                   merge="product"):
     """Valued-padding conv in float64 via unfold: every tap multiplied by its factor."""
     kh, kw = weight.shape[-2:]
     sh, sw = stride
@@ -38,7 +43,7 @@ def reference_conv(x, weight, bias, boundaries, stride=(1, 1), dilation=(1, 1), 
     ph, pw = dh * (kh - 1) // 2, dw * (kw - 1) // 2
     B, C, H, W = x.shape
     ho, wo = (H - 1) // sh + 1, (W - 1) // sw + 1
-    fac = reference_factors(boundaries, kh, kw, sh, sw, dh, dw).reshape(kh * kw, ho * wo)
+    fac = reference_factors(boundaries, kh, kw, sh, sw, dh, dw, merge).reshape(kh * kw, ho * wo)
     assert (H, W) == (boundaries.height, boundaries.width)
     cols = F.unfold(x.double(), (kh, kw), dilation=dilation, padding=(ph, pw), stride=stride)
     cols = cols.view(B, C, kh * kw, ho * wo) * fac

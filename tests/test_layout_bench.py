@@ -24,11 +24,26 @@ def test_methods_are_off_at_1x_and_change_2x(model):
 
 
 def test_bench_table_is_well_formed(model):
-    result = run_layout_bench(model, sizes=[(32, 32), (32, 64)], methods=["direct", "pbc3"], seeds=2,
-                              steps=3, progress=False)
-    assert len(result["rows"]) == 4 and 0.0 <= result["valid_1x"] <= 1.0
+    result = run_layout_bench(model, sizes=[(32, 64), (32, 32)],
+                              methods=["pbc3", "direct", "pbc-auto:merge=strongest", "entropy"],
+                              seeds=2, steps=3, progress=False)
+    rows = result["rows"]
+    assert len(rows) == 8 and 0.0 <= result["valid_1x"] <= 1.0
+    # 1x first (the KID reference), direct first in every size.
+    assert [(r["height"], r["width"], r["method"]) for r in rows[:2]] == [(32, 32, "direct"),
+                                                                         (32, 32, "pbc3")]
+    assert all(r["kid"] is None for r in rows[:4])            # 1x: the reference itself
+    assert all(isinstance(r["kid"], float) for r in rows[4:])
+    assert result["kid_floor"] is not None and result["wall_seconds"] > 0
+    assert all(-1.0 <= r["patch_similarity"] <= 1.0 for r in rows)
+    auto = rows[6]
+    assert auto["method"] == "pbc-auto:merge=strongest" and auto["resolved"] == "pbc1:merge=strongest"
     table = markdown_table(result, command="python -m posenc bench --seeds 2")
     assert table.count("| PBC N=3 |") == 2 and "python -m posenc bench --seeds 2" in table
+    assert "| PBC N=auto (merge strongest) (= N=1) |" in table
+    assert "KID x1000" in table and "patch similarity" in table and "| ref |" in table
+    widths = {line.count("|") for line in table.splitlines() if line.startswith("|")}
+    assert widths == {12}
 
 
 def test_sizes_and_auto_n():
