@@ -14,8 +14,11 @@ section 3).  Methods, each a (model, position mode) pair of rpe2d.py:
 
 All methods run on the same seeds (image i starts from the noise of seed i, class = seed mod 4)
 with the DiT's DDIM sampler (diffusion.py).  Per size and method: the layout measures of
-metrics.py (layout-valid rate, mean suns, mean horizons, sun below horizon, off-palette pixels)
-and the sampling time relative to ``vanilla+first`` at the same size, same run.
+metrics.py (layout-valid rate, mean suns, mean horizons, sun below horizon, off-palette pixels),
+the KID and patch similarity (Content Richness) of feature_metrics.py, and the sampling time
+relative to ``vanilla+first`` at the same size, same run.  KID compares a method's outputs
+(area-resized to 32x32) with *its own model's* 1x outputs of the same seeds in the model's default
+mode (vanilla: first, rpe2d: linspace), as the layout benchmark does for the U-Net.
 """
 from __future__ import annotations
 
@@ -26,10 +29,12 @@ from pathlib import Path
 import torch
 
 from . import diffusion
+from .feature_metrics import features, kid_from_features, patch_similarity
 from .metrics import layout_metrics
 from .reference_unet import BUNDLED_DIR
 from .sampling import initial_noise
 
+DEFAULT_MODE = {"vanilla": "first", "rpe2d": "linspace"}
 MODELS = {"vanilla": "tiny_dit_vanilla.safetensors", "rpe2d": "tiny_dit_rpe2d.safetensors"}
 METHODS = ("vanilla+first", "vanilla+interpolate", "vanilla+ntk", "rpe2d+linspace",
            "rpe2d+random")
@@ -104,32 +109,50 @@ def run_rpe2d_bench(models: dict, sizes=DEFAULT_SIZES, methods=METHODS, seeds: i
             check_size(m, h, w)
     seed_list = list(range(seeds))
     labels = torch.tensor([s % NUM_CLASSES for s in seed_list])
-    result = {"seeds": seeds, "steps": steps, "guidance": guidance, "base": base, "rows": []}
-    bar = tqdm(total=len(sizes) * len(pairs) * seeds, unit="img", disable=not progress,
-               dynamic_ncols=True)
+    result = {"seeds": seeds, "steps": steps, "guidance": guidance, "base": base, "rows": [],
+              "kid_scale": 1000}
+    keys = sorted({key for key, _ in pairs})
+    bar = tqdm(total=(len(sizes) * len(pairs) + len(keys)) * seeds, unit="img",
+               disable=not progress, dynamic_ncols=True)
+
+    def sample_all(key, mode, h, w):
+        out, elapsed = [], 0.0
+        for start in range(0, seeds, chunk):
+            part = seed_list[start:start + chunk]
+            t0 = time.perf_counter()
+            out.append(sample_dit(models[key], mode, labels[start:start + chunk], h, w, part,
+                                  steps, guidance))
+            elapsed += time.perf_counter() - t0
+            bar.update(len(part))
+        return torch.cat(out), elapsed
+
+    reference = {}  # KID reference: each model's 1x outputs in its default mode
+    for key in keys:
+        bar.set_description(f"1x reference {key}")
+        reference[key] = features(sample_all(key, DEFAULT_MODE[key], base, base)[0])
     for h, w in sizes:
         reference_time = None
         sample_dit(first, "first", labels[:1], h, w, seed_list[:1], 2, guidance)  # warm-up
         for method, (key, mode) in zip(methods, pairs):
             bar.set_description(f"{h}x{w} {method}")
-            images, elapsed = [], 0.0
-            for start in range(0, seeds, chunk):
-                part = seed_list[start:start + chunk]
-                t0 = time.perf_counter()
-                images.append(sample_dit(models[key], mode, labels[start:start + chunk], h, w,
-                                         part, steps, guidance))
-                elapsed += time.perf_counter() - t0
-                bar.update(len(part))
-            summary = layout_metrics(torch.cat(images), labels).summary()
+            images, elapsed = sample_all(key, mode, h, w)
+            summary = layout_metrics(images, labels).summary()
             reference_time = elapsed if reference_time is None else reference_time
+            kid = kid_from_features(features(images), reference[key]) if seeds > 1 else None
             result["rows"].append(dict(summary, method=method, height=h, width=w,
-                                       seconds=elapsed, time_ratio=elapsed / reference_time))
+                                       seconds=elapsed, time_ratio=elapsed / reference_time,
+                                       kid=kid,
+                                       patch_similarity=float(patch_similarity(images).mean())))
     bar.close()
     return result
 
 
 def _pct(v: float) -> str:
     return f"{100 * v:.1f}%"
+
+
+def _kid(value) -> str:
+    return "n/a" if value is None else f"{1000 * value:.2f}"
 
 
 def markdown_table(result: dict, command: str | None = None) -> str:
@@ -143,20 +166,25 @@ def markdown_table(result: dict, command: str | None = None) -> str:
         "models/tiny_dits.md).  "
         f"{result['seeds']} seeds per cell (seeds 0..{result['seeds'] - 1}, class = seed mod 4, "
         f"the same noise for every method), {result['steps']} DDIM steps, guidance "
-        f"{result['guidance']:g}.  Metrics: posenc/metrics.py against each image's class "
-        "palette.  Time ratio: sampling time / vanilla+first at the same size, same run, one "
-        "torch thread on a shared CPU.",
+        f"{result['guidance']:g}.  Layout metrics: posenc/metrics.py against each image's "
+        "class palette.  KID x1000 (lower = closer): outputs area-resized to 32x32 against the "
+        "same model's 1x outputs of the same seeds in its default mode (vanilla: first, rpe2d: "
+        "linspace), on the fixed random feature network of posenc/feature_metrics.py.  Patch "
+        "similarity (Content Richness): mean cosine similarity of the 3x3 patches' features, "
+        "lower = richer.  Time ratio: sampling time / vanilla+first at the same size, same run, "
+        "one torch thread on a shared CPU.",
         "",
         "| size | method | layout valid | mean suns | mean horizons | sun below horizon "
-        "| off-palette pixels | time ratio |",
-        "|---|---|---:|---:|---:|---:|---:|---:|",
+        "| off-palette pixels | KID x1000 | patch similarity | time ratio |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in result["rows"]:
         lines.append(
             f"| {size_name(r['height'], r['width'], base)} | {r['method']} "
             f"| {_pct(r['valid_rate'])} | {r['mean_suns']:.2f} | {r['mean_horizons']:.2f} "
             f"| {_pct(r['sun_below_rate'])} | {_pct(r['palette_outside'])} "
-            f"| {r['time_ratio']:.2f} |")
+            f"| {_kid(r.get('kid'))} "
+            f"| {r['patch_similarity']:.3f} | {r['time_ratio']:.2f} |")
     return "\n".join(lines) + "\n"
 
 

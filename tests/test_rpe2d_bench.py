@@ -74,7 +74,9 @@ def test_vanilla_modes_agree_at_1x_and_differ_at_2x(models):
     assert (two[0] - two[1]).abs().max() > 1e-3
     table = rpe2d_bench.markdown_table(res, "python -m posenc bench-rpe2d")
     rows = [ln for ln in table.splitlines() if ln.startswith("| ") and "method" not in ln]
-    assert len(rows) == 8 and all(ln.count("|") == 9 for ln in rows)
+    assert len(rows) == 8 and all(ln.count("|") == 11 for ln in rows)
+    assert all(r["kid"] is not None and -1 < r["kid"] < 10 for r in res["rows"])
+    assert all(-1 <= r["patch_similarity"] <= 1 for r in res["rows"])
 
 
 def test_size_too_large_for_rpe2d_positions_is_refused(models):
