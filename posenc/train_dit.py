@@ -227,8 +227,10 @@ def checkpoint_metadata(model: DiT, cfg: TrainConfig, extra: dict) -> dict:
             "crop_prob": cfg.crop_prob, "max_zoom": cfg.max_zoom}),
         "posenc.latent_format": cfg.latent_format or ("pixel" if mc.in_channels == 3 else "sd1"),
         "posenc.schedule": json.dumps(diffusion.SCHEDULE_METADATA),
+        # The settings record says the L the model uses (vanilla: its grid, not the unused option).
         "posenc.train": json.dumps({**{k: v for k, v in asdict(cfg).items()
-                                       if k not in ("progress", "device", "out")}, **extra}),
+                                       if k not in ("progress", "device", "out")},
+                                    "max_positions": list(_max_positions(cfg)), **extra}),
     })
     return meta
 

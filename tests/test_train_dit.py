@@ -76,6 +76,7 @@ def test_in_memory_function_data_and_fixed_positions(tmp_path):
     assert cfg.position_sampling == "fixed" and cfg.max_positions == (4, 4)  # vanilla: L = grid
     assert cfg.num_classes == 0 and cfg.in_channels == 3 and not cfg.micro_conditioning
     assert meta_of(out)["posenc.latent_format"] == "pixel"
+    assert json.loads(meta_of(out)["posenc.train"])["max_positions"] == [4, 4]  # not the option
 
 
 def test_rpe2d_training_positions_are_sorted_samples_from_0_to_L(monkeypatch, tmp_path):

@@ -109,3 +109,37 @@ def test_our_rpe2d_pixel_checkpoint_samples_at_1x_2x_non_square(host):
         for w, h in ((8, 8), (16, 16), (24, 8)):
             out = _sample(host, model, w, h, label=1)
             assert out.shape == (1, 3, h, w) and torch.isfinite(out).all()
+
+
+BUNDLED = ("posenc-bundled/tiny_dit_vanilla.safetensors", "posenc-bundled/tiny_dit_rpe2d.safetensors")
+
+
+@pytest.mark.parametrize("name", BUNDLED)
+def test_bundled_tiny_dits_through_ksampler_at_1x_2x_non_square(host, name):
+    """The bundled tiny DiTs load by name through the node and sample with ComfyUI's own sampler;
+    at 1x the scenes they draw are valid layouts (an independent check that the loader's
+    schedule, latent format and class conditioning match how they were trained)."""
+    import torch
+    import nodes as comfy_nodes
+    from posenc.metrics import layout_metrics
+    loader = host.NODE_CLASS_MAPPINGS["RPE2DDiTLoader"]
+    assert name in loader.INPUT_TYPES()["required"]["dit_name"][0]
+    model = loader().load(name, "auto", 0)[0]
+    dm = model.model.diffusion_model
+    assert dm.latent_downscale == 1 and dm.config.grid == (8, 8) and dm.config.patch_size == 4
+    assert dm.position_mode == ("linspace" if "rpe2d" in name else "first")
+    labels = [0, 1, 2, 3, 0, 1, 2, 3]
+    images = []
+    for i, label in enumerate(labels):
+        pos, neg = host.NODE_CLASS_MAPPINGS["DiTClassLabel"]().encode(model, label)
+        latent = {"samples": torch.zeros(1, 3, 32, 32)}
+        out = comfy_nodes.KSampler().sample(model, 100 + i, 20, 1.0, "euler", "normal", pos, neg,
+                                            latent)[0]["samples"]
+        images.append(out)
+    x = torch.cat(images)
+    # ComfyUI's pixel_space VAE decodes [-1, 1] to [0, 1] as (x + 1) / 2.
+    report = layout_metrics(((x + 1) / 2).clamp(0, 1), torch.tensor(labels))
+    assert report.valid.sum() >= MIN_VALID_OF_8_AT_1X, report.summary()
+    for w, h in ((64, 64), (64, 32)):
+        out = _sample(host, model, w, h, label=1, steps=4)
+        assert out.shape == (1, 3, h, w) and torch.isfinite(out).all()
