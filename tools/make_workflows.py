@@ -294,21 +294,22 @@ def sdxl_1024x3072(oi):
 def dit_xl_512(oi):
     g = Graph(oi)
     g.add("Note", (0, -300), (
-        "Official DiT-XL/2-256 sampled at 512x512 (2x) with different position modes\n\n"
+        "Official DiT-XL/2-256 sampled at 512x512 (2x) with the position modes a vanilla DiT can use\n\n"
         "Needs: models/checkpoints/DiT-XL-2-256x256.pt (facebookresearch DiT: "
         "https://dl.fbaipublicfiles.com/DiT/models/DiT-XL-2-256x256.pt, loaded weights-only) and "
         "the SD VAE models/vae/vae-ft-mse-840000-ema-pruned.safetensors. A GPU is advised.\n\n"
         "The official model was trained with fixed positions on a 16x16 grid; at 512 the grid is "
         "32x32. Branches: first = 0..31, plain extrapolation (what you get without this pack); "
-        "linspace = RPE-2D's inference positions, 32 positions spread over the trained range 0..15 "
-        "(rounded, so neighbours share one); interpolate = the same without rounding (positional "
-        "interpolation). RPE-2D proper needs a checkpoint trained with it (python -m posenc.train_dit); "
-        "on this vanilla model only the comparison is meaningful.\n\n"
+        "interpolate = 32 fractional positions squeezed onto the trained 0..15 (positional "
+        "interpolation); ntk = 0..31 with NTK-scaled sin-cos frequencies. RPE-2D's own modes "
+        "(linspace, random) need 32 distinct trained positions, i.e. a checkpoint trained with "
+        "RPE-2D on L >= 32 (python -m posenc.train_dit); with this one sampling stops with an "
+        "error saying so.\n\n"
         "Class 207 (golden retriever), cfg 4, 50 DDIM steps, same seed."), width=620)
     vae = g.add("VAELoader", (0, 40), {"vae_name": SD_VAE["name"]}, models=[SD_VAE])
     latent = g.add("EmptyLatentImage", (0, 200), {"width": 512, "height": 512, "batch_size": 1})
     decoded = []
-    for i, mode in enumerate(("first", "linspace", "interpolate")):
+    for i, mode in enumerate(("first", "interpolate", "ntk")):
         y = 40 + 400 * i
         loader = g.add("RPE2DDiTLoader", (380, y), {"dit_name": "DiT-XL-2-256x256.pt",
                                                     "position_mode": mode, "seed": 0}, width=400)
