@@ -88,6 +88,8 @@ def problems(wf: dict, specs: dict) -> list[str]:
     out = []
     if wf.get("version") != 0.4:
         out.append(f"version {wf.get('version')!r}, expected 0.4")
+    if "id" in wf and not isinstance(wf["id"], str):   # the frontend's schema: a UUID string
+        out.append(f"workflow id {wf['id']!r} is not a string")
     nodes = {}
     for n in wf.get("nodes", []):
         if n["id"] in nodes:
@@ -258,6 +260,7 @@ def _set_widget(n, index, value):
     (lambda wf, by: _set_widget(by["EmptyChromaRadianceLatentImage"], 0, 64.5), "not an integer"),
     (lambda wf, by: by["KSampler"]["inputs"][0].__setitem__("link", None), "points to"),
     (lambda wf, by: wf.__setitem__("last_link_id", 1), "last_link_id"),
+    (lambda wf, by: wf.__setitem__("id", None), "workflow id"),
 ])
 def test_checks_catch_broken_workflows(specs, edit, expect):
     found = _broken(specs, edit)

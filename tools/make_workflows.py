@@ -36,6 +36,7 @@ PROMPT = ("a photograph of a mountain lake at sunrise, a wooden cabin on the sho
           "snowy peaks, highly detailed")
 NEGATIVE = "blurry, lowres, watermark, text, deformed"
 COLORS = ["#3f789e", "#8A8", "#b58b2a", "#a1309b"]
+DOM_WIDGET_HEIGHT = {"PBCModelPatcher": 200, "BoundaryVisualizer": 220}
 
 
 class Graph:
@@ -84,7 +85,8 @@ class Graph:
         if title:
             node["title"] = title
         rows = max(len(node["inputs"]), len(node["outputs"])) + len(values)
-        node["size"] = [width or 315, 46 + 24 * rows]
+        extra = DOM_WIDGET_HEIGHT.get(type_, 0)   # the pack's boundary-grid preview
+        node["size"] = [width or 315, 46 + 24 * rows + extra]
         self.nodes.append(node)
         return nid
 
@@ -107,7 +109,7 @@ class Graph:
 
     def to_json(self) -> dict:
         self._order()
-        return {"id": None, "revision": 0, "last_node_id": len(self.nodes),
+        return {"last_node_id": len(self.nodes),
                 "last_link_id": len(self.links), "nodes": self.nodes, "links": self.links,
                 "groups": self.groups, "config": {},
                 "extra": {"ds": {"scale": 0.75, "offset": [40, 40]}}, "version": 0.4}
@@ -159,15 +161,15 @@ def reference_unet_4x(oi):
     neg = g.add("ReferenceClassLabel", (0, 320), {"class_label": "unconditional"}, title="negative")
     latent = g.add("EmptyChromaRadianceLatentImage", (0, 440), {"width": 128, "height": 128, "batch_size": 4})
     vae = g.add("VAELoader", (0, 620), {"vae_name": "pixel_space"})
-    pbc = g.add("PBCModelPatcher", (380, 420), {"boundaries": 3, "jitter": 1, "start_percent": 0.0,
+    pbc = g.add("PBCModelPatcher", (380, 520), {"boundaries": 3, "jitter": 1, "start_percent": 0.0,
                                                 "end_percent": 0.5, "base_resolution": 0, "seed": 0})
-    red = g.add("RedilationPatcher", (380, 800), {"start_percent": 0.0, "end_percent": 0.5,
+    red = g.add("RedilationPatcher", (380, 1000), {"start_percent": 0.0, "end_percent": 0.5,
                                                   "base_resolution": 0})
     g.link(loader, 0, pbc, "model")
     g.link(loader, 0, red, "model")
     decoded = []
     for i, (name, model) in enumerate((("direct", loader), ("pbc3", pbc), ("redilation", red))):
-        y = 40 + 380 * i
+        y = 40 + 480 * i
         ks = _sampler(g, (760, y), steps=25, cfg=1.0)
         g.link(model, 0, ks, "model")
         g.link(pos, 0, ks, "positive")
@@ -179,7 +181,7 @@ def reference_unet_4x(oi):
         save = g.add("SaveImage", (1360, y), {"filename_prefix": f"posenc/ref4x_{name}"}, width=280)
         g.link(dec, 0, save, "images")
         decoded.append(dec)
-        g.group(["direct (no patch)", "PBC N=3", "re-dilation"][i], 740, y - 40, 920, 350)
+        g.group(["direct (no patch)", "PBC N=3", "re-dilation"][i], 740, y - 80, 920, 480)
     side = _stitch(g, (1700, 40), decoded)
     save = g.add("SaveImage", (1700, 300), {"filename_prefix": "posenc/ref4x_side_by_side"}, width=400)
     g.link(side, 0, save, "images")
@@ -218,7 +220,7 @@ def tiny_dit_2x(oi):
         save = g.add("SaveImage", (1420, y), {"filename_prefix": f"posenc/dit2x_{name}"}, width=280)
         g.link(dec, 0, save, "images")
         decoded.append(dec)
-        g.group(["vanilla DiT (fixed positions)", "RPE-2D DiT"][i], 360, y - 40, 1360, 370)
+        g.group(["vanilla DiT (fixed positions)", "RPE-2D DiT"][i], 360, y - 80, 1360, 410)
     side = _stitch(g, (1760, 40), decoded)
     save = g.add("SaveImage", (1760, 300), {"filename_prefix": "posenc/dit2x_side_by_side"}, width=400)
     g.link(side, 0, save, "images")
@@ -237,12 +239,12 @@ def _unet_with_pbc(oi, title, ckpt, width, height, freeu, cfg, note):
     latent = g.add("EmptyLatentImage", (0, 620), {"width": width, "height": height, "batch_size": 1})
     fu = g.add("FreeU_V2", (460, 40), dict(zip(("b1", "b2", "s1", "s2"), freeu)))
     g.link(ckpt_node, 0, fu, "model")
-    pbc = g.add("PBCModelPatcher", (460, 460), {"boundaries": 31, "jitter": 1, "start_percent": 0.0,
+    pbc = g.add("PBCModelPatcher", (460, 500), {"boundaries": 31, "jitter": 1, "start_percent": 0.0,
                                                 "end_percent": 0.5, "base_resolution": 0, "seed": 0})
     g.link(fu, 0, pbc, "model")
     decoded = []
     for i, (name, model) in enumerate((("freeu", fu), ("freeu_pbc", pbc))):
-        y = 40 + 420 * i
+        y = 40 + 460 * i
         ks = _sampler(g, (840, y), steps=50, cfg=cfg)
         g.link(model, 0, ks, "model")
         g.link(pos, 0, ks, "positive")
@@ -254,7 +256,7 @@ def _unet_with_pbc(oi, title, ckpt, width, height, freeu, cfg, note):
         save = g.add("SaveImage", (1440, y), {"filename_prefix": f"posenc/{title}_{name}"}, width=300)
         g.link(dec, 0, save, "images")
         decoded.append(dec)
-        g.group(["FreeU_V2 only", "FreeU_V2 + PBC (N=31, first 25 of 50 steps)"][i], 820, y - 40, 940, 400)
+        g.group(["FreeU_V2 only", "FreeU_V2 + PBC (N=31, first 25 of 50 steps)"][i], 820, y - 80, 940, 440)
     side = _stitch(g, (1800, 40), decoded, spacing=16)
     save = g.add("SaveImage", (1800, 300), {"filename_prefix": f"posenc/{title}_side_by_side"}, width=400)
     g.link(side, 0, save, "images")
@@ -326,7 +328,7 @@ def dit_xl_512(oi):
         save = g.add("SaveImage", (1420, y), {"filename_prefix": f"posenc/dit_xl_512_{mode}"}, width=300)
         g.link(dec, 0, save, "images")
         decoded.append(dec)
-        g.group(f"position_mode = {mode}", 360, y - 40, 1380, 380)
+        g.group(f"position_mode = {mode}", 360, y - 80, 1380, 420)
     side = _stitch(g, (1780, 40), decoded, spacing=16)
     save = g.add("SaveImage", (1780, 300), {"filename_prefix": "posenc/dit_xl_512_side_by_side"}, width=400)
     g.link(side, 0, save, "images")
@@ -344,7 +346,7 @@ def boundary_visualizer(oi):
         "The grid on the node follows the widgets as you edit them; connect a MODEL to read the "
         "base size and levels from it, or an IMAGE to draw over a sample."), width=560)
     for i, (w, h, base, n, levels) in enumerate(((1024, 1024, 512, 31, 4), (1024, 3072, 1024, 3, 3))):
-        y = 40 + 520 * i
+        y = 40 + 640 * i
         vis = g.add("BoundaryVisualizer", (0, y), {"width": w, "height": h, "base_resolution": base,
                                                   "boundaries": n, "jitter": 1, "seed": 0,
                                                   "levels": levels}, width=400)

@@ -252,3 +252,42 @@ def test_big_model_workflows_pass_comfyui_validation(server, name):
     assert status.get("status_str") == "error", "an empty file cannot load"
     failed = [m[1] for m in status["messages"] if m[0] == "execution_error"]
     assert failed and failed[0]["node_type"] in folders, failed
+
+
+def test_frontend_loads_every_workflow(server):
+    """Each workflow loads in the real frontend (headless Chromium) with every node type known,
+    saves back the same widget values (the pack's own DOM widgets are not serialized), and the
+    frontend's own API prompt (app.graphToPrompt) equals tests/workflow_format.py's."""
+    chromium = os.environ.get("CHROMIUM", "/usr/bin/chromium")
+    node = shutil.which("node")
+    pw = ROOT / "tests" / "host"
+    if not Path(chromium).exists() or not node:
+        pytest.skip("needs Chromium (CHROMIUM) and node")
+    if not (pw / "node_modules" / "playwright-core").exists():
+        if not shutil.which("npm") or subprocess.run(
+                ["npm", "ci", "--prefix", str(pw), "--no-audit", "--no-fund"],
+                capture_output=True, timeout=300).returncode:
+            pytest.skip("playwright-core not installed: npm ci --prefix tests/host")
+    files = sorted(WORKFLOWS.glob("*.json"))
+    r = subprocess.run([node, str(pw / "browser_workflows.mjs"), server["url"], str(ARTIFACTS / "frontend"),
+                        chromium, *map(str, files)], cwd=pw, env={**os.environ, "PLAYWRIGHT_CORE_DIR": str(pw)},
+                       capture_output=True, text=True, timeout=900)
+    lines = [ln for ln in r.stdout.splitlines() if ln.startswith('{"workflows"')]
+    assert r.returncode == 0 and lines, r.stderr[-4000:]
+    seen = json.loads(lines[-1])
+    assert set(seen["workflows"]) == {f.stem for f in files}
+    object_info = server["object_info"]
+    for f in files:
+        wf, got = json.loads(f.read_text()), seen["workflows"][f.stem]
+        assert got["unregistered"] == [], (f.stem, got["unregistered"])
+        assert not any("nvalid workflow" in a for a in got["alerts"]), (f.stem, got["alerts"])
+        assert sorted(n["id"] for n in got["nodes"]) == sorted(n["id"] for n in wf["nodes"])
+        assert got["links"] == len(wf["links"]), f.stem
+        for n in wf["nodes"]:   # what the frontend would save is what the file holds
+            assert got["saved"][str(n["id"])] == n.get("widgets_values", []), (f.stem, n["id"], n["type"])
+        ours = to_api(wf, object_info)
+        theirs = {k: {"class_type": v["class_type"], "inputs": v["inputs"]} for k, v in got["prompt"].items()}
+        assert theirs == ours, f.stem
+    # errors while the page starts (a fresh profile, before any workflow) are the frontend's own
+    print("page errors at startup:", [e for e in seen["pageErrors"] if e.startswith("startup:")])
+    assert not [e for e in seen["pageErrors"] if not e.startswith("startup:")], seen["pageErrors"]
