@@ -291,3 +291,20 @@ def test_frontend_loads_every_workflow(server):
     # errors while the page starts (a fresh profile, before any workflow) are the frontend's own
     print("page errors at startup:", [e for e in seen["pageErrors"] if e.startswith("startup:")])
     assert not [e for e in seen["pageErrors"] if not e.startswith("startup:")], seen["pageErrors"]
+
+
+def test_listed_under_browse_templates(server):
+    """ComfyUI lists workflows/ of the pack under Browse Templates and serves the thumbnails the
+    frontend asks for (/api/workflow_templates/<pack folder>/<name>.jpg)."""
+    listed = _get(f"{server['url']}api/workflow_templates")
+    names = sorted(p.stem for p in WORKFLOWS.glob("*.json"))
+    assert sorted(listed.get("ComfyUI-posenc", [])) == names, listed
+    for name in names:
+        with urllib.request.urlopen(f"{server['url']}api/workflow_templates/ComfyUI-posenc/{name}.json") as r:
+            assert json.load(r)["nodes"]
+        thumb = WORKFLOWS / f"{name}.jpg"
+        try:
+            with urllib.request.urlopen(f"{server['url']}api/workflow_templates/ComfyUI-posenc/{name}.jpg") as r:
+                assert thumb.exists() and r.read() == thumb.read_bytes()
+        except urllib.error.HTTPError as e:
+            assert e.code == 404 and not thumb.exists()
