@@ -278,7 +278,7 @@ def sdxl_2048(oi):
     return _unet_with_pbc(oi, "sdxl_2048", SDXL, 2048, 2048, (1.3, 1.4, 0.9, 0.2), 7.0, (
         "SDXL at 2048x2048 (2x its 1024 training size) with FreeU_V2 + PBC\n\n"
         "Needs: models/checkpoints/sd_xl_base_1.0.safetensors (or another SDXL-family checkpoint) "
-        "and a GPU with enough memory for 2048x2048 (about 12 GB with ComfyUI's defaults).\n\n"
+        "and a GPU with enough memory for 2048x2048.\n\n"
         "Both branches: FreeU_V2 (b1 1.3, b2 1.4, s1 0.9, s2 0.2, FreeU's SDXL values), 50 DDIM "
         "steps, cfg 7, same seed; the lower one adds PBC (N=31, jitter 1, first half of the steps, "
         "base auto = 1024)."))
