@@ -133,6 +133,10 @@ def _run(server, name: str):
             with Image.open(path) as im:
                 images.append(im.convert("RGB"))
         out[prefix] = images
+        keep = ARTIFACTS / name   # the outputs stay for a look after the run
+        keep.mkdir(parents=True, exist_ok=True)
+        for i, im in enumerate(images):
+            im.save(keep / f"{prefix.replace('/', '_')}_{i}.png")
     saves = [n for n in prompt.values() if n["class_type"] == "SaveImage"]
     assert set(out) == {n["inputs"]["filename_prefix"] for n in saves}, "a SaveImage node gave no images"
     print(f"{name}: {seconds:.1f} s")
