@@ -25,7 +25,7 @@ CORE = json.loads((ROOT / "tests" / "fixtures" / "core_nodes.json").read_text())
 # from a real run (POSENC_RENDER_THUMBNAILS=1 with tests/host/test_host_workflows.py).
 CPU_WORKFLOWS = {"reference_unet_4x_direct_pbc_redilation", "tiny_dit_2x_vanilla_vs_rpe2d",
                  "boundary_visualizer"}
-THUMBNAILED = {"reference_unet_4x_direct_pbc_redilation", "boundary_visualizer"}
+THUMBNAILED = CPU_WORKFLOWS
 # Combo inputs whose choices are the user's model files: any file name is valid there.
 MODEL_FILE_INPUTS = {("CheckpointLoaderSimple", "ckpt_name"), ("VAELoader", "vae_name"),
                      ("RPE2DDiTLoader", "dit_name")}

@@ -204,9 +204,12 @@ def test_tiny_dit_2x(server):
     side = out["posenc/dit2x_side_by_side"]
     assert len(side) == 4 and all(im.size == (2 * 64 + 8, 64) for im in side)
     (ARTIFACTS / "dit2x_metrics.json").write_text(json.dumps(reports, indent=1))
-    print(json.dumps(reports, indent=1))   # measured and reported, not asserted (see README)
+    print(json.dumps(reports, indent=1))
+    # docs/bench_rpe2d.md at 2x (64 seeds): off-palette pixels vanilla+first 55.6%, rpe2d+linspace
+    # 10.6% (while RPE-2D draws more suns: 6.5 vs 2.5, which is not asserted here)
+    assert reports["rpe2d"]["palette_outside"] < reports["vanilla"]["palette_outside"]
     if RENDER:
-        _thumbnail("tiny_dit_2x_vanilla_vs_rpe2d", [side[:2], side[2:]], 128)
+        _thumbnail("tiny_dit_2x_vanilla_vs_rpe2d", [[im] for im in side], 128)
 
 
 def test_boundary_visualizer(server):
