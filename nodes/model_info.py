@@ -84,13 +84,14 @@ def unet_levels(model) -> int:
     return len(mult) if mult is not None else int(getattr(dm, "num_levels", 1))
 
 
-def require_unet(model, spatial_conv_count: int) -> None:
-    """Raise a clear error for models without zero-padded spatial convolutions (transformers)."""
+def require_unet(model, spatial_conv_count: int, method: str = "PBC") -> None:
+    """Raise a clear error for models without zero-padded spatial convolutions (transformers);
+    `method` names the patch in the message."""
     if spatial_conv_count > 0:
         return
     kind = model_kind_name(model)
     hint = " (a transformer)" if any(h.lower() in kind.lower() for h in _TRANSFORMER_HINTS) else ""
     raise UnsupportedModelError(
-        f"PBC applies to convolutional U-Nets (SD 1.x, SD 2.x, SDXL); this model, {kind}{hint}, "
+        f"{method} applies to convolutional U-Nets (SD 1.x, SD 2.x, SDXL); this model, {kind}{hint}, "
         "has no zero-padded spatial convolutions to patch. For Diffusion Transformers use the "
         "RPE-2D DiT Loader instead")

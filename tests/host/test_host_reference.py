@@ -99,3 +99,34 @@ def test_pbc_node_reads_the_base_size(pack, loaded):
     plain = run(loaded, 64)
     assert (run(patched, 64) - plain).abs().max() > 1e-3
     assert torch.equal(run(loaded, 64), plain)
+
+
+def test_redilation_node_in_comfyui(pack, loaded):
+    """Re-dilation Patcher on the reference model through KSampler's path: 1x bit-identical, 2x
+    changed, the original MODEL unchanged afterwards, and within the window each patched conv runs
+    dilated by 2 (checked against the same conv with dilation 2 applied by hand)."""
+    import comfy.sample
+    import torch.nn.functional as F
+    from posenc.redilation import dilatable_convs
+
+    def run(model, size):
+        latent = torch.zeros(1, 3, size, size)
+        noise = comfy.sample.prepare_noise(latent, 0)
+        return comfy.sample.sample(model, noise, 4, 1.0, "euler", "normal", _cond(pack, "day"),
+                                   _cond(pack, "unconditional"), latent, disable_pbar=True, seed=0)
+
+    node = pack.nodes.redilation_patcher.RedilationPatcher()
+    (patched,) = node.patch(loaded, start_percent=0.0, end_percent=1.0, base_resolution=0)
+    convs = dilatable_convs(loaded.model.diffusion_model)
+    assert len(patched.object_patches) == len(convs) > 0
+    assert torch.equal(run(patched, 32), run(loaded, 32))
+    plain = run(loaded, 64)
+    assert (run(patched, 64) - plain).abs().max() > 1e-3
+    assert torch.equal(run(loaded, 64), plain)
+
+    name, conv = convs[0]
+    fn = patched.object_patches[f"diffusion_model.{name}._conv_forward"]
+    x = torch.randn(1, conv.in_channels, 64, 64)
+    with fn.redilation_runtime.step(64, 64, 1.0):
+        got = fn(x, conv.weight, conv.bias)
+    torch.testing.assert_close(got, F.conv2d(x, conv.weight, conv.bias, 1, 2, 2))

@@ -1,0 +1,317 @@
+"""The CPU-runnable example workflows, run by real ComfyUI over HTTP.  Opt-in (COMFYUI_PATH).
+
+Starts ComfyUI on a free loopback port with --base-directory in a temporary folder whose
+custom_nodes/ holds a symlink to this repository, converts each CPU workflow from the UI format
+to the API format with the server's own /object_info (tests/workflow_format.py), queues it with
+POST /prompt, polls /history until it is done, and checks the saved images: they exist with the
+expected sizes, and for the reference U-Net at 4x the layout metrics (posenc/metrics.py) go the
+way the layout benchmark (docs/bench_layout.md) says.
+
+POSENC_RENDER_THUMBNAILS=1 also writes workflows/<name>.jpg from these outputs (the thumbnails
+ComfyUI shows under Browse Templates).  Needs COMFYUI_PATH and the Python that runs ComfyUI
+(COMFYUI_PYTHON, default: this interpreter).  About 2-3 minutes on 2 shared CPU cores.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from workflow_format import to_api
+
+ROOT = Path(__file__).resolve().parents[2]
+WORKFLOWS = ROOT / "workflows"
+ARTIFACTS = ROOT / "tests" / "artifacts" / "workflows"
+COMFYUI_PATH = os.environ.get("COMFYUI_PATH")
+RENDER = os.environ.get("POSENC_RENDER_THUMBNAILS") == "1"
+
+pytestmark = pytest.mark.skipif(not COMFYUI_PATH, reason="host test: set COMFYUI_PATH to a ComfyUI "
+                                "checkout (and COMFYUI_PYTHON to its Python) to run the workflows")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _get(url: str, timeout: float = 30):
+    with urllib.request.urlopen(url, timeout=timeout) as r:
+        return json.load(r)
+
+
+@pytest.fixture(scope="module")
+def server():
+    comfy = Path(COMFYUI_PATH)
+    if not (comfy / "main.py").exists():
+        pytest.fail(f"COMFYUI_PATH={COMFYUI_PATH} has no main.py")
+    python = os.environ.get("COMFYUI_PYTHON", sys.executable)
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    base = Path(tempfile.mkdtemp(prefix="posenc-workflows-"))
+    proc = None
+    try:
+        (base / "custom_nodes").mkdir()
+        (base / "user").mkdir()
+        (base / "custom_nodes" / "ComfyUI-posenc").symlink_to(ROOT, target_is_directory=True)
+        port = _free_port()
+        url = f"http://127.0.0.1:{port}/"
+        log = ARTIFACTS / "comfyui.log"
+        with open(log, "w") as out:
+            proc = subprocess.Popen(
+                [python, "main.py", "--cpu", "--listen", "127.0.0.1", "--port", str(port),
+                 "--base-directory", str(base), "--disable-auto-launch"],
+                cwd=comfy, stdout=out, stderr=subprocess.STDOUT)
+        deadline = time.time() + 240
+        while True:
+            if proc.poll() is not None:
+                pytest.fail(f"ComfyUI exited with {proc.returncode}:\n{log.read_text()[-4000:]}")
+            try:
+                if "RedilationPatcher" in _get(f"{url}object_info/RedilationPatcher", 5):
+                    break
+            except OSError:
+                pass
+            if time.time() > deadline:
+                pytest.fail(f"ComfyUI did not load the pack within 240 s:\n{log.read_text()[-4000:]}")
+            time.sleep(1)
+        yield {"url": url, "base": base, "object_info": _get(f"{url}object_info", 60)}
+    finally:
+        if proc is not None and proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        shutil.rmtree(base, ignore_errors=True)
+
+
+def _queue(server, prompt: dict, timeout: float = 900) -> dict:
+    req = urllib.request.Request(server["url"] + "prompt", data=json.dumps({"prompt": prompt}).encode(),
+                                 headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(req, timeout=30) as r:
+            pid = json.load(r)["prompt_id"]
+    except urllib.error.HTTPError as e:
+        pytest.fail(f"ComfyUI refused the prompt ({e.code}): {e.read().decode()[:4000]}")
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        hist = _get(f"{server['url']}history/{pid}", 10)
+        status = hist.get(pid, {}).get("status", {})
+        if status.get("status_str") == "error":
+            pytest.fail(f"the workflow failed: {json.dumps(status.get('messages'))[:4000]}")
+        if status.get("completed"):
+            return hist[pid]
+        time.sleep(1)
+    pytest.fail(f"prompt {pid} did not finish in {timeout} s")
+
+
+def _run(server, name: str):
+    """Run workflows/<name>.json; {filename_prefix: [PIL images]} of its SaveImage nodes."""
+    from PIL import Image
+    wf = json.loads((WORKFLOWS / f"{name}.json").read_text())
+    prompt = to_api(wf, server["object_info"])
+    start = time.time()
+    done = _queue(server, prompt)
+    seconds = time.time() - start
+    out = {}
+    for nid, result in done["outputs"].items():
+        prefix = prompt[nid]["inputs"]["filename_prefix"]
+        images = []
+        for img in result.get("images", []):
+            path = server["base"] / img["type"] / img["subfolder"] / img["filename"]
+            assert path.is_file(), f"{path} listed in /history but not on disk"
+            with Image.open(path) as im:
+                images.append(im.convert("RGB"))
+        out[prefix] = images
+        keep = ARTIFACTS / name   # the outputs stay for a look after the run
+        keep.mkdir(parents=True, exist_ok=True)
+        for i, im in enumerate(images):
+            im.save(keep / f"{prefix.replace('/', '_')}_{i}.png")
+    saves = [n for n in prompt.values() if n["class_type"] == "SaveImage"]
+    assert set(out) == {n["inputs"]["filename_prefix"] for n in saves}, "a SaveImage node gave no images"
+    print(f"{name}: {seconds:.1f} s")
+    return out
+
+
+def _tensor(images):
+    import numpy as np
+    import torch
+    return torch.from_numpy(np.stack([np.asarray(im, dtype=np.float32) / 255 for im in images])).permute(0, 3, 1, 2)
+
+
+def _thumbnail(name: str, rows, cell: int):
+    """A grid (list of rows of PIL images) scaled to `cell` px per row, saved as <name>.jpg."""
+    from PIL import Image
+    rows = [[im.resize((round(im.width * cell / im.height), cell), Image.NEAREST) for im in row]
+            for row in rows]
+    width = max(sum(im.width for im in row) + 4 * (len(row) - 1) for row in rows)
+    sheet = Image.new("RGB", (width, len(rows) * cell + 4 * (len(rows) - 1)), "white")
+    for r, row in enumerate(rows):
+        x = 0
+        for im in row:
+            sheet.paste(im, (x, r * (cell + 4)))
+            x += im.width + 4
+    sheet.save(WORKFLOWS / f"{name}.jpg", quality=88)
+
+
+def test_reference_unet_4x(server):
+    """Direct vs PBC N=3 vs re-dilation at 128x128 on the reference U-Net (trained at 32x32)."""
+    from posenc.metrics import layout_metrics
+    from posenc.scenes import CLASSES
+    out = _run(server, "reference_unet_4x_direct_pbc_redilation")
+    reports = {}
+    for method in ("direct", "pbc3", "redilation"):
+        images = out[f"posenc/ref4x_{method}"]
+        assert len(images) == 4 and all(im.size == (128, 128) for im in images)
+        reports[method] = layout_metrics(_tensor(images), CLASSES.index("day")).summary()
+    side = out["posenc/ref4x_side_by_side"]
+    assert len(side) == 4 and all(im.size == (3 * 128 + 2 * 8, 128) for im in side)
+    (ARTIFACTS / "ref4x_metrics.json").write_text(json.dumps(reports, indent=1))
+    print(json.dumps(reports, indent=1))
+    d, p, r = reports["direct"], reports["pbc3"], reports["redilation"]
+    # The benchmark's direction at 4x (64 seeds: horizons 3.53 -> 2.59, sun below the horizon
+    # 72% -> 42%, off-palette 16% -> 10%; re-dilation 76% off-palette), in the forms that held on
+    # every seed we tried through ComfyUI's sampler (see the README's workflow section).
+    assert d["mean_horizons"] > 2, "direct sampling at 4x should repeat the horizon"
+    assert p["mean_horizons"] < d["mean_horizons"]
+    assert p["sun_below_rate"] <= d["sun_below_rate"]
+    assert r["palette_outside"] > 2 * d["palette_outside"]
+    if RENDER:
+        _thumbnail("reference_unet_4x_direct_pbc_redilation", [[im] for im in side], 128)
+
+
+def test_tiny_dit_2x(server):
+    from posenc.metrics import layout_metrics
+    bundled = [ROOT / "models" / f"tiny_dit_{n}.safetensors" for n in ("vanilla", "rpe2d")]
+    if not all(p.is_file() for p in bundled):
+        pytest.skip("the bundled tiny DiTs are not in models/ in this checkout")
+    out = _run(server, "tiny_dit_2x_vanilla_vs_rpe2d")
+    reports = {}
+    for name in ("vanilla", "rpe2d"):
+        images = out[f"posenc/dit2x_{name}"]
+        assert len(images) == 4 and all(im.size == (64, 64) for im in images)
+        reports[name] = layout_metrics(_tensor(images), 0).summary()
+    side = out["posenc/dit2x_side_by_side"]
+    assert len(side) == 4 and all(im.size == (2 * 64 + 8, 64) for im in side)
+    (ARTIFACTS / "dit2x_metrics.json").write_text(json.dumps(reports, indent=1))
+    print(json.dumps(reports, indent=1))
+    # docs/bench_rpe2d.md at 2x (64 seeds): off-palette pixels vanilla+first 55.6%, rpe2d+linspace
+    # 10.6% (while RPE-2D draws more suns: 6.5 vs 2.5, which is not asserted here)
+    assert reports["rpe2d"]["palette_outside"] < reports["vanilla"]["palette_outside"]
+    if RENDER:
+        _thumbnail("tiny_dit_2x_vanilla_vs_rpe2d", [[im] for im in side], 128)
+
+
+def test_boundary_visualizer(server):
+    import numpy as np
+    out = _run(server, "boundary_visualizer")
+    square, tall = out["posenc/boundaries_1024x1024_N31"], out["posenc/boundaries_1024x3072_N3"]
+    assert len(square) == 1 and len(tall) == 1
+    for im in (square[0], tall[0]):
+        a = np.asarray(im, dtype=np.int16)
+        red = (a[..., 0] > 150) & (a[..., 1] < 110) & (a[..., 2] < 110)
+        assert red.mean() > 0.001, "no boundary drawn"
+    if RENDER:
+        _thumbnail("boundary_visualizer", [[square[0], tall[0]]], 360)
+
+
+GPU_WORKFLOWS = ("sd15_1024_freeu_pbc", "sdxl_2048_freeu_pbc", "sdxl_1024x3072_freeu_pbc",
+                 "dit_xl2_256_at_512_position_modes")
+
+
+@pytest.mark.parametrize("name", GPU_WORKFLOWS)
+def test_big_model_workflows_pass_comfyui_validation(server, name):
+    """Without the weights, the big-model workflows still go through ComfyUI's own prompt
+    validation (every widget value, every link type): with empty stand-in files under the model
+    names, POST /prompt accepts the prompt and execution stops at the first loader, on the file."""
+    wf = json.loads((WORKFLOWS / f"{name}.json").read_text())
+    folders = {"CheckpointLoaderSimple": "checkpoints", "VAELoader": "vae", "RPE2DDiTLoader": "checkpoints"}
+    for node in wf["nodes"]:
+        if node["type"] in folders and node["widgets_values"][0] != "pixel_space":
+            path = server["base"] / "models" / folders[node["type"]] / node["widgets_values"][0]
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.touch()
+    object_info = _get(f"{server['url']}object_info", 60)   # lists the stand-in files
+    prompt = to_api(wf, object_info)
+    req = urllib.request.Request(server["url"] + "prompt", data=json.dumps({"prompt": prompt}).encode(),
+                                 headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(req, timeout=30) as r:
+            pid = json.load(r)["prompt_id"]
+    except urllib.error.HTTPError as e:
+        pytest.fail(f"ComfyUI's validation refused {name} ({e.code}): {e.read().decode()[:4000]}")
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        status = _get(f"{server['url']}history/{pid}", 10).get(pid, {}).get("status", {})
+        if status.get("status_str"):
+            break
+        time.sleep(0.5)
+    assert status.get("status_str") == "error", "an empty file cannot load"
+    failed = [m[1] for m in status["messages"] if m[0] == "execution_error"]
+    assert failed and failed[0]["node_type"] in folders, failed
+
+
+def test_frontend_loads_every_workflow(server):
+    """Each workflow loads in the real frontend (headless Chromium) with every node type known,
+    saves back the same widget values (the pack's own DOM widgets are not serialized), and the
+    frontend's own API prompt (app.graphToPrompt) equals tests/workflow_format.py's."""
+    chromium = os.environ.get("CHROMIUM", "/usr/bin/chromium")
+    node = shutil.which("node")
+    pw = ROOT / "tests" / "host"
+    if not Path(chromium).exists() or not node:
+        pytest.skip("needs Chromium (CHROMIUM) and node")
+    if not (pw / "node_modules" / "playwright-core").exists():
+        if not shutil.which("npm") or subprocess.run(
+                ["npm", "ci", "--prefix", str(pw), "--no-audit", "--no-fund"],
+                capture_output=True, timeout=300).returncode:
+            pytest.skip("playwright-core not installed: npm ci --prefix tests/host")
+    files = sorted(WORKFLOWS.glob("*.json"))
+    r = subprocess.run([node, str(pw / "browser_workflows.mjs"), server["url"], str(ARTIFACTS / "frontend"),
+                        chromium, *map(str, files)], cwd=pw, env={**os.environ, "PLAYWRIGHT_CORE_DIR": str(pw)},
+                       capture_output=True, text=True, timeout=900)
+    lines = [ln for ln in r.stdout.splitlines() if ln.startswith('{"workflows"')]
+    assert r.returncode == 0 and lines, r.stderr[-4000:]
+    seen = json.loads(lines[-1])
+    assert set(seen["workflows"]) == {f.stem for f in files}
+    object_info = server["object_info"]
+    for f in files:
+        wf, got = json.loads(f.read_text()), seen["workflows"][f.stem]
+        assert got["unregistered"] == [], (f.stem, got["unregistered"])
+        assert not any("nvalid workflow" in a for a in got["alerts"]), (f.stem, got["alerts"])
+        assert sorted(n["id"] for n in got["nodes"]) == sorted(n["id"] for n in wf["nodes"])
+        assert got["links"] == len(wf["links"]), f.stem
+        for n in wf["nodes"]:   # what the frontend would save is what the file holds
+            assert got["saved"][str(n["id"])] == n.get("widgets_values", []), (f.stem, n["id"], n["type"])
+        ours = to_api(wf, object_info)
+        theirs = {k: {"class_type": v["class_type"], "inputs": v["inputs"]} for k, v in got["prompt"].items()}
+        assert theirs == ours, f.stem
+    # errors while the page starts (a fresh profile, before any workflow) are the frontend's own
+    print("page errors at startup:", [e for e in seen["pageErrors"] if e.startswith("startup:")])
+    assert not [e for e in seen["pageErrors"] if not e.startswith("startup:")], seen["pageErrors"]
+
+
+def test_listed_under_browse_templates(server):
+    """ComfyUI lists workflows/ of the pack under Browse Templates and serves the thumbnails the
+    frontend asks for (/api/workflow_templates/<pack folder>/<name>.jpg)."""
+    listed = _get(f"{server['url']}api/workflow_templates")
+    names = sorted(p.stem for p in WORKFLOWS.glob("*.json"))
+    assert sorted(listed.get("ComfyUI-posenc", [])) == names, listed
+    for name in names:
+        with urllib.request.urlopen(f"{server['url']}api/workflow_templates/ComfyUI-posenc/{name}.json") as r:
+            assert json.load(r)["nodes"]
+        thumb = WORKFLOWS / f"{name}.jpg"
+        try:
+            with urllib.request.urlopen(f"{server['url']}api/workflow_templates/ComfyUI-posenc/{name}.jpg") as r:
+                assert thumb.exists() and r.read() == thumb.read_bytes()
+        except urllib.error.HTTPError as e:
+            assert e.code == 404 and not thumb.exists()

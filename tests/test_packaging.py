@@ -1,0 +1,104 @@
+"""Packaging for the Comfy Registry: pyproject.toml has what `comfy node publish` needs, the
+version is the CHANGELOG's newest, and .comfyignore keeps tests and tools out of the archive."""
+from __future__ import annotations
+
+import fnmatch
+import re
+import subprocess
+from pathlib import Path
+
+import pytest
+
+tomllib = pytest.importorskip("tomllib", reason="tomllib needs Python >= 3.11")
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def pyproject():
+    return tomllib.loads((ROOT / "pyproject.toml").read_text())
+
+
+def test_project_fields(pyproject):
+    p = pyproject["project"]
+    # Registry node id: alphanumerics, - _ . ; no leading digit or special character; < 100 chars
+    assert re.fullmatch(r"[A-Za-z][A-Za-z0-9]*([-_.][A-Za-z0-9]+)*", p["name"]) and len(p["name"]) < 100
+    assert re.fullmatch(r"\d+\.\d+\.\d+", p["version"])
+    assert p["description"].strip()
+    assert p["license"] == {"file": "LICENSE"} and (ROOT / "LICENSE").is_file()
+    assert p["dependencies"] == []        # ComfyUI brings torch, numpy, safetensors, Pillow
+    assert p["urls"]["Repository"].startswith("https://")
+
+
+def test_tool_comfy_fields(pyproject):
+    from PIL import Image
+    c = pyproject["tool"]["comfy"]
+    assert c["PublisherId"] and c["DisplayName"]
+    assert re.fullmatch(r">=\d+\.\d+\.\d+", c["requires-comfyui"])
+    assert c["Icon"].startswith("https://") and c["Icon"].endswith("/docs/icon.png")
+    with Image.open(ROOT / "docs" / "icon.png") as icon:   # the file the URL points to
+        assert icon.format == "PNG" and icon.size[0] == icon.size[1] <= 400
+
+
+def test_version_is_the_newest_changelog_entry(pyproject):
+    text = (ROOT / "CHANGELOG.md").read_text()
+    versions = re.findall(r"^## (\d+\.\d+\.\d+)", text, re.M)
+    assert versions and versions[0] == pyproject["project"]["version"]
+
+
+def _patterns():
+    lines = (ROOT / ".comfyignore").read_text().splitlines()
+    return [ln.strip() for ln in lines if ln.strip() and not ln.strip().startswith("#")]
+
+
+def ignored(path: str, patterns) -> bool:
+    """gitignore matching for the pattern forms .comfyignore uses: `dir/`, `dir/*.ext`, `*.ext`."""
+    parts = path.split("/")
+    for pat in patterns:
+        if pat.endswith("/"):
+            name = pat.rstrip("/")
+            if "/" in name:
+                if path.startswith(name + "/"):
+                    return True
+            elif name in parts[:-1]:
+                return True
+        elif "/" in pat:
+            if fnmatch.fnmatch(path, pat.lstrip("/")):
+                return True
+        elif fnmatch.fnmatch(parts[-1], pat):
+            return True
+    return False
+
+
+def _tracked():
+    try:
+        out = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True, check=True)
+        files = out.stdout.split()
+    except (OSError, subprocess.CalledProcessError):
+        files = []
+    if not files:   # not a git checkout: walk the tree
+        files = [str(p.relative_to(ROOT)) for p in ROOT.rglob("*")
+                 if p.is_file() and ".git" not in p.parts and ".venv" not in p.parts]
+    return files
+
+
+def test_comfyignore_keeps_tests_and_tools_out():
+    patterns = _patterns()
+    files = _tracked()
+    assert any(f.startswith("tests/") for f in files)
+    for f in files:
+        if f.startswith(("tests/", "tools/", ".ci/", "js/tests/")):
+            assert ignored(f, patterns), f"{f} would be published"
+    for f in ("__init__.py", "nodes/pbc_patcher.py", "nodes/redilation_patcher.py", "posenc/pbc.py",
+              "js/boundary_grid.js", "models/reference_unet.safetensors", "README.md", "LICENSE",
+              "pyproject.toml", "requirements.txt",
+              "workflows/reference_unet_4x_direct_pbc_redilation.json"):
+        assert not ignored(f, patterns), f"{f} would be left out"
+    assert all(not ignored(f, patterns) for f in files if f.startswith(("nodes/", "posenc/", "workflows/")))
+
+
+def test_ignore_matcher_can_say_no():
+    assert ignored("tests/host/x.py", ["tests/"]) and not ignored("nodes/tests.py", ["tests/"])
+    assert ignored("docs/a.png", ["docs/*.png"]) and not ignored("docs/a.md", ["docs/*.png"])
+    assert ignored("a/b/c.ckpt", ["*.ckpt"]) and ignored("js/tests/a.mjs", ["js/tests/"])
+    assert not ignored("js/boundaries.js", ["js/tests/"])

@@ -1,0 +1,280 @@
+"""The example workflows (workflows/*.json, ComfyUI's UI format) against the nodes they use.
+
+No ComfyUI needed: core node specs come from tests/fixtures/core_nodes.json (recorded from a real
+ComfyUI's /object_info by tools/update_core_nodes.py), the pack's from its own INPUT_TYPES.  The
+host test tests/host/test_host_workflows.py runs the CPU workflows in real ComfyUI.
+"""
+from __future__ import annotations
+
+import copy
+import importlib.util
+import json
+import math
+import sys
+import types
+from pathlib import Path
+
+import pytest
+
+from workflow_format import CONTROL_VALUES, FRONTEND_ONLY, input_specs, is_widget, kind, to_api, widget_slots
+
+ROOT = Path(__file__).resolve().parents[1]
+WORKFLOWS = sorted((ROOT / "workflows").glob("*.json"))
+CORE = json.loads((ROOT / "tests" / "fixtures" / "core_nodes.json").read_text())
+# Workflows that run on a CPU with what the pack ships; only they may carry a thumbnail, rendered
+# from a real run (POSENC_RENDER_THUMBNAILS=1 with tests/host/test_host_workflows.py).
+CPU_WORKFLOWS = {"reference_unet_4x_direct_pbc_redilation", "tiny_dit_2x_vanilla_vs_rpe2d",
+                 "boundary_visualizer"}
+THUMBNAILED = CPU_WORKFLOWS
+# Combo inputs whose choices are the user's model files: any file name is valid there.
+MODEL_FILE_INPUTS = {("CheckpointLoaderSimple", "ckpt_name"), ("VAELoader", "vae_name"),
+                     ("RPE2DDiTLoader", "dit_name")}
+MODEL_FILE_SUFFIXES = (".safetensors", ".sft", ".pt", ".pth", ".ckpt", ".bin")
+
+
+def pack_specs(pack) -> dict:
+    """/object_info-shaped specs of the pack's nodes, from their classes."""
+    stub = None
+    if importlib.util.find_spec("folder_paths") is None:   # no ComfyUI: the DiT loader lists
+        stub = types.ModuleType("folder_paths")             # model folders through folder_paths
+        stub.get_filename_list = lambda folder: []
+        sys.modules["folder_paths"] = stub
+    try:
+        out = {}
+        for name, cls in pack.NODE_CLASS_MAPPINGS.items():
+            inputs = cls.INPUT_TYPES()
+            out[name] = {"input": inputs, "input_order": {k: list(v) for k, v in inputs.items()},
+                         "output": list(cls.RETURN_TYPES),
+                         "output_name": list(getattr(cls, "RETURN_NAMES", None) or cls.RETURN_TYPES)}
+        return out
+    finally:
+        if stub is not None:
+            del sys.modules["folder_paths"]
+
+
+@pytest.fixture(scope="module")
+def specs(pack):
+    ours = pack_specs(pack)
+    assert not set(ours) & set(CORE["core_node_names"]), "a pack node shadows a core node"
+    return {**CORE["nodes"], **ours}
+
+
+def _value_problem(node_type, name, typ, opts, value):
+    k = kind(typ)
+    if k == "COMBO":
+        if (node_type, name) in MODEL_FILE_INPUTS and value not in typ:
+            return None if str(value).endswith(MODEL_FILE_SUFFIXES) or value == "pixel_space" \
+                else f"{value!r} is not a model file name"
+        return None if value in typ else f"{value!r} not in {typ}"
+    if k == "INT":
+        if not isinstance(value, int) or isinstance(value, bool):
+            return f"{value!r} is not an integer"
+    elif k == "FLOAT":
+        if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value):
+            return f"{value!r} is not a number"
+    elif k == "BOOLEAN":
+        return None if isinstance(value, bool) else f"{value!r} is not a boolean"
+    elif k == "STRING":
+        return None if isinstance(value, str) else f"{value!r} is not a string"
+    if "min" in opts and value < opts["min"]:
+        return f"{value} < min {opts['min']}"
+    if "max" in opts and value > opts["max"]:
+        return f"{value} > max {opts['max']}"
+    return None
+
+
+def problems(wf: dict, specs: dict) -> list[str]:
+    """Everything wrong with a UI-format workflow, as readable lines (empty = fine)."""
+    out = []
+    if wf.get("version") != 0.4:
+        out.append(f"version {wf.get('version')!r}, expected 0.4")
+    if "id" in wf and not isinstance(wf["id"], str):   # the frontend's schema: a UUID string
+        out.append(f"workflow id {wf['id']!r} is not a string")
+    nodes = {}
+    for n in wf.get("nodes", []):
+        if n["id"] in nodes:
+            out.append(f"node id {n['id']} used twice")
+        nodes[n["id"]] = n
+    links = {}
+    for link in wf.get("links", []):
+        if len(link) != 6:
+            out.append(f"link {link}: expected [id, origin, origin_slot, target, target_slot, type]")
+            continue
+        if link[0] in links:
+            out.append(f"link id {link[0]} used twice")
+        links[link[0]] = link
+    if nodes and wf.get("last_node_id", 0) < max(nodes):
+        out.append("last_node_id is below the largest node id")
+    if links and wf.get("last_link_id", 0) < max(links):
+        out.append("last_link_id is below the largest link id")
+
+    for lid, (_, src, src_slot, dst, dst_slot, typ) in links.items():
+        where = f"link {lid}"
+        if src not in nodes or dst not in nodes:
+            out.append(f"{where}: node {src if src not in nodes else dst} does not exist")
+            continue
+        outs, ins = nodes[src].get("outputs", []), nodes[dst].get("inputs", [])
+        if not 0 <= src_slot < len(outs):
+            out.append(f"{where}: origin slot {src_slot} of node {src} does not exist")
+            continue
+        if not 0 <= dst_slot < len(ins):
+            out.append(f"{where}: target slot {dst_slot} of node {dst} does not exist")
+            continue
+        if lid not in (outs[src_slot].get("links") or []):
+            out.append(f"{where}: not in node {src}'s output {src_slot} links")
+        if ins[dst_slot].get("link") != lid:
+            out.append(f"{where}: node {dst}'s input {dst_slot} points to {ins[dst_slot].get('link')}")
+        if not (typ == outs[src_slot]["type"] == ins[dst_slot]["type"]):
+            out.append(f"{where}: types {outs[src_slot]['type']} -> {typ} -> {ins[dst_slot]['type']}")
+
+    for n in nodes.values():
+        where = f"node {n['id']} ({n['type']})"
+        for sock in n.get("inputs", []):
+            if sock.get("link") is not None and sock["link"] not in links:
+                out.append(f"{where}: input {sock['name']} points to missing link {sock['link']}")
+        for o in n.get("outputs", []):
+            for lid in o.get("links") or []:
+                if lid not in links or links[lid][1] != n["id"]:
+                    out.append(f"{where}: output {o['name']} lists link {lid} that is not its own")
+        if n["type"] in FRONTEND_ONLY:
+            continue
+        info = specs.get(n["type"])
+        if info is None:
+            out.append(f"{where}: neither a core node type (tests/fixtures/core_nodes.json) nor "
+                       "one of the pack's")
+            continue
+        sockets = [(name, typ) for name, typ, opts, _ in input_specs(info) if not is_widget(typ, opts)]
+        got = [(s["name"], s["type"]) for s in n.get("inputs", []) if s.get("widget") is None]
+        if got != sockets:
+            out.append(f"{where}: input sockets {got}, the node declares {sockets}")
+        for name, typ, opts, req in input_specs(info):
+            if req and not is_widget(typ, opts) and not any(
+                    s["name"] == name and s.get("link") is not None for s in n.get("inputs", [])):
+                out.append(f"{where}: required input {name} is not connected")
+        want_out = list(zip(info.get("output_name") or info["output"], info["output"]))
+        got_out = [(o["name"], o["type"]) for o in n.get("outputs", [])]
+        if [t for _, t in got_out] != [t for _, t in want_out]:
+            out.append(f"{where}: outputs {got_out}, the node declares {want_out}")
+        values = n.get("widgets_values") or []
+        slots = widget_slots(info)
+        if len(values) != len(slots):
+            out.append(f"{where}: {len(values)} widget values for {len(slots)} widgets "
+                       f"{[s[0] if s else 'control_after_generate' for s in slots]}")
+            continue
+        for slot, value in zip(slots, values):
+            if slot is None:
+                if value not in CONTROL_VALUES:
+                    out.append(f"{where}: control_after_generate {value!r} not in {CONTROL_VALUES}")
+                continue
+            name, typ, opts = slot
+            bad = _value_problem(n["type"], name, typ, opts, value)
+            if bad:
+                out.append(f"{where}: {name} = {bad}")
+        for model in n.get("properties", {}).get("models", []):
+            if model.get("name") not in values or not str(model.get("url", "")).startswith("https://"):
+                out.append(f"{where}: properties.models entry {model} does not match a widget value "
+                           "or has no https url")
+    return out
+
+
+def _load(path):
+    return json.loads(path.read_text())
+
+
+def test_there_are_workflows():
+    names = {p.stem for p in WORKFLOWS}
+    assert CPU_WORKFLOWS <= names and THUMBNAILED <= CPU_WORKFLOWS
+    assert len(names) >= 7
+
+
+@pytest.mark.parametrize("path", WORKFLOWS, ids=lambda p: p.stem)
+def test_workflow_is_consistent(path, specs):
+    wf = _load(path)
+    assert problems(wf, specs) == []
+
+
+@pytest.mark.parametrize("path", WORKFLOWS, ids=lambda p: p.stem)
+def test_workflow_converts_to_api_format(path, specs):
+    wf = _load(path)
+    prompt = to_api(wf, specs)
+    runnable = [n for n in wf["nodes"] if n["type"] not in FRONTEND_ONLY]
+    assert len(prompt) == len(runnable)
+    for nid, node in prompt.items():
+        info = specs[node["class_type"]]
+        required = info["input"].get("required", {})
+        assert set(required) <= set(node["inputs"]), f"node {nid}: missing {set(required) - set(node['inputs'])}"
+        for name, value in node["inputs"].items():
+            if isinstance(value, list):     # a link: [origin id, slot] of a node in the prompt
+                assert value[0] in prompt and isinstance(value[1], int)
+    assert any(n["class_type"] == "SaveImage" for n in prompt.values()), "no output node"
+
+
+def test_core_node_record_covers_the_workflows(specs, pack):
+    used = {n["type"] for p in WORKFLOWS for n in _load(p)["nodes"]} - set(FRONTEND_ONLY)
+    core_used = used - set(pack.NODE_CLASS_MAPPINGS)
+    assert core_used <= set(CORE["nodes"]), "run tools/update_core_nodes.py after adding core nodes"
+    assert set(CORE["nodes"]) <= set(CORE["core_node_names"])
+    assert CORE["comfyui_version"]
+
+
+@pytest.mark.parametrize("path", WORKFLOWS, ids=lambda p: p.stem)
+def test_thumbnail_only_where_rendered(path):
+    """ComfyUI shows <name>.jpg beside a custom node's workflow as its thumbnail; the CPU
+    workflows have one rendered from a real run, the ones needing big weights have none."""
+    from PIL import Image
+    thumb = path.with_suffix(".jpg")
+    if path.stem not in THUMBNAILED:
+        assert path.stem in CPU_WORKFLOWS or not thumb.exists(), "no thumbnail without a real run"
+        return
+    assert thumb.is_file(), f"missing thumbnail {thumb.name}"
+    assert thumb.stat().st_size < 300_000
+    with Image.open(thumb) as im:
+        assert im.format == "JPEG" and min(im.size) >= 64
+
+
+# The checks must be able to fail: broken copies of a real workflow.
+def _broken(specs, edit):
+    wf = _load(ROOT / "workflows" / "reference_unet_4x_direct_pbc_redilation.json")
+    wf = copy.deepcopy(wf)
+    edit(wf, {n["type"]: n for n in wf["nodes"]})
+    return problems(wf, specs)
+
+
+def _set_widget(n, index, value):
+    n["widgets_values"][index] = value
+
+
+@pytest.mark.parametrize("edit,expect", [
+    (lambda wf, by: wf["links"][0].__setitem__(2, 5), "origin slot 5"),
+    (lambda wf, by: wf["links"][0].__setitem__(4, 9), "target slot 9"),
+    (lambda wf, by: wf["links"][0].__setitem__(5, "IMAGE"), "types"),
+    (lambda wf, by: wf["links"].append(list(wf["links"][0])), "used twice"),
+    (lambda wf, by: by["PBCModelPatcher"].__setitem__("type", "PBCModelPatcherX"), "neither a core node"),
+    (lambda wf, by: _set_widget(by["PBCModelPatcher"], 0, 0), "boundaries = 0 < min 1"),
+    (lambda wf, by: _set_widget(by["PBCModelPatcher"], 2, 1.5), "start_percent = 1.5 > max 1.0"),
+    (lambda wf, by: _set_widget(by["PBCModelPatcher"], 6, "sometimes"), "control_after_generate"),
+    (lambda wf, by: by["PBCModelPatcher"]["widgets_values"].pop(), "widget values for"),
+    (lambda wf, by: _set_widget(by["KSampler"], 4, "dpm_fancy"), "sampler_name = 'dpm_fancy' not in"),
+    (lambda wf, by: _set_widget(by["ReferenceClassLabel"], 0, "sunrise"), "class_label"),
+    (lambda wf, by: _set_widget(by["VAELoader"], 0, "my vae"), "not a model file name"),
+    (lambda wf, by: _set_widget(by["EmptyChromaRadianceLatentImage"], 0, 64.5), "not an integer"),
+    (lambda wf, by: by["KSampler"]["inputs"][0].__setitem__("link", None), "points to"),
+    (lambda wf, by: wf.__setitem__("last_link_id", 1), "last_link_id"),
+    (lambda wf, by: wf.__setitem__("id", None), "workflow id"),
+])
+def test_checks_catch_broken_workflows(specs, edit, expect):
+    found = _broken(specs, edit)
+    assert any(expect in p for p in found), found
+
+
+def test_converter_skips_control_values_and_notes(specs):
+    wf = _load(ROOT / "workflows" / "reference_unet_4x_direct_pbc_redilation.json")
+    prompt = to_api(wf, specs)
+    ks = next(n for n in prompt.values() if n["class_type"] == "KSampler")
+    assert set(ks["inputs"]) == {"model", "seed", "steps", "cfg", "sampler_name", "scheduler",
+                                 "positive", "negative", "latent_image", "denoise"}
+    assert ks["inputs"]["steps"] == 25 and ks["inputs"]["sampler_name"] == "ddim"
+    pbc = next(n for n in prompt.values() if n["class_type"] == "PBCModelPatcher")
+    assert pbc["inputs"]["boundaries"] == 3 and pbc["inputs"]["seed"] == 0
+    assert "fixed" not in pbc["inputs"].values()
+    assert not any(n["class_type"] == "Note" for n in prompt.values())

@@ -1,0 +1,63 @@
+"""How robust are the reference-workflow directions over seeds?  Samples the bundled reference
+U-Net at 128x128 (4x) through ComfyUI's own sampler, as workflows/reference_unet_4x_direct_pbc_
+redilation.json does (ddim, ddim_uniform, 25 steps, cfg 1, PBC N=3 jitter 1 / re-dilation in the
+first half), for several seeds, and prints one JSON line of layout metrics per seed and method.
+
+    COMFYUI_PATH=/path/to/ComfyUI /path/to/comfy-venv/bin/python tools/workflow_robustness.py --seeds 8
+
+The README's "Example workflows" section quotes its output (8 seeds x 8 images, class day:
+about 20 minutes on a busy 2-core CPU).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--seeds", type=int, default=8)
+    ap.add_argument("--batch", type=int, default=8)
+    ap.add_argument("--label", default="day")
+    args = ap.parse_args(argv)
+    if not os.environ.get("COMFYUI_PATH"):
+        ap.error("set COMFYUI_PATH to a ComfyUI checkout and run with its Python")
+    sys.path.insert(0, str(ROOT / "tests"))
+    import conftest  # sets up `comfy` from COMFYUI_PATH and loads the pack as ComfyUI does
+    import torch
+
+    pack = conftest.load_pack()
+    import comfy.sample
+    from posenc.metrics import layout_metrics
+    from posenc.reference_unet import BUNDLED_UNET
+    from posenc.scenes import CLASSES
+
+    (model,) = pack.nodes.reference_models.ReferenceModelLoader().load(BUNDLED_UNET.name)
+    (pbc,) = pack.nodes.pbc_patcher.PBCModelPatcher().patch(
+        model, boundaries=3, jitter=1, start_percent=0.0, end_percent=0.5, base_resolution=0, seed=0)
+    (red,) = pack.nodes.redilation_patcher.RedilationPatcher().patch(
+        model, start_percent=0.0, end_percent=0.5, base_resolution=0)
+    labels = pack.nodes.reference_models.ReferenceClassLabel()
+    pos, neg = labels.encode(args.label)[0], labels.encode("unconditional")[0]
+    for seed in range(args.seeds):
+        row = {"seed": seed}
+        for name, m in (("direct", model), ("pbc3", pbc), ("redilation", red)):
+            start = time.time()
+            latent = torch.zeros(args.batch, 3, 128, 128)
+            noise = comfy.sample.prepare_noise(latent, seed)
+            out = comfy.sample.sample(m, noise, 25, 1.0, "ddim", "ddim_uniform", pos, neg, latent,
+                                      disable_pbar=True, seed=seed)
+            report = layout_metrics(((out + 1) / 2).clamp(0, 1), CLASSES.index(args.label))
+            row[name] = {**report.summary(), "seconds": round(time.time() - start, 1)}
+        print(json.dumps(row), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
