@@ -89,34 +89,46 @@ def _table_lines(title: str, rows) -> list[str]:
 DIT_COLUMNS = ("vanilla+first", "vanilla+interpolate", "rpe2d+linspace")
 
 
+def _panel(out, sample, one_name, columns, seeds: int, base: int, scale: int, cell: int):
+    """Sample and render one panel: `sample(name, labels, size, seeds)` -> images (B,3,H,W);
+    the first column is `one_name` at base size, then `columns` (name, title) at scale x base.
+    Returns the table rows (name, LayoutReport, seconds or None)."""
+    from .scenes import CLASSES
+
+    size = base * scale
+    seed_list = list(range(seeds))
+    labels = torch.tensor([s % len(CLASSES) for s in seed_list])
+    row_names = [f"seed {s}\n{CLASSES[int(y)]}" for s, y in zip(seed_list, labels)]
+    cols, rows = [], []
+    for name, title, sz in [(one_name[0], one_name[1], base)] + [(n, t, size) for n, t in columns]:
+        t0 = time.perf_counter()
+        imgs = sample(name, labels, sz, seed_list)
+        dt = time.perf_counter() - t0
+        rep = layout_metrics(imgs, labels)
+        factor = "1x" if sz == base else f"{scale}x"
+        cols.append((f"{factor} {title}" + (f" ({base}x{base})" if sz == base else ""), imgs,
+                     *_captions(rep)))
+        rows.append((f"{factor} {title} ({sz}x{sz})", rep, None if sz == base else dt))
+    render_grid(cols, row_names, cell).save(out)
+    return rows
+
+
 def run_rpe2d_demo(out="demo_rpe2d.png", seeds: int = 4, scale: int = 2, steps: int = 25,
                    guidance: float = 1.0, methods=DIT_COLUMNS, models=None,
                    cell: int = 256) -> str:
     """Render the RPE-2D panel to `out`; returns its table (Markdown)."""
     from .rpe2d_bench import check_method, load_tiny_dits, sample_dit
-    from .scenes import CLASSES
 
     models = load_tiny_dits() if models is None else models
     vanilla = models["vanilla"]
     base = vanilla.config.grid[0] * vanilla.config.patch_size
-    size = base * scale
-    seed_list = list(range(seeds))
-    labels = torch.tensor([s % len(CLASSES) for s in seed_list])
-    row_names = [f"seed {s}\n{CLASSES[int(y)]}" for s, y in zip(seed_list, labels)]
-    columns, rows = [], []
-    one = sample_dit(vanilla, "first", labels, base, base, seed_list, steps, guidance)
-    rep = layout_metrics(one, labels)
-    columns.append((f"1x vanilla ({base}x{base})", one, *_captions(rep)))
-    rows.append((f"1x vanilla ({base}x{base})", rep, None))
-    for m in methods:
-        key, mode = check_method(m)
-        t0 = time.perf_counter()
-        imgs = sample_dit(models[key], mode, labels, size, size, seed_list, steps, guidance)
-        dt = time.perf_counter() - t0
-        rep = layout_metrics(imgs, labels)
-        columns.append((f"{scale}x {m}", imgs, *_captions(rep)))
-        rows.append((f"{scale}x {m} ({size}x{size})", rep, dt))
-    render_grid(columns, row_names, cell).save(out)
+
+    def sample(name, labels, size, seed_list):
+        key, mode = check_method(name)
+        return sample_dit(models[key], mode, labels, size, size, seed_list, steps, guidance)
+
+    rows = _panel(out, sample, ("vanilla+first", "vanilla"), [(m, m) for m in methods], seeds,
+                  base, scale, cell)
     return "\n".join(_table_lines(f"RPE-2D panel ({out}): tiny DiTs, {seeds} seeds, {steps} "
                                   f"DDIM steps, guidance {guidance:g}", rows))
 
@@ -125,28 +137,16 @@ def run_demo(out="demo.png", seeds: int = 4, scale: int = 4, steps: int = 25,
              guidance: float = 1.0, methods=DEMO_METHODS, model=None, cell: int = 256) -> str:
     """Render the demo PNG to `out`; returns the printed table (Markdown)."""
     from .reference_unet import load_reference_unet
-    from .scenes import CLASSES
 
     model = load_reference_unet() if model is None else model
     base = int(model.base_resolution)
-    size = base * scale
-    seed_list = list(range(seeds))
-    labels = torch.tensor([s % len(CLASSES) for s in seed_list])
-    row_names = [f"seed {s}\n{CLASSES[int(y)]}" for s, y in zip(seed_list, labels)]
     start = time.perf_counter()
-    columns, rows = [], []
-    one = sample_with_method(model, "direct", labels, base, base, seed_list, steps, guidance)
-    rep = layout_metrics(one, labels)
-    columns.append((f"1x ({base}x{base})", one, *_captions(rep)))
-    rows.append((f"1x direct ({base}x{base})", rep, None))
-    for m in methods:
-        t0 = time.perf_counter()
-        imgs = sample_with_method(model, m, labels, size, size, seed_list, steps, guidance)
-        dt = time.perf_counter() - t0
-        rep = layout_metrics(imgs, labels)
-        columns.append((f"{scale}x {LABELS.get(m, m)}", imgs, *_captions(rep)))
-        rows.append((f"{scale}x {LABELS.get(m, m)} ({size}x{size})", rep, dt))
-    render_grid(columns, row_names, cell).save(out)
+
+    def sample(name, labels, size, seed_list):
+        return sample_with_method(model, name, labels, size, size, seed_list, steps, guidance)
+
+    rows = _panel(out, sample, ("direct", "direct"), [(m, LABELS.get(m, m)) for m in methods],
+                  seeds, base, scale, cell)
     total = time.perf_counter() - start
     return "\n".join(_table_lines(f"U-Net panel ({out}): reference U-Net, {seeds} seeds, {steps} "
                                   f"DDIM steps, guidance {guidance:g}, {total:.0f} s", rows))

@@ -197,11 +197,13 @@ def markdown_table(result: dict, command: str | None = None) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_outputs(result: dict, out: str | Path, command: str | None = None) -> str:
-    """Write the Markdown table to `out` and the raw numbers next to it (.json); returns the table."""
+def write_outputs(result: dict, out: str | Path, command: str | None = None,
+                  table_of=None) -> str:
+    """Write the Markdown table to `out` and the raw numbers next to it (.json); returns the table.
+    ``table_of(result, command)`` makes the table (default: this benchmark's markdown_table)."""
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    table = markdown_table(result, command)
+    table = (table_of or markdown_table)(result, command)
     out.write_text(table)
     out.with_suffix(".json").write_text(json.dumps(dict(result, command=command), indent=1))
     return table

@@ -22,13 +22,13 @@ mode (vanilla: first, rpe2d: linspace), as the layout benchmark does for the U-N
 """
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 
 import torch
 
 from . import diffusion
+from .layout_bench import _pct
 from .feature_metrics import features, kid_from_features, patch_similarity
 from .metrics import layout_metrics
 from .reference_unet import BUNDLED_DIR
@@ -147,10 +147,6 @@ def run_rpe2d_bench(models: dict, sizes=DEFAULT_SIZES, methods=METHODS, seeds: i
     return result
 
 
-def _pct(v: float) -> str:
-    return f"{100 * v:.1f}%"
-
-
 def _kid(value) -> str:
     return "n/a" if value is None else f"{1000 * value:.2f}"
 
@@ -189,9 +185,6 @@ def markdown_table(result: dict, command: str | None = None) -> str:
 
 
 def write_outputs(result: dict, out, command: str | None = None) -> str:
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    table = markdown_table(result, command)
-    out.write_text(table)
-    out.with_suffix(".json").write_text(json.dumps(dict(result, command=command), indent=1))
-    return table
+    """The table to `out`, the raw numbers next to it (.json), as the layout benchmark does."""
+    from .layout_bench import write_outputs as write
+    return write(result, out, command, table_of=markdown_table)
