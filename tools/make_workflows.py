@@ -170,22 +170,44 @@ def reference_unet_4x(oi):
     decoded = []
     for i, (name, model) in enumerate((("direct", loader), ("pbc3", pbc), ("redilation", red))):
         y = 40 + 480 * i
-        ks = _sampler(g, (760, y), steps=25, cfg=1.0)
-        g.link(model, 0, ks, "model")
-        g.link(pos, 0, ks, "positive")
-        g.link(neg, 0, ks, "negative")
-        g.link(latent, 0, ks, "latent_image")
-        dec = g.add("VAEDecode", (1110, y))
-        g.link(ks, 0, dec, "samples")
-        g.link(vae, 0, dec, "vae")
-        save = g.add("SaveImage", (1360, y), {"filename_prefix": f"posenc/ref4x_{name}"}, width=280)
-        g.link(dec, 0, save, "images")
-        decoded.append(dec)
+        decoded.append(_sample_decode_save(g, 760, y, model, pos, neg, latent, (vae, 0), 25, 1.0,
+                                           f"posenc/ref4x_{name}", 280))
         g.group(["direct (no patch)", "PBC N=3", "re-dilation"][i], 740, y - 80, 920, 480)
-    side = _stitch(g, (1700, 40), decoded)
-    save = g.add("SaveImage", (1700, 300), {"filename_prefix": "posenc/ref4x_side_by_side"}, width=400)
-    g.link(side, 0, save, "images")
+    _side_by_side(g, 1700, decoded, "posenc/ref4x_side_by_side")
     return g
+
+
+def _sample_decode_save(g, x, y, model, pos, neg, latent, vae, steps, cfg, prefix, save_width):
+    """KSampler at (x, y) -> VAE Decode -> SaveImage in a row; `pos`, `neg`, `model` are nodes
+    (output 0; `neg` may be (node, slot)), `vae` is (node, slot).  Returns the decode node."""
+    ks = _sampler(g, (x, y), steps=steps, cfg=cfg)
+    g.link(model, 0, ks, "model")
+    g.link(pos, 0, ks, "positive")
+    g.link(*(neg if isinstance(neg, tuple) else (neg, 0)), ks, "negative")
+    g.link(latent, 0, ks, "latent_image")
+    dec = g.add("VAEDecode", (x + 350, y))
+    g.link(ks, 0, dec, "samples")
+    g.link(vae[0], vae[1], dec, "vae")
+    save = g.add("SaveImage", (x + 600, y), {"filename_prefix": prefix}, width=save_width)
+    g.link(dec, 0, save, "images")
+    return dec
+
+
+def _side_by_side(g, x, decoded, prefix, **stitch):
+    """The decoded images stitched into one picture at (x, 40) and saved below it."""
+    side = _stitch(g, (x, 40), decoded, **stitch)
+    save = g.add("SaveImage", (x, 300), {"filename_prefix": prefix}, width=400)
+    g.link(side, 0, save, "images")
+
+
+def _dit_column(g, y, loader_values, class_label, steps, cfg, latent, vae, prefix, save_width):
+    """One DiT row at height y: RPE-2D DiT Loader -> DiT Class Label -> KSampler -> VAE Decode ->
+    SaveImage; returns the decode node (for the side-by-side picture)."""
+    loader = g.add("RPE2DDiTLoader", (380, y), loader_values, width=400)
+    label = g.add("DiTClassLabel", (380, y + 180), {"class_label": class_label})
+    g.link(loader, 0, label, "model")
+    return _sample_decode_save(g, 820, y, loader, label, (label, 1), latent, (vae, 0), steps, cfg,
+                               prefix, save_width)
 
 
 def tiny_dit_2x(oi):
@@ -204,26 +226,12 @@ def tiny_dit_2x(oi):
     decoded = []
     for i, name in enumerate(("vanilla", "rpe2d")):
         y = 40 + 400 * i
-        loader = g.add("RPE2DDiTLoader", (380, y), {
-            "dit_name": f"posenc-bundled/tiny_dit_{name}.safetensors", "position_mode": "auto", "seed": 0},
-            width=400)
-        label = g.add("DiTClassLabel", (380, y + 180), {"class_label": 0})
-        g.link(loader, 0, label, "model")
-        ks = _sampler(g, (820, y), steps=25, cfg=1.0)
-        g.link(loader, 0, ks, "model")
-        g.link(label, 0, ks, "positive")
-        g.link(label, 1, ks, "negative")
-        g.link(latent, 0, ks, "latent_image")
-        dec = g.add("VAEDecode", (1170, y))
-        g.link(ks, 0, dec, "samples")
-        g.link(vae, 0, dec, "vae")
-        save = g.add("SaveImage", (1420, y), {"filename_prefix": f"posenc/dit2x_{name}"}, width=280)
-        g.link(dec, 0, save, "images")
-        decoded.append(dec)
+        decoded.append(_dit_column(
+            g, y, {"dit_name": f"posenc-bundled/tiny_dit_{name}.safetensors",
+                   "position_mode": "auto", "seed": 0}, 0, 25, 1.0, latent, vae,
+            f"posenc/dit2x_{name}", 280))
         g.group(["vanilla DiT (fixed positions)", "RPE-2D DiT"][i], 360, y - 80, 1360, 410)
-    side = _stitch(g, (1760, 40), decoded)
-    save = g.add("SaveImage", (1760, 300), {"filename_prefix": "posenc/dit2x_side_by_side"}, width=400)
-    g.link(side, 0, save, "images")
+    _side_by_side(g, 1760, decoded, "posenc/dit2x_side_by_side")
     return g
 
 
@@ -245,21 +253,10 @@ def _unet_with_pbc(oi, title, ckpt, width, height, freeu, cfg, note):
     decoded = []
     for i, (name, model) in enumerate((("freeu", fu), ("freeu_pbc", pbc))):
         y = 40 + 460 * i
-        ks = _sampler(g, (840, y), steps=50, cfg=cfg)
-        g.link(model, 0, ks, "model")
-        g.link(pos, 0, ks, "positive")
-        g.link(neg, 0, ks, "negative")
-        g.link(latent, 0, ks, "latent_image")
-        dec = g.add("VAEDecode", (1190, y))
-        g.link(ks, 0, dec, "samples")
-        g.link(ckpt_node, 2, dec, "vae")
-        save = g.add("SaveImage", (1440, y), {"filename_prefix": f"posenc/{title}_{name}"}, width=300)
-        g.link(dec, 0, save, "images")
-        decoded.append(dec)
+        decoded.append(_sample_decode_save(g, 840, y, model, pos, neg, latent, (ckpt_node, 2), 50,
+                                           cfg, f"posenc/{title}_{name}", 300))
         g.group(["FreeU_V2 only", "FreeU_V2 + PBC (N=31, first 25 of 50 steps)"][i], 820, y - 80, 940, 440)
-    side = _stitch(g, (1800, 40), decoded, spacing=16)
-    save = g.add("SaveImage", (1800, 300), {"filename_prefix": f"posenc/{title}_side_by_side"}, width=400)
-    g.link(side, 0, save, "images")
+    _side_by_side(g, 1800, decoded, f"posenc/{title}_side_by_side", spacing=16)
     return g
 
 
@@ -313,25 +310,11 @@ def dit_xl_512(oi):
     decoded = []
     for i, mode in enumerate(("first", "interpolate", "ntk")):
         y = 40 + 400 * i
-        loader = g.add("RPE2DDiTLoader", (380, y), {"dit_name": "DiT-XL-2-256x256.pt",
-                                                    "position_mode": mode, "seed": 0}, width=400)
-        label = g.add("DiTClassLabel", (380, y + 180), {"class_label": 207})
-        g.link(loader, 0, label, "model")
-        ks = _sampler(g, (820, y), steps=50, cfg=4.0)
-        g.link(loader, 0, ks, "model")
-        g.link(label, 0, ks, "positive")
-        g.link(label, 1, ks, "negative")
-        g.link(latent, 0, ks, "latent_image")
-        dec = g.add("VAEDecode", (1170, y))
-        g.link(ks, 0, dec, "samples")
-        g.link(vae, 0, dec, "vae")
-        save = g.add("SaveImage", (1420, y), {"filename_prefix": f"posenc/dit_xl_512_{mode}"}, width=300)
-        g.link(dec, 0, save, "images")
-        decoded.append(dec)
+        decoded.append(_dit_column(
+            g, y, {"dit_name": "DiT-XL-2-256x256.pt", "position_mode": mode, "seed": 0}, 207,
+            50, 4.0, latent, vae, f"posenc/dit_xl_512_{mode}", 300))
         g.group(f"position_mode = {mode}", 360, y - 80, 1380, 420)
-    side = _stitch(g, (1780, 40), decoded, spacing=16)
-    save = g.add("SaveImage", (1780, 300), {"filename_prefix": "posenc/dit_xl_512_side_by_side"}, width=400)
-    g.link(side, 0, save, "images")
+    _side_by_side(g, 1780, decoded, "posenc/dit_xl_512_side_by_side", spacing=16)
     return g
 
 
