@@ -17,16 +17,15 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import subprocess
-import sys
-import tempfile
 import time
 import urllib.error
 import urllib.request
 from pathlib import Path
 
 import pytest
+
+from host.comfy_server import running_comfyui
 
 HOST_DIR = Path(__file__).resolve().parent
 ROOT = HOST_DIR.parents[1]
@@ -49,61 +48,11 @@ def _playwright_dir() -> Path | None:
     return None
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _wait_for_node(url: str, proc: subprocess.Popen, log: Path, timeout: float = 240) -> None:
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if proc.poll() is not None:
-            pytest.fail(f"ComfyUI exited with {proc.returncode}:\n{log.read_text()[-4000:]}")
-        try:
-            with urllib.request.urlopen(f"{url}object_info/BoundaryVisualizer", timeout=5) as r:
-                if "BoundaryVisualizer" in json.load(r):
-                    return
-        except OSError:
-            pass
-        time.sleep(1)
-    pytest.fail(f"ComfyUI did not serve BoundaryVisualizer within {timeout}s:\n{log.read_text()[-4000:]}")
-
-
 @pytest.fixture(scope="module")
 def comfy_server():
     """ComfyUI on a free loopback port with this pack in a temporary --base-directory."""
-    comfy = Path(COMFYUI_PATH)
-    if not (comfy / "main.py").exists():
-        pytest.fail(f"COMFYUI_PATH={COMFYUI_PATH} has no main.py")
-    python = os.environ.get("COMFYUI_PYTHON", sys.executable)
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    base = Path(tempfile.mkdtemp(prefix="pbc-comfy-"))
-    proc = None
-    try:
-        (base / "custom_nodes").mkdir()
-        (base / "user").mkdir()
-        # a folder name that is not a Python identifier, as users' clones often are
-        (base / "custom_nodes" / "ComfyUI-posenc").symlink_to(ROOT, target_is_directory=True)
-        port = _free_port()
-        url = f"http://127.0.0.1:{port}/"
-        log = ARTIFACTS / "comfyui.log"
-        with open(log, "w") as out:
-            proc = subprocess.Popen(
-                [python, "main.py", "--cpu", "--listen", "127.0.0.1", "--port", str(port),
-                 "--base-directory", str(base), "--disable-auto-launch"],
-                cwd=comfy, stdout=out, stderr=subprocess.STDOUT)
-        _wait_for_node(url, proc, log)
-        yield {"url": url, "log": log}
-    finally:
-        if proc is not None and proc.poll() is None:
-            proc.terminate()
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-        shutil.rmtree(base, ignore_errors=True)
+    with running_comfyui(ARTIFACTS, "pbc-comfy-", "BoundaryVisualizer") as server:
+        yield server
 
 
 def _post(url: str, path: str, body: dict) -> tuple[int, dict]:

@@ -16,10 +16,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import subprocess
-import sys
-import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -27,6 +24,7 @@ from pathlib import Path
 
 import pytest
 
+from host.comfy_server import get_json, running_comfyui
 from workflow_format import to_api
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -39,60 +37,10 @@ pytestmark = pytest.mark.skipif(not COMFYUI_PATH, reason="host test: set COMFYUI
                                 "checkout (and COMFYUI_PYTHON to its Python) to run the workflows")
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _get(url: str, timeout: float = 30):
-    with urllib.request.urlopen(url, timeout=timeout) as r:
-        return json.load(r)
-
-
 @pytest.fixture(scope="module")
 def server():
-    comfy = Path(COMFYUI_PATH)
-    if not (comfy / "main.py").exists():
-        pytest.fail(f"COMFYUI_PATH={COMFYUI_PATH} has no main.py")
-    python = os.environ.get("COMFYUI_PYTHON", sys.executable)
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    base = Path(tempfile.mkdtemp(prefix="posenc-workflows-"))
-    proc = None
-    try:
-        (base / "custom_nodes").mkdir()
-        (base / "user").mkdir()
-        (base / "custom_nodes" / "ComfyUI-posenc").symlink_to(ROOT, target_is_directory=True)
-        port = _free_port()
-        url = f"http://127.0.0.1:{port}/"
-        log = ARTIFACTS / "comfyui.log"
-        with open(log, "w") as out:
-            proc = subprocess.Popen(
-                [python, "main.py", "--cpu", "--listen", "127.0.0.1", "--port", str(port),
-                 "--base-directory", str(base), "--disable-auto-launch"],
-                cwd=comfy, stdout=out, stderr=subprocess.STDOUT)
-        deadline = time.time() + 240
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(f"ComfyUI exited with {proc.returncode}:\n{log.read_text()[-4000:]}")
-            try:
-                if "RedilationPatcher" in _get(f"{url}object_info/RedilationPatcher", 5):
-                    break
-            except OSError:
-                pass
-            if time.time() > deadline:
-                pytest.fail(f"ComfyUI did not load the pack within 240 s:\n{log.read_text()[-4000:]}")
-            time.sleep(1)
-        yield {"url": url, "base": base, "object_info": _get(f"{url}object_info", 60)}
-    finally:
-        if proc is not None and proc.poll() is None:
-            proc.terminate()
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-        shutil.rmtree(base, ignore_errors=True)
+    with running_comfyui(ARTIFACTS, "posenc-workflows-", "RedilationPatcher") as srv:
+        yield dict(srv, object_info=get_json(f"{srv['url']}object_info", 60))
 
 
 def _queue(server, prompt: dict, timeout: float = 900) -> dict:
@@ -105,7 +53,7 @@ def _queue(server, prompt: dict, timeout: float = 900) -> dict:
         pytest.fail(f"ComfyUI refused the prompt ({e.code}): {e.read().decode()[:4000]}")
     deadline = time.time() + timeout
     while time.time() < deadline:
-        hist = _get(f"{server['url']}history/{pid}", 10)
+        hist = get_json(f"{server['url']}history/{pid}", 10)
         status = hist.get(pid, {}).get("status", {})
         if status.get("status_str") == "error":
             pytest.fail(f"the workflow failed: {json.dumps(status.get('messages'))[:4000]}")
@@ -241,7 +189,7 @@ def test_big_model_workflows_pass_comfyui_validation(server, name):
             path = server["base"] / "models" / folders[node["type"]] / node["widgets_values"][0]
             path.parent.mkdir(parents=True, exist_ok=True)
             path.touch()
-    object_info = _get(f"{server['url']}object_info", 60)   # lists the stand-in files
+    object_info = get_json(f"{server['url']}object_info", 60)   # lists the stand-in files
     prompt = to_api(wf, object_info)
     req = urllib.request.Request(server["url"] + "prompt", data=json.dumps({"prompt": prompt}).encode(),
                                  headers={"Content-Type": "application/json"})
@@ -252,7 +200,7 @@ def test_big_model_workflows_pass_comfyui_validation(server, name):
         pytest.fail(f"ComfyUI's validation refused {name} ({e.code}): {e.read().decode()[:4000]}")
     deadline = time.time() + 120
     while time.time() < deadline:
-        status = _get(f"{server['url']}history/{pid}", 10).get(pid, {}).get("status", {})
+        status = get_json(f"{server['url']}history/{pid}", 10).get(pid, {}).get("status", {})
         if status.get("status_str"):
             break
         time.sleep(0.5)
@@ -303,7 +251,7 @@ def test_frontend_loads_every_workflow(server):
 def test_listed_under_browse_templates(server):
     """ComfyUI lists workflows/ of the pack under Browse Templates and serves the thumbnails the
     frontend asks for (/api/workflow_templates/<pack folder>/<name>.jpg)."""
-    listed = _get(f"{server['url']}api/workflow_templates")
+    listed = get_json(f"{server['url']}api/workflow_templates")
     names = sorted(p.stem for p in WORKFLOWS.glob("*.json"))
     assert sorted(listed.get("ComfyUI-posenc", [])) == names, listed
     for name in names:
