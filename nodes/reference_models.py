@@ -20,11 +20,19 @@ from pathlib import Path
 
 import torch
 
-from ..posenc.reference_unet import BUNDLED_DIR, ReferenceUNet, load_reference_unet, read_metadata
-from ..posenc.scenes import CLASSES
+from ..posenc.checkpoint_files import BUNDLED_DIR, BUNDLED_UNET
+from ..posenc.reference_unet import ReferenceUNet, load_reference_unet, read_metadata
 
 COND_KEY = "reference_class"
 UNCONDITIONAL = "unconditional"
+
+
+def reference_classes() -> list:
+    """Class names of the bundled reference U-Net, from its checkpoint metadata."""
+    try:
+        return list(read_metadata(BUNDLED_UNET)["classes"])
+    except (OSError, ValueError, KeyError):
+        return []
 
 
 def bundled_models() -> list:
@@ -145,8 +153,8 @@ class ReferenceClassLabel:
     @classmethod
     def INPUT_TYPES(cls):
         return {"required": {
-            "class_label": (list(CLASSES) + [UNCONDITIONAL], {
-                "default": CLASSES[0],
+            "class_label": (reference_classes() + [UNCONDITIONAL], {
+                "default": (reference_classes() or [UNCONDITIONAL])[0],
                 "tooltip": "Scene class of the reference models. 'unconditional' is the null "
                            "label: use it for the negative conditioning of classifier-free "
                            "guidance (cfg > 1)."}),
@@ -159,13 +167,14 @@ class ReferenceClassLabel:
     DESCRIPTION = "Class-label conditioning for the bundled class-conditional reference models."
 
     def encode(self, class_label):
+        classes = reference_classes()
         if class_label == UNCONDITIONAL:
-            index = len(CLASSES)
-        elif class_label in CLASSES:
-            index = CLASSES.index(class_label)
+            index = len(classes)
+        elif class_label in classes:
+            index = classes.index(class_label)
         else:
             raise ValueError(f"unknown class label {class_label!r}; known: "
-                             f"{', '.join(CLASSES)}, {UNCONDITIONAL}")
+                             f"{', '.join(classes)}, {UNCONDITIONAL}")
         # The tensor slot is unused by the reference models (they have no cross-attention).
         return ([[torch.zeros((1, 1, 1)), {COND_KEY: index}]],)
 

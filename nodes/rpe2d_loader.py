@@ -1,6 +1,6 @@
 """RPE-2D DiT Loader and DiT Class Label: DiT checkpoints as a ComfyUI MODEL at any size.
 
-Wiring only; the DiT, its positions and the file checks live in posenc/dit.py and posenc/rpe2d.py.
+Wiring only; the DiT, its positions and the file checks live in posenc/dit.py and posenc/position_modes.py.
 comfy.* is imported inside functions so that this module imports without ComfyUI.
 """
 from __future__ import annotations
@@ -9,17 +9,17 @@ import logging
 
 import torch
 
-from ..posenc import rpe2d
+from ..posenc import position_modes
 from ..posenc.dit import DiT, default_position_mode, load_dit
-from ..posenc.reference_unet import BUNDLED_DIR
+from ..posenc.checkpoint_files import BUNDLED_DIR, read_header
 
-MODES = ("auto",) + rpe2d.POSITION_MODES
+MODES = ("auto",) + position_modes.POSITION_MODES
 LABEL_KEY = "posenc_dit_class_label"
 FOLDERS = ("diffusion_models", "checkpoints")
 BUNDLED_PREFIX = "posenc-bundled/"  # the pack's own tiny DiTs (models/tiny_dit_*.safetensors)
 
 # DiT's training schedule (guided-diffusion "linear" betas 1e-4..0.02, 1000 steps) in ComfyUI's
-# terms; see posenc/diffusion.py.
+# terms; see posenc_lab/dit_diffusion.py.
 SAMPLING_SETTINGS = {"beta_schedule": "sqrt_linear", "linear_start": 1e-4, "linear_end": 0.02,
                      "timesteps": 1000}
 
@@ -121,7 +121,7 @@ def model_from_file(path, position_mode="auto", seed=0):
         logging.warning("RPE-2D DiT Loader: %s: the stored pos_embed is not DiT's sin-cos of its "
                         "grid; the model is run with sin-cos positions anyway", path)
     mode = default_position_mode(cfg) if position_mode == "auto" else position_mode
-    if mode not in rpe2d.POSITION_MODES:
+    if mode not in position_modes.POSITION_MODES:
         raise ValueError(f"RPE-2D DiT Loader: unknown position mode {position_mode!r}")
     fmt, factor = latent_format_for(info)
     dtype = mm.unet_dtype(model_params=sum(p.numel() for p in dit.parameters()))
@@ -139,15 +139,14 @@ def model_from_file(path, position_mode="auto", seed=0):
 
 def bundled_dits() -> list:
     """Names (with BUNDLED_PREFIX) of the DiT checkpoints in the pack's models/ folder."""
-    from safetensors import safe_open
     out = []
     for p in sorted(BUNDLED_DIR.glob("*.safetensors")) if BUNDLED_DIR.is_dir() else []:
         try:
-            with safe_open(str(p), framework="pt") as f:
-                if "x_embedder.proj.weight" in f.keys():
-                    out.append(BUNDLED_PREFIX + p.name)
-        except Exception:  # not a readable safetensors file: not listed
+            keys, _ = read_header(p)
+        except ValueError:  # not a readable safetensors file: not listed
             continue
+        if "x_embedder.proj.weight" in keys:
+            out.append(BUNDLED_PREFIX + p.name)
     return out
 
 

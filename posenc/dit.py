@@ -9,7 +9,7 @@ training grid; kept in the state dict for compatibility and as a check, never tr
 
 Differences from the official module, none of which changes its output at the trained grid:
 
-* positions are an input: the sin-cos encoding (posenc/rpe2d.py) is evaluated at the given row
+* positions are an input: the sin-cos encoding (posenc/position_modes.py) is evaluated at the given row
   and column positions (default 0..n-1, which reproduces the stored ``pos_embed``);
 * any grid of h x w patches, non-square unpatchify;
 * optional micro-conditioning on a random resize-and-crop (DESIGN.md section 3): crop offset and
@@ -36,7 +36,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from . import rpe2d
+from . import position_modes
+from .checkpoint_files import CheckpointError, read_safetensors
 
 MICRO_SCALE = 1000.0  # relative micro-conditioning values are scaled like timesteps before sin-cos
 METADATA_FORMAT = "posenc.dit.v1"
@@ -219,7 +220,7 @@ class DiT(nn.Module):
         if cfg.micro_conditioning:
             self.crop_embedder = PairEmbedder(D, cfg.frequency_embedding_size)
             self.size_embedder = PairEmbedder(D, cfg.frequency_embedding_size)
-        self.register_buffer("pos_embed", rpe2d.official_pos_embed(D, cfg.grid).unsqueeze(0))
+        self.register_buffer("pos_embed", position_modes.official_pos_embed(D, cfg.grid).unsqueeze(0))
         self.blocks = nn.ModuleList([DiTBlock(D, cfg.num_heads, cfg.mlp_hidden) for _ in range(cfg.depth)])
         self.final_layer = FinalLayer(D, p, self.out_channels)
         self.initialize_weights()
@@ -280,9 +281,9 @@ class DiT(nn.Module):
             if rows.shape[-1] != h or cols.shape[-1] != w:
                 raise ValueError(f"got {rows.shape[-1]} row / {cols.shape[-1]} column positions for "
                                  f"a grid of {h}x{w} patches")
-            return rpe2d.sincos_2d(rows, cols, D).to(device=device, dtype=dtype)
+            return position_modes.sincos_2d(rows, cols, D).to(device=device, dtype=dtype)
         L = max_positions if max_positions is not None else self.config.max_positions
-        return rpe2d.position_encoding(grid, D, L, mode, seed, device, dtype)
+        return position_modes.position_encoding(grid, D, L, mode, seed, device, dtype)
 
     def embed_condition(self, t, y=None, micro=None):
         """Timestep + class (+ micro-conditioning) embedding c, (N, D)."""
@@ -445,17 +446,13 @@ def pos_embed_is_sincos(sd: dict, grid=None, atol: float = 1e-5) -> bool:
         grid = (s, s)
     if grid[0] * grid[1] != pe.shape[0]:
         return False
-    ref = rpe2d.official_pos_embed(pe.shape[1], grid)
+    ref = position_modes.official_pos_embed(pe.shape[1], grid)
     return bool(torch.allclose(pe, ref, atol=atol, rtol=0))
 
 
 # ---------------------------------------------------------------------------------------------
 # Files
 # ---------------------------------------------------------------------------------------------
-
-class CheckpointError(ValueError):
-    """A checkpoint file that cannot be read safely (truncated, corrupt, unsafe pickle)."""
-
 
 TORCH_SUFFIXES = (".pt", ".pth", ".ckpt", ".bin")
 
@@ -470,15 +467,7 @@ def read_state_dict(path: str) -> tuple[dict, dict]:
         raise CheckpointError(f"checkpoint is empty (0 bytes): {path}")
     lower = path.lower()
     if lower.endswith((".safetensors", ".sft")):
-        from safetensors import safe_open
-        try:
-            with safe_open(path, framework="pt", device="cpu") as f:
-                metadata = dict(f.metadata() or {})
-                sd = {k: f.get_tensor(k) for k in f.keys()}
-        except Exception as e:  # safetensors raises its own SafetensorError
-            raise CheckpointError(f"safetensors file is truncated or corrupt ({size} bytes): {path}: "
-                                  f"{e}") from e
-        return sd, metadata
+        return read_safetensors(path)
     if lower.endswith(TORCH_SUFFIXES):
         try:
             with torch.serialization.safe_globals([argparse.Namespace]):

@@ -24,6 +24,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from .checkpoint_files import BUNDLED_UNET, CheckpointError, read_header, read_safetensors
+
 DEFAULT_CONFIG = {
     "in_channels": 3,
     "out_channels": 3,
@@ -247,24 +249,21 @@ class ReferenceUNet(nn.Module):
 # --- checkpoints --------------------------------------------------------------------------------
 
 FORMAT = "posenc.reference_unet"
-BUNDLED_DIR = Path(__file__).resolve().parent.parent / "models"
-BUNDLED_UNET = BUNDLED_DIR / "reference_unet.safetensors"
 
 
-def save_reference_unet(model: ReferenceUNet, path, extra_metadata: dict | None = None) -> None:
-    """Save weights as safetensors with JSON metadata (config, base resolution, classes, schedule)."""
+def save_reference_unet(model: ReferenceUNet, path, classes, schedule_info: dict,
+                        extra_metadata: dict | None = None) -> None:
+    """Save weights as safetensors with JSON metadata: config, base resolution, the class names
+    (what the ComfyUI class-label node offers) and the noise schedule."""
     from safetensors.torch import save_file
-
-    from .scenes import CLASSES
-    from .schedule import SCHEDULE_INFO
 
     meta = {
         "format": FORMAT,
         "config": json.dumps(model.config),
         "base_resolution": str(model.base_resolution),
         "latent_downscale": str(model.latent_downscale),
-        "classes": json.dumps(list(CLASSES)),
-        "schedule": json.dumps(SCHEDULE_INFO),
+        "classes": json.dumps(list(classes)),
+        "schedule": json.dumps(schedule_info),
     }
     for k, v in (extra_metadata or {}).items():
         meta[k] = v if isinstance(v, str) else json.dumps(v)
@@ -277,16 +276,10 @@ def save_reference_unet(model: ReferenceUNet, path, extra_metadata: dict | None 
 
 def read_metadata(path) -> dict:
     """The decoded metadata of a reference-U-Net checkpoint (JSON values parsed)."""
-    from safetensors import safe_open
-
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"reference U-Net weights not found: {path}")
-    try:
-        with safe_open(str(path), framework="pt") as f:
-            raw = f.metadata() or {}
-    except Exception as e:  # safetensors raises its own error types for corrupt headers
-        raise ValueError(f"{path} is not a readable safetensors file ({e})") from e
+    _, raw = read_header(path)
     if raw.get("format") != FORMAT:
         raise ValueError(f"{path} is not a posenc reference U-Net checkpoint "
                          f"(metadata format={raw.get('format')!r}, expected {FORMAT!r})")
@@ -307,14 +300,12 @@ def load_reference_unet(path=None, device="cpu", model_class=None) -> ReferenceU
     Clear errors for a missing file, a file that is not safetensors, a checkpoint of another
     kind, and weights that do not fit the stored config.
     """
-    from safetensors.torch import load_file
-
     path = BUNDLED_UNET if path is None else Path(path)
     meta = read_metadata(path)
     model = (model_class or ReferenceUNet)(meta["config"])
     try:
-        state = load_file(str(path), device=str(device))
-    except Exception as e:
+        state, _ = read_safetensors(path)
+    except CheckpointError as e:
         raise ValueError(f"{path}: cannot read the weights ({e})") from e
     missing, unexpected = model.load_state_dict(state, strict=False)
     if missing or unexpected:

@@ -3,9 +3,9 @@ the benchmark's direction at 2x on a few fixed seeds (plain extrapolation breaks
 RPE-2D positions keep it)."""
 import torch
 
-from posenc.metrics import layout_metrics
-from posenc.reference_unet import BUNDLED_DIR
-from posenc.rpe2d_bench import load_tiny_dits, sample_dit
+from posenc_lab.layout_metrics import layout_metrics
+from posenc.checkpoint_files import BUNDLED_DIR
+from posenc_lab.rpe2d_bench import load_tiny_dits, sample_dit
 
 SEEDS = list(range(2000, 2008))
 LABELS = torch.tensor([s % 4 for s in SEEDS])

@@ -1,4 +1,4 @@
-"""The command line (python -m posenc ...): dispatch, the demo, train-dit on scenes, bad input."""
+"""The command line (python -m posenc_lab ...): dispatch, the demo, train-dit on scenes, bad input."""
 import os
 import subprocess
 import sys
@@ -7,14 +7,15 @@ import pytest
 from PIL import Image
 from safetensors import safe_open
 
-from posenc import train, train_dit
+from posenc import checkpoint_files
+from posenc_lab import train_dit
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def run_cli(*args, timeout=300):
     env = dict(os.environ, PYTHONPATH=ROOT, OMP_NUM_THREADS="1")
-    return subprocess.run([sys.executable, "-m", "posenc", *args], cwd=ROOT, env=env,
+    return subprocess.run([sys.executable, "-m", "posenc_lab", *args], cwd=ROOT, env=env,
                           capture_output=True, text=True, timeout=timeout)
 
 
@@ -42,7 +43,7 @@ def test_demo_rejects_bad_arguments(tmp_path):
 
 def test_pass_through_commands_reach_their_own_parsers():
     r = run_cli("train-dit", "--help")
-    assert r.returncode == 0 and "--scenes" in r.stdout and "posenc train-dit" in r.stdout
+    assert r.returncode == 0 and "--scenes" in r.stdout and "posenc_lab train-dit" in r.stdout
     r = run_cli("bench-dit", "--help")
     assert r.returncode == 0 and "--preset" in r.stdout
     r = run_cli("--help")
@@ -71,7 +72,7 @@ def test_train_dit_on_scenes_writes_a_pixel_checkpoint(tmp_path):
 
 
 def test_train_dit_refuses_to_overwrite_bundled_weights(tmp_path, monkeypatch, capsys):
-    monkeypatch.setattr(train, "BUNDLED_DIR", tmp_path)
+    monkeypatch.setattr(checkpoint_files, "BUNDLED_DIR", tmp_path)
     target = tmp_path / "tiny.safetensors"
     target.write_bytes(b"x")
     rc = train_dit.main(["--scenes", "4", "--out", str(target), "--steps", "1"])
@@ -82,7 +83,7 @@ def test_train_dit_refuses_to_overwrite_bundled_weights(tmp_path, monkeypatch, c
 def test_rpe2d_panel_of_the_demo(tmp_path):
     from test_rpe2d_bench import tiny_dit
 
-    from posenc.demo import run_rpe2d_demo
+    from posenc_lab.demo import run_rpe2d_demo
     models = {"vanilla": tiny_dit("fixed", 8, 0), "rpe2d": tiny_dit("rpe2d", 16, 1)}
     out = tmp_path / "panel.png"
     table = run_rpe2d_demo(str(out), seeds=2, scale=2, steps=2, models=models)

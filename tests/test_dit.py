@@ -2,7 +2,7 @@
 import pytest
 import torch
 
-from posenc import rpe2d
+from posenc import position_modes
 from posenc.dit import DiT, DiTConfig
 
 torch.set_num_threads(1)
@@ -75,7 +75,7 @@ def test_positions_change_output_and_explicit_rows_cols_match_modes():
     x = torch.randn(1, 4, 8, 12)
     t, y = torch.tensor([50.0]), torch.tensor([0])
     a = m(x, t, y, mode="linspace")
-    rows, cols = rpe2d.grid_positions((4, 6), 16, "linspace")
+    rows, cols = position_modes.grid_positions((4, 6), 16, "linspace")
     b = m(x, t, y, rows=rows, cols=cols)
     torch.testing.assert_close(a, b)
     c = m(x, t, y, mode="first")

@@ -1,8 +1,8 @@
-"""DiT schedule and DDIM (posenc/diffusion.py); fine-tuning an official-layout checkpoint."""
+"""DiT schedule and DDIM (posenc_lab/dit_diffusion.py); fine-tuning an official-layout checkpoint."""
 import numpy as np
 import torch
 
-from posenc import diffusion, train_dit
+from posenc_lab import dit_diffusion, train_dit
 from posenc.dit import load_dit
 
 torch.set_num_threads(1)
@@ -12,7 +12,7 @@ def test_schedule_is_dits_linear_betas():
     # guided-diffusion get_named_beta_schedule("linear", 1000): linspace(1e-4, 0.02) (scale = 1)
     betas = np.linspace(0.0001, 0.02, 1000, dtype=np.float64)
     ref = np.cumprod(1.0 - betas)
-    np.testing.assert_allclose(diffusion.alphas_cumprod().numpy(), ref, rtol=1e-12)
+    np.testing.assert_allclose(dit_diffusion.alphas_cumprod().numpy(), ref, rtol=1e-12)
 
 
 class Oracle(torch.nn.Module):
@@ -21,7 +21,7 @@ class Oracle(torch.nn.Module):
     def __init__(self, x0):
         super().__init__()
         self.x0 = x0
-        self.abar = diffusion.alphas_cumprod()
+        self.abar = dit_diffusion.alphas_cumprod()
 
     def forward(self, x, t, y=None, **kw):
         a = self.abar[t.long()].float().view(-1, 1, 1, 1)
@@ -31,7 +31,7 @@ class Oracle(torch.nn.Module):
 
 def test_ddim_recovers_x0_with_the_oracle():
     x0 = torch.randn(2, 4, 6, 10, generator=torch.Generator().manual_seed(1)).clamp(-1, 1)
-    out = diffusion.ddim_sample(Oracle(x0), x0.shape, steps=10, seed=3)
+    out = dit_diffusion.ddim_sample(Oracle(x0), x0.shape, steps=10, seed=3)
     torch.testing.assert_close(out, x0, atol=1e-4, rtol=1e-4)
 
 
@@ -58,6 +58,6 @@ def test_ddim_with_a_dit_position_modes_and_cfg():
                       num_classes=2, learn_sigma=False, grid=(4, 4), max_positions=(16, 16),
                       position_sampling="rpe2d")).eval()
     for mode in ("linspace", "random", "ntk"):
-        out = diffusion.ddim_sample(m, (2, 3, 16, 24), steps=3, y=torch.tensor([0, 1]), cfg_scale=3.0,
+        out = dit_diffusion.ddim_sample(m, (2, 3, 16, 24), steps=3, y=torch.tensor([0, 1]), cfg_scale=3.0,
                                     mode=mode, seed=1)
         assert out.shape == (2, 3, 16, 24) and torch.isfinite(out).all()

@@ -1,4 +1,4 @@
-"""KID and Content Richness (posenc/feature_metrics.py): the estimator against a loop written from
+"""KID and Content Richness (posenc_lab/feature_metrics.py): the estimator against a loop written from
 its formula, and both measures on data where the right answer is known (they must be able to fail:
 repeats and noise must read far from scenes)."""
 import itertools
@@ -6,8 +6,8 @@ import itertools
 import pytest
 import torch
 
-from posenc import feature_metrics as fm
-from posenc.scenes import render_scenes, tile
+from posenc_lab import feature_metrics as fm
+from posenc_lab.scenes import render_scenes, tile
 
 
 def test_kid_matches_the_unbiased_formula_by_loops():

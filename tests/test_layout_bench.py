@@ -2,9 +2,9 @@
 import pytest
 import torch
 
-from posenc.layout_bench import markdown_table, parse_size, run_layout_bench
+from posenc_lab.layout_bench import markdown_table, parse_size, run_layout_bench
 from posenc.reference_unet import load_reference_unet
-from posenc.resolution_methods import auto_boundaries, sample_with_method
+from posenc_lab.resolution_methods import auto_boundaries, sample_with_method
 
 
 @pytest.fixture(scope="module")
@@ -38,8 +38,8 @@ def test_bench_table_is_well_formed(model):
     assert all(-1.0 <= r["patch_similarity"] <= 1.0 for r in rows)
     auto = rows[6]
     assert auto["method"] == "pbc-auto:merge=strongest" and auto["resolved"] == "pbc1:merge=strongest"
-    table = markdown_table(result, command="python -m posenc bench --seeds 2")
-    assert table.count("| PBC N=3 |") == 2 and "python -m posenc bench --seeds 2" in table
+    table = markdown_table(result, command="python -m posenc_lab bench --seeds 2")
+    assert table.count("| PBC N=3 |") == 2 and "python -m posenc_lab bench --seeds 2" in table
     assert "| PBC N=auto (merge strongest) (= N=1) |" in table
     assert "KID x1000" in table and "patch similarity" in table and "| ref |" in table
     widths = {line.count("|") for line in table.splitlines() if line.startswith("|")}

@@ -14,9 +14,9 @@ from posenc.attention_scaling import (EntropyScalingRuntime, EntropyScalingSetti
 from posenc.boundaries import Boundaries, virtual_boundaries
 from posenc.pbc import PBCRuntime, PBCSettings, central_boundary
 from posenc.reference_unet import AttentionBlock, load_reference_unet
-from posenc.resolution_methods import (check_method, method_label, parse_method, resolve,
+from posenc_lab.resolution_methods import (check_method, method_label, parse_method, resolve,
                                        sample_with_method, window_sigmas)
-from posenc.sampling import timesteps_for
+from posenc_lab.unet_sampling import timesteps_for
 from posenc.valued_padding import ConvSpec, make_plan, tap_multipliers, valued_padding_conv2d
 from reference_pbc import reference_conv, reference_factors
 

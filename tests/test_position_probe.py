@@ -1,12 +1,12 @@
-"""The position probe (posenc/position_probe.py, python -m posenc probe): the hook, the padding
+"""The position probe (posenc_lab/position_probe.py, python -m posenc_lab probe): the hook, the padding
 configurations, the probe's convergence, and the command line."""
 import json
 
 import pytest
 import torch
 
-from posenc import position_probe as pp
-from posenc.__main__ import main
+from posenc_lab import position_probe as pp
+from posenc_lab.__main__ import main
 from posenc.reference_unet import ReferenceUNet, load_reference_unet
 
 TINY = {"model_channels": 8, "channel_mult": [1, 2], "num_groups": 4, "num_heads": 2,

@@ -5,7 +5,7 @@ import torch
 from posenc import schedule
 from posenc.reference_unet import (AttentionBlock, ReferenceUNet, load_reference_unet,
                                    save_reference_unet)
-from posenc.sampling import ddim_sample, initial_noise
+from posenc_lab.unet_sampling import ddim_sample, initial_noise
 
 
 @pytest.fixture(scope="module")
@@ -70,7 +70,7 @@ def test_sd_parts(model):
 
 def test_checkpoint_round_trip_and_errors(model, tmp_path):
     path = tmp_path / "m.safetensors"
-    save_reference_unet(model, path, {"steps": 3})
+    save_reference_unet(model, path, ["a", "b", "c", "d"], schedule.SCHEDULE_INFO, {"steps": 3})
     loaded = load_reference_unet(path)
     assert loaded.checkpoint_metadata["steps"] == 3
     assert loaded.checkpoint_metadata["schedule"]["beta_end"] == schedule.BETA_END

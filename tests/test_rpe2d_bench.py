@@ -1,9 +1,9 @@
-"""The RPE-2D benchmark harness (posenc/rpe2d_bench.py) on tiny random DiTs."""
+"""The RPE-2D benchmark harness (posenc_lab/rpe2d_bench.py) on tiny random DiTs."""
 import pytest
 import torch
 from safetensors.torch import save_file
 
-from posenc import rpe2d_bench
+from posenc_lab import rpe2d_bench
 from posenc.dit import DiT, DiTConfig
 
 
@@ -72,7 +72,7 @@ def test_vanilla_modes_agree_at_1x_and_differ_at_2x(models):
     two = [rpe2d_bench.sample_dit(models["vanilla"], m, y, 64, 64, [0, 1], 2)
            for m in ("first", "interpolate")]
     assert (two[0] - two[1]).abs().max() > 1e-3
-    table = rpe2d_bench.markdown_table(res, "python -m posenc bench-rpe2d")
+    table = rpe2d_bench.markdown_table(res, "python -m posenc_lab bench-rpe2d")
     rows = [ln for ln in table.splitlines() if ln.startswith("| ") and "method" not in ln]
     assert len(rows) == 8 and all(ln.count("|") == 11 for ln in rows)
     assert all(r["kid"] is not None and -1 < r["kid"] < 10 for r in res["rows"])

@@ -4,8 +4,8 @@ import time
 import pytest
 import torch
 
-from posenc import scenes
-from posenc.scenes import CLASSES, PALETTES, render, render_scenes, sample_params, tile
+from posenc_lab import scenes
+from posenc_lab.scenes import CLASSES, PALETTES, render, render_scenes, sample_params, tile
 
 
 def test_deterministic_by_seed():

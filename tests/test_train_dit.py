@@ -1,4 +1,4 @@
-"""RPE-2D training (posenc/train_dit.py): data, augmentation, positions, metadata, torchrun."""
+"""RPE-2D training (posenc_lab/train_dit.py): data, augmentation, positions, metadata, torchrun."""
 import json
 import os
 import subprocess
@@ -10,7 +10,7 @@ from safetensors import safe_open
 from safetensors.torch import save_file
 
 from posenc import dit as ditmod
-from posenc import train_dit
+from posenc_lab import train_dit
 from posenc.dit import load_dit
 
 torch.set_num_threads(1)
@@ -131,7 +131,7 @@ def test_torchrun_two_process_gloo(tmp_path):
     out = str(tmp_path / "ddp.safetensors")
     env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=ROOT)
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-           "-m", "posenc.train_dit", "--data", data, "--out", out, "--grid", "4", "--max-positions",
+           "-m", "posenc_lab.train_dit", "--data", data, "--out", out, "--grid", "4", "--max-positions",
            "8", "--hidden-size", "32", "--depth", "1", "--num-heads", "2", "--steps", "4",
            "--batch-size", "2", "--no-progress"]
     res = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)

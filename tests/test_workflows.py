@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from workflow_format import CONTROL_VALUES, FRONTEND_ONLY, input_specs, is_widget, kind, to_api, widget_slots
+from posenc_lab.workflow_format import CONTROL_VALUES, FRONTEND_ONLY, input_specs, is_widget, kind, to_api, widget_slots
 
 ROOT = Path(__file__).resolve().parents[1]
 WORKFLOWS = sorted((ROOT / "workflows").glob("*.json"))

@@ -19,8 +19,8 @@ import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tests"))
-from workflow_format import input_specs, is_widget, widget_slots  # noqa: E402
+sys.path.insert(0, str(ROOT))
+from posenc_lab.workflow_format import input_specs, is_widget, widget_slots  # noqa: E402
 
 OUT = ROOT / "workflows"
 SD15 = {"name": "v1-5-pruned-emaonly-fp16.safetensors", "directory": "checkpoints",
@@ -302,7 +302,7 @@ def dit_xl_512(oi):
         "interpolate = 32 fractional positions squeezed onto the trained 0..15 (positional "
         "interpolation); ntk = 0..31 with NTK-scaled sin-cos frequencies. RPE-2D's own modes "
         "(linspace, random) need 32 distinct trained positions, i.e. a checkpoint trained with "
-        "RPE-2D on L >= 32 (python -m posenc.train_dit); with this one sampling stops with an "
+        "RPE-2D on L >= 32 (python -m posenc_lab.train_dit); with this one sampling stops with an "
         "error saying so.\n\n"
         "Class 207 (golden retriever), cfg 4, 50 DDIM steps, same seed."), width=620)
     vae = g.add("VAELoader", (0, 40), {"vae_name": SD_VAE["name"]}, models=[SD_VAE])

@@ -34,9 +34,9 @@ def main(argv=None) -> int:
 
     pack = conftest.load_pack()
     import comfy.sample
-    from posenc.metrics import layout_metrics
+    from posenc_lab.layout_metrics import layout_metrics
     from posenc.reference_unet import BUNDLED_UNET
-    from posenc.scenes import CLASSES
+    from posenc_lab.scenes import CLASSES
 
     (model,) = pack.nodes.reference_models.ReferenceModelLoader().load(BUNDLED_UNET.name)
     (pbc,) = pack.nodes.pbc_patcher.PBCModelPatcher().patch(

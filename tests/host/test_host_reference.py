@@ -48,8 +48,8 @@ def test_apply_model_is_the_core_eps_model(pack, loaded):
 def test_ksampler_draws_valid_scenes_and_runs_wrappers(pack, loaded):
     import comfy.patcher_extension as pe
     import comfy.sample
-    from posenc.metrics import layout_metrics
-    from posenc.scenes import CLASSES
+    from posenc_lab.layout_metrics import layout_metrics
+    from posenc_lab.scenes import CLASSES
 
     calls = []
 

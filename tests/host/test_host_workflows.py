@@ -4,7 +4,7 @@ Starts ComfyUI on a free loopback port with --base-directory in a temporary fold
 custom_nodes/ holds a symlink to this repository, converts each CPU workflow from the UI format
 to the API format with the server's own /object_info (tests/workflow_format.py), queues it with
 POST /prompt, polls /history until it is done, and checks the saved images: they exist with the
-expected sizes, and for the reference U-Net at 4x the layout metrics (posenc/metrics.py) go the
+expected sizes, and for the reference U-Net at 4x the layout metrics (posenc_lab/layout_metrics.py) go the
 way the layout benchmark (docs/bench_layout.md) says.
 
 POSENC_RENDER_THUMBNAILS=1 also writes workflows/<name>.jpg from these outputs (the thumbnails
@@ -25,7 +25,7 @@ from pathlib import Path
 import pytest
 
 from host.comfy_server import get_json, running_comfyui
-from workflow_format import to_api
+from posenc_lab.workflow_format import to_api
 
 ROOT = Path(__file__).resolve().parents[2]
 WORKFLOWS = ROOT / "workflows"
@@ -114,8 +114,8 @@ def _thumbnail(name: str, rows, cell: int):
 
 def test_reference_unet_4x(server):
     """Direct vs PBC N=3 vs re-dilation at 128x128 on the reference U-Net (trained at 32x32)."""
-    from posenc.metrics import layout_metrics
-    from posenc.scenes import CLASSES
+    from posenc_lab.layout_metrics import layout_metrics
+    from posenc_lab.scenes import CLASSES
     out = _run(server, "reference_unet_4x_direct_pbc_redilation")
     reports = {}
     for method in ("direct", "pbc3", "redilation"):
@@ -139,7 +139,7 @@ def test_reference_unet_4x(server):
 
 
 def test_tiny_dit_2x(server):
-    from posenc.metrics import layout_metrics
+    from posenc_lab.layout_metrics import layout_metrics
     bundled = [ROOT / "models" / f"tiny_dit_{n}.safetensors" for n in ("vanilla", "rpe2d")]
     if not all(p.is_file() for p in bundled):
         pytest.skip("the bundled tiny DiTs are not in models/ in this checkout")

@@ -33,7 +33,7 @@ def host(tmp_path_factory):
     save_file(official_state_dict(D=64, depth=2, classes=10, grid=4), str(models / "tiny-official-dit.safetensors"))
     torch.save(official_state_dict(D=64, depth=1, classes=10, grid=4, seed=3), str(models / "tiny-official-dit.pt"))
     # one of ours: RPE-2D positions, crop micro-conditioning, pixel space (3 channels)
-    from posenc import train_dit
+    from posenc_lab import train_dit
     g = torch.Generator().manual_seed(0)
     train_dit.train(train_dit.TrainConfig(
         out=str(models / "tiny-rpe2d.safetensors"), grid=(4, 4), max_positions=(16, 16),
@@ -123,7 +123,7 @@ def test_bundled_tiny_dits_through_ksampler_at_1x_2x_non_square(host, name):
     the full layout-valid rate is not the check, see models/tiny_dits.md)."""
     import torch
     import nodes as comfy_nodes
-    from posenc.metrics import layout_metrics
+    from posenc_lab.layout_metrics import layout_metrics
     loader = host.NODE_CLASS_MAPPINGS["RPE2DDiTLoader"]
     assert name in loader.INPUT_TYPES()["required"]["dit_name"][0]
     model = loader().load(name, "auto", 0)[0]

@@ -26,7 +26,7 @@ Exactly what is measured here:
   predicts about the mean, 0.5, and scores the centre's target variance (a quarter of the whole
   map's); the table reports every loss also as a share of its region's target variance
   (``1 - R^2``), so the three columns compare.
-* **Inputs**: x_t of rendered scenes (posenc/scenes.py, classes uniform, the scene's class label as
+* **Inputs**: x_t of rendered scenes (posenc_lab/scenes.py, classes uniform, the scene's class label as
   the model's condition) at one timestep (default t = 500, mid-schedule).  Scenes carry position
   in their content (the sky is always on top), so by default each scene is first rolled
   (circularly shifted) by a random offset along both axes: the input distribution is then the
@@ -48,9 +48,9 @@ from contextlib import contextmanager
 import torch
 import torch.nn as nn
 
-from . import schedule
-from .pbc import PBCRuntime, PBCSettings, patched_module
-from .redilation import RedilationRuntime, RedilationSettings, redilated_module
+from posenc import schedule
+from posenc.pbc import PBCRuntime, PBCSettings, patched_module
+from posenc.redilation import RedilationRuntime, RedilationSettings, redilated_module
 from .scenes import render_scenes
 
 CONFIGS = ("zero", "circular", "redilate", "pbc1", "pbc3", "pbc31")

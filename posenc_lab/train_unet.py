@@ -1,4 +1,4 @@
-"""Training of the reference U-Net on the procedural scenes (``python -m posenc train-unet``).
+"""Training of the reference U-Net on the procedural scenes (``python -m posenc_lab train-unet``).
 
 Objective: eps prediction on SD's discrete schedule (schedule.py), timesteps uniform in 0..999,
 Min-SNR-5 loss weighting (Hang et al. 2023: weight min(SNR, 5) / SNR on the eps loss, which stops
@@ -16,36 +16,20 @@ from __future__ import annotations
 import copy
 import json
 import math
-import shlex
 import sys
 import time
 from pathlib import Path
 
 import torch
 
-from . import schedule
-from .metrics import layout_metrics
-from .reference_unet import BUNDLED_DIR, ReferenceUNet, save_reference_unet
-from .sampling import ddim_sample
+from posenc import schedule
+from .layout_metrics import layout_metrics
+from posenc.reference_unet import ReferenceUNet, save_reference_unet
+from .run_records import check_output
+from .unet_sampling import ddim_sample
 from .scenes import CLASSES, render, sample_params
 
 MIN_SNR_GAMMA = 5.0
-
-
-def is_bundled(path) -> bool:
-    """True if path lies in the pack's models/ directory (bundled weights)."""
-    try:
-        Path(path).resolve().relative_to(BUNDLED_DIR.resolve())
-        return True
-    except ValueError:
-        return False
-
-
-def check_output(path, overwrite: bool) -> None:
-    """Refuse to overwrite bundled weights (models/) unless told to."""
-    path = Path(path)
-    if path.exists() and is_bundled(path) and not overwrite:
-        raise FileExistsError(f"{path} holds bundled weights; pass --overwrite to replace them")
 
 
 def evaluate_layout(model, seeds, size=32, steps: int = 25, guidance: float = 1.0) -> dict:
@@ -76,7 +60,7 @@ def train_unet(out, steps: int = 4000, seed: int = 0, batch_size: int = 48, lr: 
         torch.set_num_threads(threads)
     torch.manual_seed(seed)
     if init is not None:
-        from .reference_unet import load_reference_unet
+        from posenc.reference_unet import load_reference_unet
         model = load_reference_unet(init).train()
         init_steps = int(model.checkpoint_metadata.get("steps", 0))
     else:
@@ -139,7 +123,8 @@ def train_unet(out, steps: int = 4000, seed: int = 0, batch_size: int = 48, lr: 
             if step % 50 == 0:
                 bar.set_postfix(loss=f"{sum(losses[-50:]) / 50:.4f}", lr=f"{cur_lr:.2e}")
         if save_every and step % save_every == 0:
-            save_reference_unet(ema, out, {"steps": step, "partial": True, "seed": seed})
+            save_reference_unet(ema, out, CLASSES, schedule.SCHEDULE_INFO,
+                                {"steps": step, "partial": True, "seed": seed})
     if bar is not None:
         bar.close()
     wall = time.perf_counter() - t_start
@@ -149,7 +134,7 @@ def train_unet(out, steps: int = 4000, seed: int = 0, batch_size: int = 48, lr: 
             "ema_decay": ema_decay, "label_dropout": label_dropout,
             "loss": f"eps MSE, Min-SNR-{MIN_SNR_GAMMA:g} weighted",
             "train_seconds": round(wall, 1), "parameters": nparams}
-    save_reference_unet(ema, out, meta)
+    save_reference_unet(ema, out, CLASSES, schedule.SCHEDULE_INFO, meta)
 
     evals = []
     if eval_seeds:
@@ -184,7 +169,7 @@ def write_model_card(path, summary: dict, config: dict) -> None:
         "",
         "A compact class-conditional pixel-space U-Net made of Stable Diffusion's parts "
         "(posenc/reference_unet.py), trained at 32x32 on the procedural scenes of "
-        "posenc/scenes.py (classes: " + ", ".join(CLASSES) + ").  eps prediction on SD's "
+        "posenc_lab/scenes.py (classes: " + ", ".join(CLASSES) + ").  eps prediction on SD's "
         "discrete scaled-linear schedule (1000 steps, beta 0.00085..0.012), so ComfyUI samples "
         "it with its default eps model sampling.",
         "",
@@ -207,8 +192,8 @@ def write_model_card(path, summary: dict, config: dict) -> None:
     ]
     lines += [f"| {s} | {v:.4f} |" for s, v in summary["loss_curve"]]
     lines += ["", "## Layout at 1x (32x32)", "",
-              "DDIM (posenc/sampling.py), seeds 0..N-1, classes cycling over the seeds; layout "
-              "metrics of posenc/metrics.py against each image's class palette.", "",
+              "DDIM (posenc_lab/unet_sampling.py), seeds 0..N-1, classes cycling over the seeds; layout "
+              "metrics of posenc_lab/layout_metrics.py against each image's class palette.", "",
               "| seeds | DDIM steps | guidance | layout valid | mean suns | mean horizons | "
               "sun below horizon | off-palette pixels | sampling s |",
               "|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
@@ -218,8 +203,3 @@ def write_model_card(path, summary: dict, config: dict) -> None:
                      f"{e['sun_below_rate']:.1%} | {e['palette_outside']:.1%} | "
                      f"{e['seconds']:.1f} |")
     Path(path).write_text("\n".join(lines) + "\n")
-
-
-def command_line() -> str:
-    """The current command line, for model cards."""
-    return "python -m posenc " + " ".join(shlex.quote(a) for a in sys.argv[1:])

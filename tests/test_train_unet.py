@@ -1,14 +1,15 @@
 """The training command: a tiny run writes loadable weights and a card; bundled weights are safe."""
 import pytest
 
-import posenc.train as train
-from posenc.__main__ import main
+from posenc import checkpoint_files
+from posenc_lab import run_records, train_unet
+from posenc_lab.__main__ import main
 from posenc.reference_unet import load_reference_unet
 
 
 def test_tiny_run_writes_weights_and_card(tmp_path):
     out = tmp_path / "tiny.safetensors"
-    summary = train.train_unet(out, steps=2, seed=3, batch_size=4, eval_seeds=2, eval_steps=2,
+    summary = train_unet.train_unet(out, steps=2, seed=3, batch_size=4, eval_seeds=2, eval_steps=2,
                                config={"model_channels": 8}, progress=False, command="test")
     model = load_reference_unet(out)
     assert model.config["model_channels"] == 8
@@ -23,10 +24,10 @@ def test_refuses_to_overwrite_bundled_weights(tmp_path, monkeypatch):
     bundled.mkdir()
     target = bundled / "reference_unet.safetensors"
     target.write_bytes(b"precious")
-    monkeypatch.setattr(train, "BUNDLED_DIR", bundled)
+    monkeypatch.setattr(checkpoint_files, "BUNDLED_DIR", bundled)
     with pytest.raises(FileExistsError, match="--overwrite"):
-        train.check_output(target, overwrite=False)
-    train.check_output(target, overwrite=True)
-    train.check_output(tmp_path / "elsewhere.safetensors", overwrite=False)
+        run_records.check_output(target, overwrite=False)
+    run_records.check_output(target, overwrite=True)
+    run_records.check_output(tmp_path / "elsewhere.safetensors", overwrite=False)
     assert main(["train-unet", "--out", str(target), "--steps", "1", "--no-progress"]) == 2
     assert target.read_bytes() == b"precious"

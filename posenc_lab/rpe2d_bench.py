@@ -27,12 +27,12 @@ from pathlib import Path
 
 import torch
 
-from . import diffusion
-from .layout_bench import _pct
+from . import dit_diffusion
 from .feature_metrics import features, kid_from_features, patch_similarity
-from .metrics import layout_metrics
-from .reference_unet import BUNDLED_DIR
-from .sampling import initial_noise
+from .layout_metrics import layout_metrics
+from .run_records import pct
+from posenc.checkpoint_files import BUNDLED_DIR
+from .unet_sampling import initial_noise
 
 DEFAULT_MODE = {"vanilla": "first", "rpe2d": "linspace"}
 MODELS = {"vanilla": "tiny_dit_vanilla.safetensors", "rpe2d": "tiny_dit_rpe2d.safetensors"}
@@ -44,7 +44,7 @@ NUM_CLASSES = 4
 
 def check_method(method: str) -> tuple[str, str]:
     """"model+mode" -> (model, mode), with a clear error for anything else."""
-    from .rpe2d import POSITION_MODES
+    from posenc.position_modes import POSITION_MODES
     model, _, mode = method.partition("+")
     if model not in MODELS or mode not in POSITION_MODES:
         raise ValueError(f"unknown method {method!r}: expected <model>+<position mode> with model "
@@ -55,7 +55,7 @@ def check_method(method: str) -> tuple[str, str]:
 
 def load_tiny_dits(folder=None, names=None) -> dict:
     """The bundled tiny DiTs (or those of `folder`), as {"vanilla": DiT, "rpe2d": DiT}."""
-    from .dit import load_dit
+    from posenc.dit import load_dit
     folder = Path(folder) if folder is not None else BUNDLED_DIR
     out = {}
     for key in names or MODELS:
@@ -81,7 +81,7 @@ def sample_dit(model, mode: str, labels, height: int, width: int, seeds, steps: 
     check_size(model, height, width)
     labels = torch.as_tensor(labels).reshape(-1).expand(len(seeds)).clone()
     noise = initial_noise(seeds, model.config.in_channels, height, width)
-    x = diffusion.ddim_sample(model, tuple(noise.shape), steps=steps, y=labels, cfg_scale=guidance,
+    x = dit_diffusion.ddim_sample(model, tuple(noise.shape), steps=steps, y=labels, cfg_scale=guidance,
                               noise=noise, mode=mode, seed=position_seed)
     return x.add(1).div(2).clamp(0, 1)
 
@@ -162,10 +162,10 @@ def markdown_table(result: dict, command: str | None = None) -> str:
         "models/tiny_dits.md).  "
         f"{result['seeds']} seeds per cell (seeds 0..{result['seeds'] - 1}, class = seed mod 4, "
         f"the same noise for every method), {result['steps']} DDIM steps, guidance "
-        f"{result['guidance']:g}.  Layout metrics: posenc/metrics.py against each image's "
+        f"{result['guidance']:g}.  Layout metrics: posenc_lab/layout_metrics.py against each image's "
         "class palette.  KID x1000 (lower = closer): outputs area-resized to 32x32 against the "
         "same model's 1x outputs of the same seeds in its default mode (vanilla: first, rpe2d: "
-        "linspace), on the fixed random feature network of posenc/feature_metrics.py.  Patch "
+        "linspace), on the fixed random feature network of posenc_lab/feature_metrics.py.  Patch "
         "similarity (Content Richness): mean cosine similarity of the 3x3 patches' features, "
         "lower = richer.  Time ratio: sampling time / vanilla+first at the same size, same run, "
         "one torch thread on a shared CPU.",
@@ -177,8 +177,8 @@ def markdown_table(result: dict, command: str | None = None) -> str:
     for r in result["rows"]:
         lines.append(
             f"| {size_name(r['height'], r['width'], base)} | {r['method']} "
-            f"| {_pct(r['valid_rate'])} | {r['mean_suns']:.2f} | {r['mean_horizons']:.2f} "
-            f"| {_pct(r['sun_below_rate'])} | {_pct(r['palette_outside'])} "
+            f"| {pct(r['valid_rate'])} | {r['mean_suns']:.2f} | {r['mean_horizons']:.2f} "
+            f"| {pct(r['sun_below_rate'])} | {pct(r['palette_outside'])} "
             f"| {_kid(r.get('kid'))} "
             f"| {r['patch_similarity']:.3f} | {r['time_ratio']:.2f} |")
     return "\n".join(lines) + "\n"

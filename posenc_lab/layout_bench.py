@@ -26,7 +26,8 @@ from pathlib import Path
 import torch
 
 from .feature_metrics import features, kid_from_features, patch_similarity
-from .metrics import layout_metrics
+from .layout_metrics import layout_metrics
+from .run_records import pct
 from .resolution_methods import check_method, method_label, parse_method, resolve, sample_with_method
 
 DEFAULT_SIZES = ((32, 32), (64, 64), (128, 128), (32, 128))
@@ -126,10 +127,6 @@ def run_layout_bench(model, sizes=DEFAULT_SIZES, methods=DEFAULT_METHODS, seeds:
     return result
 
 
-def _pct(v: float) -> str:
-    return f"{100 * v:.1f}%"
-
-
 def row_label(row: dict) -> str:
     """The method's table name; pbc-auto rows say which N they stand for at their size."""
     name = method_label(row["method"])
@@ -166,17 +163,17 @@ def markdown_table(result: dict, command: str | None = None) -> str:
         "sqrt(log_{n_train} n_test)): every step.  `PBC N=auto` = max(1, round(scale) - 1).  "
         "Knobs: `merge strongest` = one lambda (the smallest) where boundaries share a row "
         "instead of their product; `maps >= S` = boundaries only on feature maps at least S "
-        "long along the axis.  Layout metrics: posenc/metrics.py against each image's class "
+        "long along the axis.  Layout metrics: posenc_lab/layout_metrics.py against each image's class "
         "palette.  "
         f"**KID x{scale:g}**: unbiased MMD^2, cubic polynomial kernel, on the features of a fixed "
-        "random conv net (posenc/feature_metrics.py), between the outputs area-resized to "
+        "random conv net (posenc_lab/feature_metrics.py), between the outputs area-resized to "
         f"{base}x{base} and the 1x direct outputs of the same seeds (lower = closer to what the "
         "model draws at its training size; `ref` = the reference itself).  **Patch similarity** "
         "(Content Richness): mean pairwise cosine similarity of the 3x3 patch features of an "
         "image, mean over images; **lower = richer content**, repeats raise it.  Time ratio: "
         "sampling time / direct at the same size, same run, one torch thread on a shared CPU.",
         "",
-        f"**Model at 1x: {_pct(v1) if v1 is not None else 'n/a'} layout-valid** (repeated in "
+        f"**Model at 1x: {pct(v1) if v1 is not None else 'n/a'} layout-valid** (repeated in "
         "every row; at 1x the methods are off and must equal direct)."
         + (f"  **KID noise floor x{scale:g}: {scale * floor:.2f}** (1x outputs of seeds "
            f"{result['seeds']}..{2 * result['seeds'] - 1} against seeds 0..{result['seeds'] - 1}, "
@@ -190,10 +187,10 @@ def markdown_table(result: dict, command: str | None = None) -> str:
     for r in result["rows"]:
         lines.append(
             f"| {size_name(r['height'], r['width'], base)} | {row_label(r)} "
-            f"| {_pct(r['valid_rate'])} | {r['mean_suns']:.2f} | {r['mean_horizons']:.2f} "
-            f"| {_pct(r['sun_below_rate'])} | {_pct(r['palette_outside'])} "
+            f"| {pct(r['valid_rate'])} | {r['mean_suns']:.2f} | {r['mean_horizons']:.2f} "
+            f"| {pct(r['sun_below_rate'])} | {pct(r['palette_outside'])} "
             f"| {_kid(r.get('kid'), scale)} | {r['patch_similarity']:.3f} | {r['time_ratio']:.2f} "
-            f"| {_pct(v1) if v1 is not None else 'n/a'} |")
+            f"| {pct(v1) if v1 is not None else 'n/a'} |")
     return "\n".join(lines) + "\n"
 
 

@@ -1,4 +1,4 @@
-"""The demo (``python -m posenc demo``): labelled PNGs that show the failure and the methods.
+"""The demo (``python -m posenc_lab demo``): labelled PNGs that show the failure and the methods.
 
 U-Net panel (``demo.png``): rows are seeds (seed i draws class i mod 4); the first column is the
 reference U-Net's 1x (32x32) sample of that seed, shown enlarged, then one column per method at
@@ -17,7 +17,7 @@ import time
 
 import torch
 
-from .metrics import layout_metrics
+from .layout_metrics import layout_metrics
 from .resolution_methods import LABELS, sample_with_method
 
 DEMO_METHODS = ("direct", "pbc3", "pbc31", "redilate")
@@ -136,7 +136,7 @@ def run_rpe2d_demo(out="demo_rpe2d.png", seeds: int = 4, scale: int = 2, steps: 
 def run_demo(out="demo.png", seeds: int = 4, scale: int = 4, steps: int = 25,
              guidance: float = 1.0, methods=DEMO_METHODS, model=None, cell: int = 256) -> str:
     """Render the demo PNG to `out`; returns the printed table (Markdown)."""
-    from .reference_unet import load_reference_unet
+    from posenc.reference_unet import load_reference_unet
 
     model = load_reference_unet() if model is None else model
     base = int(model.base_resolution)

@@ -4,8 +4,8 @@ import random
 import pytest
 import torch
 
-from posenc.metrics import MIN_SUN_AREA, connected_components, layout_metrics
-from posenc.scenes import CLASSES, PALETTES, render, render_scenes, sample_params, tile
+from posenc_lab.layout_metrics import MIN_SUN_AREA, connected_components, layout_metrics
+from posenc_lab.scenes import CLASSES, PALETTES, render, render_scenes, sample_params, tile
 
 
 @pytest.mark.parametrize("size", [32, 64, (32, 128)])

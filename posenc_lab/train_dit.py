@@ -2,13 +2,13 @@
 
 Per training sample:
 * **positions**: rows and columns each get sorted distinct integers drawn without replacement from
-  [0, L) (``rpe2d.sample_training_positions``); with ``--position-sampling fixed`` the vanilla DiT
+  [0, L) (``position_modes.sample_training_positions``); with ``--position-sampling fixed`` the vanilla DiT
   positions 0..n-1 are used instead (the baseline);
 * **random resize-and-crop**: with probability ``crop_prob`` the latent is resized by a random
   zoom in [1, max_zoom] above the smallest size covering the training size, and a random window
   is cropped; otherwise it is resized to cover and centre-cropped.  The crop is recorded as the
   micro-conditioning ``(top/h, left/w, H'/h - 1, W'/w - 1)`` (all zeros = no crop, posenc/dit.py);
-* epsilon-prediction loss on the DiT schedule (posenc/diffusion.py), class dropout 10% for CFG,
+* epsilon-prediction loss on the DiT schedule (posenc_lab/dit_diffusion.py), class dropout 10% for CFG,
   EMA of the weights, AdamW.  With learned sigma (fine-tuning an official checkpoint) only the
   first C output channels are trained: the variance channels are not used by the sampler.
 
@@ -26,7 +26,7 @@ The checkpoint is a safetensors file (EMA weights, official DiT key names) whose
 the model config (heads, training grid, L = max_positions, position sampling, micro-conditioning)
 and the training settings (``posenc.train``).
 
-Command line: ``python -m posenc.train_dit --data DIR --out model.safetensors ...``
+Command line: ``python -m posenc_lab.train_dit --data DIR --out model.safetensors ...``
 (``main(argv)``; ``--help`` lists the options).
 """
 from __future__ import annotations
@@ -43,8 +43,10 @@ from dataclasses import asdict, dataclass
 import torch
 import torch.nn.functional as F
 
-from . import diffusion, rpe2d
-from .dit import DiT, DiTConfig, build_from_state_dict, read_state_dict, strip_prefix
+from posenc import position_modes
+
+from . import dit_diffusion
+from posenc.dit import DiT, DiTConfig, build_from_state_dict, read_state_dict, strip_prefix
 
 
 @dataclass
@@ -114,7 +116,7 @@ def load_latent_folder(folder: str, latent_scale: float = 1.0):
 
 
 def scene_data(n: int, size, seed: int = 0):
-    """n procedural scenes (posenc/scenes.py) at ``size`` pixels as pixel-space "latents" in
+    """n procedural scenes (posenc_lab/scenes.py) at ``size`` pixels as pixel-space "latents" in
     [-1, 1] with their class labels: the data of the bundled tiny DiTs (``--scenes N``)."""
     from .scenes import render_scenes
     if n < 1:
@@ -166,8 +168,8 @@ class BatchSampler:
             micro.append(m)
         y = self.labels[idx] if self.labels is not None else None
         if cfg.position_sampling == "rpe2d":
-            rows = rpe2d.sample_training_positions(B, cfg.grid[0], cfg.max_positions[0], g)
-            cols = rpe2d.sample_training_positions(B, cfg.grid[1], cfg.max_positions[1], g)
+            rows = position_modes.sample_training_positions(B, cfg.grid[0], cfg.max_positions[0], g)
+            cols = position_modes.sample_training_positions(B, cfg.grid[1], cfg.max_positions[1], g)
         else:
             rows = cols = None
         return torch.stack(xs), y, torch.stack(micro), rows, cols
@@ -226,7 +228,7 @@ def checkpoint_metadata(model: DiT, cfg: TrainConfig, extra: dict) -> dict:
                      if mc.micro_conditioning else "none",
             "crop_prob": cfg.crop_prob, "max_zoom": cfg.max_zoom}),
         "posenc.latent_format": cfg.latent_format or ("pixel" if mc.in_channels == 3 else "sd1"),
-        "posenc.schedule": json.dumps(diffusion.SCHEDULE_METADATA),
+        "posenc.schedule": json.dumps(dit_diffusion.SCHEDULE_METADATA),
         # The settings record says the L the model uses (vanilla: its grid, not the unused option).
         "posenc.train": json.dumps({**{k: v for k, v in asdict(cfg).items()
                                        if k not in ("progress", "device", "out")},
@@ -263,8 +265,8 @@ def train(cfg: TrainConfig, data, log=print):
         latents, labels = data() if callable(data) else data
         if cfg.latent_scale != 1.0:
             latents = [x * cfg.latent_scale for x in latents]
-    cfg.grid = rpe2d._pair(cfg.grid)
-    cfg.max_positions = rpe2d._pair(cfg.max_positions)
+    cfg.grid = position_modes._pair(cfg.grid)
+    cfg.max_positions = position_modes._pair(cfg.max_positions)
     if cfg.position_sampling not in ("rpe2d", "fixed"):
         raise ValueError(f"position_sampling must be 'rpe2d' or 'fixed', got {cfg.position_sampling!r}")
     if cfg.position_sampling == "rpe2d" and (cfg.max_positions[0] < cfg.grid[0]
@@ -288,7 +290,7 @@ def train(cfg: TrainConfig, data, log=print):
     params = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
     sampler = BatchSampler(latents, use_labels, cfg, rank)
-    abar = diffusion.alphas_cumprod().to(device)
+    abar = dit_diffusion.alphas_cumprod().to(device)
     C = in_channels
     g = sampler.g
 
@@ -306,9 +308,9 @@ def train(cfg: TrainConfig, data, log=print):
         x0, y, micro, rows, cols = sampler(cfg.batch_size)
         x0, micro = x0.to(device), micro.to(device)
         B = x0.shape[0]
-        t = torch.randint(0, diffusion.TIMESTEPS, (B,), generator=g).to(device)
+        t = torch.randint(0, dit_diffusion.TIMESTEPS, (B,), generator=g).to(device)
         noise = torch.randn(x0.shape, generator=g).to(device)
-        xt = diffusion.add_noise(x0, noise, t, abar)
+        xt = dit_diffusion.add_noise(x0, noise, t, abar)
         if y is not None:
             y = y.to(device)
             if model.config.class_dropout and cfg.class_dropout_prob > 0:
@@ -374,7 +376,7 @@ def _grid_arg(s: str):
 
 def build_parser() -> argparse.ArgumentParser:
     d = TrainConfig()
-    p = argparse.ArgumentParser(prog="python -m posenc train-dit", description="RPE-2D training of a DiT on a "
+    p = argparse.ArgumentParser(prog="python -m posenc_lab train-dit", description="RPE-2D training of a DiT on a "
                                 "folder of pre-encoded latents (.safetensors).")
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--data", help="folder of .safetensors latent files")
@@ -425,7 +427,7 @@ def main(argv=None) -> int:
     kw = vars(args)
     data, n_scenes, scene_seed = kw.pop("data"), kw.pop("scenes"), kw.pop("scene_seed")
     overwrite = kw.pop("overwrite")
-    from .train import check_output
+    from .run_records import check_output
     try:
         check_output(kw["out"], overwrite)
     except FileExistsError as e:

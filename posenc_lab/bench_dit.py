@@ -10,7 +10,7 @@ preempted by other processes does not inflate; with more threads it is wall time
 are printed: of the minima and of the medians.  Separately, the only extra work of ours -- the
 cached encoding lookup -- is timed on its own and shown as a share of the plain forward.
 
-    python -m posenc.bench_dit --preset S --scale 2
+    python -m posenc_lab.bench_dit --preset S --scale 2
 """
 from __future__ import annotations
 
@@ -21,8 +21,8 @@ import time
 
 import torch
 
-from . import rpe2d
-from .dit import DiT, DiTConfig
+from posenc import position_modes
+from posenc.dit import DiT, DiTConfig
 
 PRESETS = {  # official DiT configs (models.py), and a tiny one for a quick check
     "tiny": dict(hidden_size=128, depth=4, num_heads=4),
@@ -62,8 +62,8 @@ def bench(preset="S", grid=16, scale=2.0, batch=2, repeats=10, modes=("linspace"
     results = {}
     with torch.inference_mode():
         for mode in modes:
-            rows, cols = rpe2d.grid_positions((n, n), cfg.max_positions, mode, seed)
-            pe = rpe2d.sincos_2d(rows, cols, cfg.hidden_size).float()  # precomputed, as plain DiT
+            rows, cols = position_modes.grid_positions((n, n), cfg.max_positions, mode, seed)
+            pe = position_modes.sincos_2d(rows, cols, cfg.hidden_size).float()  # precomputed, as plain DiT
             ref = plain_forward(model, x, t, y, pe)
             got = model(x, t, y, mode=mode, seed=seed)
             if not torch.allclose(ref, got, atol=1e-5, rtol=1e-4):
@@ -97,7 +97,7 @@ def bench(preset="S", grid=16, scale=2.0, batch=2, repeats=10, modes=("linspace"
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(prog="python -m posenc bench-dit", description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(prog="python -m posenc_lab bench-dit", description=__doc__.split("\n\n")[0])
     p.add_argument("--preset", choices=sorted(PRESETS), default="S")
     p.add_argument("--grid", type=int, default=16, help="training grid in patches (16 = 256 px)")
     p.add_argument("--scale", type=float, default=2.0)

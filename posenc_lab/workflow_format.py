@@ -1,4 +1,5 @@
-"""ComfyUI's two workflow formats, for the workflow tests.
+"""ComfyUI's two workflow formats: converting a saved (UI) workflow to an API prompt, for the
+workflow tests and tools/make_workflows.py.
 
 UI format (what the web UI saves, what workflows/*.json hold): ``nodes`` with ``id``, ``type``,
 ``inputs`` (the sockets; ``link`` is a link id or null), ``outputs`` (``links``: link ids) and

@@ -1,5 +1,5 @@
 """The high-resolution sampling methods that the layout benchmark and the demo compare, applied
-around posenc/sampling.py's DDIM sampler on a plain torch model (no ComfyUI).
+around posenc_lab/unet_sampling.py's DDIM sampler on a plain torch model (no ComfyUI).
 
 Method names:
 
@@ -40,12 +40,12 @@ import math
 from contextlib import nullcontext
 from dataclasses import dataclass, replace
 
-from . import schedule
-from .attention_scaling import EntropyScalingRuntime, EntropyScalingSettings, entropy_scaled_module
-from .pbc import PBCRuntime, PBCSettings, patched_module
-from .redilation import RedilationRuntime, RedilationSettings, redilated_module
-from .sampling import ddim_sample, timesteps_for
-from .valued_padding import MERGES
+from posenc import schedule
+from posenc.attention_scaling import EntropyScalingRuntime, EntropyScalingSettings, entropy_scaled_module
+from posenc.pbc import PBCRuntime, PBCSettings, patched_module
+from posenc.redilation import RedilationRuntime, RedilationSettings, redilated_module
+from .unet_sampling import ddim_sample, timesteps_for
+from posenc.valued_padding import MERGES
 
 METHODS = ("direct", "pbc1", "pbc3", "pbc31", "pbc-auto", "redilate", "unidirectional", "entropy")
 LABELS = {"direct": "direct", "pbc1": "PBC N=1", "pbc3": "PBC N=3", "pbc31": "PBC N=31",

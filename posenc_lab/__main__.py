@@ -1,4 +1,4 @@
-"""Command line of the pack: ``python -m posenc <command> ...``.
+"""Command line of the pack: ``python -m posenc_lab <command> ...``.
 
 A plain dispatch: each subcommand registers its arguments in an ``add_<name>`` function and runs
 in a ``run_<name>`` function; add a command by adding both and one line to COMMANDS.
@@ -32,7 +32,8 @@ def add_train_unet(p: argparse.ArgumentParser) -> None:
 
 
 def run_train_unet(args: argparse.Namespace) -> int:
-    from .train import command_line, train_unet
+    from .run_records import command_line
+    from .train_unet import train_unet
 
     config = {"model_channels": args.channels} if args.channels else None
     try:
@@ -81,9 +82,9 @@ def add_bench(p: argparse.ArgumentParser) -> None:
 
 def run_bench(args: argparse.Namespace) -> int:
     from .layout_bench import parse_size, run_layout_bench, write_outputs
-    from .reference_unet import load_reference_unet
+    from posenc.reference_unet import load_reference_unet
     from .resolution_methods import check_method
-    from .train import command_line
+    from .run_records import command_line
 
     try:
         sizes = [parse_size(s) for s in args.sizes.split(",") if s.strip()]
@@ -125,7 +126,7 @@ def add_bench_rpe2d(p: argparse.ArgumentParser) -> None:
 def run_bench_rpe2d(args: argparse.Namespace) -> int:
     from .layout_bench import parse_size
     from .rpe2d_bench import check_method, load_tiny_dits, run_rpe2d_bench, write_outputs
-    from .train import command_line
+    from .run_records import command_line
 
     try:
         sizes = [parse_size(s) for s in args.sizes.split(",") if s.strip()]
@@ -220,8 +221,8 @@ def add_probe(p: argparse.ArgumentParser) -> None:
 
 def run_probe(args: argparse.Namespace) -> int:
     from .position_probe import check_config, format_report, run_position_probe, write_outputs
-    from .reference_unet import load_reference_unet
-    from .train import command_line
+    from posenc.reference_unet import load_reference_unet
+    from .run_records import command_line
 
     try:
         configs = [check_config(c.strip()) for c in args.configs.split(",") if c.strip()]
@@ -269,9 +270,9 @@ COMMANDS = {
 
 # Commands with their own argument parser: the rest of the command line is handed to main(argv).
 PASS_THROUGH = {
-    "train-dit": ("posenc.train_dit", "train a DiT with RPE-2D positions (or vanilla) on latents "
+    "train-dit": ("posenc_lab.train_dit", "train a DiT with RPE-2D positions (or vanilla) on latents "
                   "or on the procedural scenes"),
-    "bench-dit": ("posenc.bench_dit", "speed of the DiT forward pass per position mode vs the "
+    "bench-dit": ("posenc_lab.bench_dit", "speed of the DiT forward pass per position mode vs the "
                   "plain DiT"),
 }
 
@@ -282,12 +283,12 @@ def main(argv=None) -> int:
         import importlib
         module = importlib.import_module(PASS_THROUGH[argv[0]][0])
         return module.main(argv[1:]) or 0
-    parser = argparse.ArgumentParser(prog="python -m posenc", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m posenc_lab", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
     for name, (add, _run, help_text) in COMMANDS.items():
         add(sub.add_parser(name, help=help_text, description=help_text))
     for name, (_module, help_text) in PASS_THROUGH.items():
-        sub.add_parser(name, help=help_text + f" (python -m posenc {name} --help)", add_help=False)
+        sub.add_parser(name, help=help_text + f" (python -m posenc_lab {name} --help)", add_help=False)
     args = parser.parse_args(argv)
     return COMMANDS[args.command][1](args) or 0
 

@@ -18,7 +18,7 @@ from typing import Callable, Sequence
 
 import torch
 
-from . import schedule
+from posenc import schedule
 
 
 def initial_noise(seeds: Sequence[int], channels: int, height: int, width: int) -> torch.Tensor:
