@@ -12,15 +12,16 @@ area), so the factor depends on the layer; the softmax scale becomes factor time
 
 Applies to every module with a ``scale`` attribute that ``AttentionBlock`` of reference_unet.py
 reads (the softmax scale, None = 1/sqrt(head_dim)) and a ``heads`` attribute; the forward of each
-such block is wrapped to set the scale from its own input size.  Interface like pbc.py: open
-``runtime.step(h, w, sigma)`` around each model call; outside a step, outside the sigma window,
-or when the input has the base area, the block's own forward runs (bit-identical output).
+such block is wrapped to set the scale from its own input size.  The step, the window and the
+ways to apply the patch are sampling_window.py's; outside a step, outside the sigma window, or
+when the input has the base area, the block's own forward runs (bit-identical output).
 """
 from __future__ import annotations
 
 import math
-from contextlib import contextmanager
 from dataclasses import dataclass
+
+from .sampling_window import PatchTarget, WindowedRuntime, tagged
 
 
 @dataclass(frozen=True)
@@ -41,28 +42,26 @@ def entropy_factor(n_test: float, n_train: float) -> float:
     return math.sqrt(math.log(n_test) / math.log(n_train))
 
 
-class EntropyScalingRuntime:
+class EntropyScalingRuntime(WindowedRuntime):
     """The area ratio (H * W) / (base_h * base_w) of the current model call, or None when off."""
 
-    def __init__(self, settings: EntropyScalingSettings):
-        self.settings = settings
-        self.active: float | None = None
-
-    def step_for(self, height: int, width: int, sigma: float) -> float | None:
+    def activation(self, height: int, width: int, sigma: float) -> float | None:
         s = self.settings
-        if not (s.sigma_end <= sigma <= s.sigma_start):
-            return None
         if (height, width) == (s.base_height, s.base_width):
             return None
         return height * width / (s.base_height * s.base_width)
 
-    @contextmanager
-    def step(self, height: int, width: int, sigma: float):
-        previous, self.active = self.active, self.step_for(height, width, float(sigma))
-        try:
-            yield self.active
-        finally:
-            self.active = previous
+    @staticmethod
+    def find(module):
+        return attention_blocks(module)
+
+    def targets(self, module) -> list[PatchTarget]:
+        blocks = attention_blocks(module)
+        if not blocks:
+            raise ValueError("attention-entropy scaling found no attention block with a settable scale")
+        return [PatchTarget(name, block, "forward",
+                            lambda fallback, block=block: self.forward(block, fallback))
+                for name, block in blocks]
 
     def forward(self, block, fallback):
         """Replacement for an attention block's forward(x, emb=None)."""
@@ -80,25 +79,10 @@ class EntropyScalingRuntime:
             finally:
                 block.scale = saved
 
-        return _forward
+        return tagged(_forward, self)
 
 
 def attention_blocks(module) -> list[tuple[str, object]]:
     """(name, block) of the self-attention blocks with a settable softmax ``scale``."""
     return [(name, sub) for name, sub in module.named_modules()
             if hasattr(sub, "scale") and hasattr(sub, "heads") and hasattr(sub, "qkv")]
-
-
-@contextmanager
-def entropy_scaled_module(module, runtime: EntropyScalingRuntime):
-    """Wrap the attention blocks of a plain torch module for the duration of the block."""
-    blocks = attention_blocks(module)
-    if not blocks:
-        raise ValueError("attention-entropy scaling found no attention block with a settable scale")
-    for _, block in blocks:
-        block.forward = runtime.forward(block, type(block).forward.__get__(block))
-    try:
-        yield blocks
-    finally:
-        for _, block in blocks:
-            del block.forward

@@ -23,8 +23,9 @@ import math
 import struct
 from dataclasses import dataclass
 
+from .limits import MAX_BOUNDARIES
+
 MASK64 = (1 << 64) - 1
-MAX_BOUNDARIES = 256
 SIDES = ("top", "bottom", "left", "right")
 
 
@@ -119,6 +120,13 @@ def virtual_boundaries(height: int, width: int, n: int, jitter: int = 0, seed: i
             off = nominal_offset(lam, size) + jitter_delta(seed, key, i, side, jitter)
             sides[side].append(min(max(off, 0), size // 2))
     return Boundaries(height, width, lambdas, *(tuple(s) for s in sides))
+
+
+def active_axes(height: float, width: float, base_height: float, base_width: float) -> tuple[bool, bool]:
+    """(rows, cols): an axis gets boundaries only where the model input is larger than the base
+    (training) size along it, both in latent cells (docs/DESIGN.md section 2).  The one rule used
+    by the patch (pbc.py) and the drawing (boundary_drawing.py); js/boundaries.js has its twin."""
+    return height > base_height, width > base_width
 
 
 def level_sizes(height: int, width: int, levels: int) -> list[tuple[int, int]]:

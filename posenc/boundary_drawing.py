@@ -7,7 +7,7 @@ and then draws:
 
 * the latent is pixels // latent_downscale (8 for SD-family VAEs, 1 for pixel-space models);
 * an axis gets boundaries only where the latent size exceeds base_resolution / latent_downscale
-  (compared exactly as latent * latent_downscale > base_resolution);
+  (boundaries.active_axes, the patch's own rule);
 * U-Net level l works on level_sizes(latent_h, latent_w, levels)[l];
 * the jitter is one draw at key 0 (the patcher redraws it every sampling step, key = sigma_key).
 
@@ -22,10 +22,9 @@ import torch
 import torch.nn.functional as F
 from PIL import Image, ImageDraw, ImageFont
 
-from .boundaries import MAX_BOUNDARIES, Boundaries, check_boundary_count, level_sizes, virtual_boundaries
+from .boundaries import Boundaries, active_axes, check_boundary_count, level_sizes, virtual_boundaries
+from .limits import MAX_BOUNDARIES, MAX_JITTER, MAX_LEVELS, MAX_SIZE
 
-MAX_SIZE = 16384          # ComfyUI's MAX_RESOLUTION
-MAX_LEVELS = 8
 DEFAULT_LEVELS = 4        # SD 1.x / 2.x U-Nets have 4 levels (SDXL has 3)
 DEFAULT_LATENT_DOWNSCALE = 8
 
@@ -85,13 +84,6 @@ def _check_int(name: str, value, lo: int, hi: int, hint: str = "") -> int:
     return value
 
 
-def active_axes(latent_height: int, latent_width: int, base_resolution: int,
-                latent_downscale: int) -> tuple[bool, bool]:
-    """(rows, cols): an axis gets boundaries only where the latent exceeds base / downscale."""
-    return (latent_height * latent_downscale > base_resolution,
-            latent_width * latent_downscale > base_resolution)
-
-
 def plan_boundaries(width: int, height: int, base_resolution: int, n: int, jitter: int = 0,
                     seed: int = 0, key: int = 0, levels: int = DEFAULT_LEVELS,
                     latent_downscale: int = DEFAULT_LATENT_DOWNSCALE) -> BoundaryPlan:
@@ -101,7 +93,7 @@ def plan_boundaries(width: int, height: int, base_resolution: int, n: int, jitte
     _check_int("base_resolution", base_resolution, 1, MAX_SIZE)
     _check_int("levels", levels, 1, MAX_LEVELS)
     _check_int("latent_downscale", latent_downscale, 1, 64)
-    _check_int("jitter", jitter, 0, MAX_SIZE)
+    _check_int("jitter", jitter, 0, MAX_JITTER)
     try:
         check_boundary_count(n)
     except ValueError as e:
@@ -111,7 +103,8 @@ def plan_boundaries(width: int, height: int, base_resolution: int, n: int, jitte
     if latent_w < 1 or latent_h < 1:
         raise ValueError(f"width and height must be at least {latent_downscale} pixels "
                          f"(one latent cell; got {width}x{height})")
-    rows, cols = active_axes(latent_h, latent_w, base_resolution, latent_downscale)
+    base_latent = base_resolution / latent_downscale
+    rows, cols = active_axes(latent_h, latent_w, base_latent, base_latent)
     plans = []
     for i, (h, w) in enumerate(level_sizes(latent_h, latent_w, levels)):
         b = virtual_boundaries(h, w, n, jitter=jitter, seed=seed, key=key, rows=rows, cols=cols)
@@ -402,5 +395,5 @@ def _pil_to_array(img: Image.Image):
 
 
 __all__ = ["BoundaryPlan", "LevelPlan", "Layout", "PanelBox", "MAX_BOUNDARIES", "MAX_SIZE",
-           "active_axes", "plan_boundaries", "layout_panels", "line_pixel", "lambda_color",
+           "plan_boundaries", "layout_panels", "line_pixel", "lambda_color",
            "header_lines", "boundary_layout", "render_boundaries"]

@@ -1,11 +1,10 @@
 """PBC at sampling time: which boundaries are active at the current step, and the conv forward
 that applies them (Zhou et al., arXiv 2503.09830; DESIGN.md section 2).
 
-`PBCRuntime` holds the settings of one PBC patch.  Around each call of the diffusion model the host
-opens `runtime.step(latent_h, latent_w, sigma)`; inside it, every patched conv asks the runtime for
-the plan of its own map size.  Outside a step, outside the sampling window, or at or below the base
-size, the patched conv calls the conv it replaced, so the output is bit-identical to the unpatched
-model there.  Plans are cached per (map size, conv geometry) for one step's boundary set; with
+`PBCRuntime` holds the settings of one PBC patch; the step and window plumbing is
+sampling_window.py's.  Inside a step, every patched conv asks the runtime for the plan of its own
+map size.  Outside a step, outside the sampling window, or at or below the base size, the patched
+conv calls the conv it replaced, so the output is bit-identical to the unpatched model there.  Plans are cached per (map size, conv geometry) for one step's boundary set; with
 jitter the boundary set changes with sigma (Eq. 3), so the cache is rebuilt once per step and
 shared by cond and uncond.
 """
@@ -13,11 +12,11 @@ from __future__ import annotations
 
 import math
 import time
-from contextlib import contextmanager
 from dataclasses import dataclass
 
-from .boundaries import (Boundaries, check_boundary_count, nominal_offset, sigma_key,
+from .boundaries import (Boundaries, active_axes, check_boundary_count, nominal_offset, sigma_key,
                          virtual_boundaries)
+from .sampling_window import PatchTarget, WindowedRuntime, tagged
 from .valued_padding import ConvPlan, ConvSpec, check_merge, make_plan, valued_padding_conv2d
 
 
@@ -90,34 +89,33 @@ def central_boundary(height: int, width: int, latent_h: int, latent_w: int, base
     return Boundaries(height, width, (0.0,), (top,), (top,), (left,), (left,))
 
 
-class PBCRuntime:
+class PBCRuntime(WindowedRuntime):
     """Per-patch state: the active step (or None) and the plans of the current boundary set."""
 
     def __init__(self, settings: PBCSettings):
-        self.settings = settings
-        self.active: ActiveStep | None = None
+        super().__init__(settings)
         self._plans: dict = {}
         self._plans_for: ActiveStep | None = None
         self._fastest: dict = {}   # (spec, H, W, weight shape, device, dtype) -> "per_tap" | "strips"
 
-    def step_for(self, latent_h: int, latent_w: int, sigma: float) -> ActiveStep | None:
-        """The boundary activation for one model call, or None when PBC is off for it."""
+    def activation(self, latent_h: int, latent_w: int, sigma: float) -> ActiveStep | None:
+        """The boundary activation of one model call inside the window, or None at or below the
+        base size."""
         s = self.settings
-        if not (s.sigma_end <= sigma <= s.sigma_start):
-            return None
-        rows, cols = latent_h > s.base_height, latent_w > s.base_width
+        rows, cols = active_axes(latent_h, latent_w, s.base_height, s.base_width)
         if not (rows or cols):
             return None
         return ActiveStep(rows, cols, sigma_key(sigma) if s.jitter else 0, latent_h, latent_w)
 
-    @contextmanager
-    def step(self, latent_h: int, latent_w: int, sigma: float):
-        """Activate PBC for the model call(s) inside the block (re-entrant)."""
-        previous, self.active = self.active, self.step_for(latent_h, latent_w, float(sigma))
-        try:
-            yield self.active
-        finally:
-            self.active = previous
+    @staticmethod
+    def find(module):
+        return spatial_convs(module)
+
+    def targets(self, module) -> list[PatchTarget]:
+        """Every spatial zero-padded conv's ``_conv_forward`` (docs/DESIGN.md section 2)."""
+        return [PatchTarget(name, conv, "_conv_forward",
+                            lambda fallback, spec=spec: self.conv_forward(spec, fallback))
+                for name, conv, spec in spatial_convs(module)]
 
     def plan(self, spec: ConvSpec, height: int, width: int, method: str | None = None) -> ConvPlan:
         """The plan of one conv geometry and map size for the active step's boundary set."""
@@ -175,8 +173,7 @@ class PBCRuntime:
             out = self._run(spec, input, weight, bias)
             return fallback(input, weight, bias) if out is None else out
 
-        _conv_forward.pbc_runtime = self
-        return _conv_forward
+        return tagged(_conv_forward, self)
 
 
 def _sync(x):
@@ -194,18 +191,3 @@ def spatial_convs(module) -> list[tuple[str, object, ConvSpec]]:
         if spec is not None:
             found.append((name, sub, spec))
     return found
-
-
-@contextmanager
-def patched_module(module, runtime: PBCRuntime):
-    """Patch every spatial conv of a plain torch module in place for the duration of the block
-    (for the command line and benchmarks; inside ComfyUI the node patches through the
-    ModelPatcher instead).  Restores the modules on exit."""
-    convs = spatial_convs(module)
-    for _, conv, spec in convs:
-        conv._conv_forward = runtime.conv_forward(spec, type(conv)._conv_forward.__get__(conv))
-    try:
-        yield convs
-    finally:
-        for _, conv, _ in convs:
-            del conv._conv_forward

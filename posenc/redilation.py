@@ -11,18 +11,18 @@ and output convs (ScaleCrafter keeps the outermost layers undilated; they only m
 from features).  Strided (downsampling) convs are left alone.  Integer factors only (ScaleCrafter
 interpolates for fractional ones; our sizes are integer multiples).
 
-Interface like pbc.py: ``RedilationRuntime.step(h, w, sigma)`` around each model call, and
-``redilated_module(module, runtime)`` to patch a module in place for a block; outside a step,
+The step, the window and the ways to apply the patch are sampling_window.py's; outside a step,
 outside the window or at the base size the conv's own forward runs (bit-identical output).
 """
 from __future__ import annotations
 
 import math
-from contextlib import contextmanager
 from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
+
+from .sampling_window import PatchTarget, WindowedRuntime, tagged
 
 
 @dataclass(frozen=True)
@@ -39,27 +39,21 @@ class RedilationSettings:
         return (max(1, round(height / self.base_height)), max(1, round(width / self.base_width)))
 
 
-class RedilationRuntime:
+class RedilationRuntime(WindowedRuntime):
     """The active dilation factors (or None) of the current model call."""
 
-    def __init__(self, settings: RedilationSettings):
-        self.settings = settings
-        self.active: tuple[int, int] | None = None
-
-    def step_for(self, height: int, width: int, sigma: float) -> tuple[int, int] | None:
-        s = self.settings
-        if not (s.sigma_end <= sigma <= s.sigma_start):
-            return None
-        f = s.factors(height, width)
+    def activation(self, height: int, width: int, sigma: float) -> tuple[int, int] | None:
+        f = self.settings.factors(height, width)
         return None if f == (1, 1) else f
 
-    @contextmanager
-    def step(self, height: int, width: int, sigma: float):
-        previous, self.active = self.active, self.step_for(height, width, float(sigma))
-        try:
-            yield self.active
-        finally:
-            self.active = previous
+    @staticmethod
+    def find(module):
+        return dilatable_convs(module)
+
+    def targets(self, module) -> list[PatchTarget]:
+        return [PatchTarget(name, conv, "_conv_forward",
+                            lambda fallback, conv=conv: self.conv_forward(conv, fallback))
+                for name, conv in dilatable_convs(module)]
 
     def conv_forward(self, conv: torch.nn.Conv2d, fallback):
         """Replacement for ``conv._conv_forward``: dilated while a step is active."""
@@ -73,7 +67,7 @@ class RedilationRuntime:
             pad = (dil[0] * (kh - 1) // 2, dil[1] * (kw - 1) // 2)
             return F.conv2d(input, weight, bias, conv.stride, pad, dil, conv.groups)
 
-        return _conv_forward
+        return tagged(_conv_forward, self)
 
 
 def dilatable_convs(module) -> list[tuple[str, torch.nn.Conv2d]]:
@@ -92,16 +86,3 @@ def dilatable_convs(module) -> list[tuple[str, torch.nn.Conv2d]]:
             continue
         found.append((name, sub))
     return found[1:-1]
-
-
-@contextmanager
-def redilated_module(module, runtime: RedilationRuntime):
-    """Patch the dilatable convs of a plain torch module for the duration of the block."""
-    convs = dilatable_convs(module)
-    for _, conv in convs:
-        conv._conv_forward = runtime.conv_forward(conv, type(conv)._conv_forward.__get__(conv))
-    try:
-        yield convs
-    finally:
-        for _, conv in convs:
-            del conv._conv_forward

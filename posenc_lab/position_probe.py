@@ -49,8 +49,9 @@ import torch
 import torch.nn as nn
 
 from posenc import schedule
-from posenc.pbc import PBCRuntime, PBCSettings, patched_module
-from posenc.redilation import RedilationRuntime, RedilationSettings, redilated_module
+from posenc.pbc import PBCRuntime, PBCSettings
+from posenc.sampling_window import patched_module
+from posenc.redilation import RedilationRuntime, RedilationSettings
 from .scenes import render_scenes
 
 CONFIGS = ("zero", "circular", "redilate", "pbc1", "pbc3", "pbc31")
@@ -143,7 +144,7 @@ def configured(model, config: str, height: int, width: int, sigma: float):
             yield
     elif config == "redilate":
         runtime = RedilationRuntime(RedilationSettings(base, base))
-        with redilated_module(model, runtime), runtime.step(height, width, sigma):
+        with patched_module(model, runtime), runtime.step(height, width, sigma):
             yield
     else:
         runtime = PBCRuntime(PBCSettings(boundaries=int(config[3:]), jitter=0, seed=0,

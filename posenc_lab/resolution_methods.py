@@ -41,9 +41,10 @@ from contextlib import nullcontext
 from dataclasses import dataclass, replace
 
 from posenc import schedule
-from posenc.attention_scaling import EntropyScalingRuntime, EntropyScalingSettings, entropy_scaled_module
-from posenc.pbc import PBCRuntime, PBCSettings, patched_module
-from posenc.redilation import RedilationRuntime, RedilationSettings, redilated_module
+from posenc.attention_scaling import EntropyScalingRuntime, EntropyScalingSettings
+from posenc.pbc import PBCRuntime, PBCSettings
+from posenc.sampling_window import patched_module
+from posenc.redilation import RedilationRuntime, RedilationSettings
 from .unet_sampling import ddim_sample, timesteps_for
 from posenc.valued_padding import MERGES
 
@@ -215,10 +216,10 @@ def method_runtime(model, method: str, height: int, width: int, steps: int, seed
     start, end = window_sigmas(steps, spec.effective_window())
     if spec.kind == "redilate":
         runtime = RedilationRuntime(RedilationSettings(base, base, start, end))
-        return runtime, redilated_module(model, runtime)
+        return runtime, patched_module(model, runtime)
     if spec.kind == "entropy":
         runtime = EntropyScalingRuntime(EntropyScalingSettings(base, base, start, end))
-        return runtime, entropy_scaled_module(model, runtime)
+        return runtime, patched_module(model, runtime)
     central = spec.kind == "unidirectional"
     settings = PBCSettings(boundaries=1 if central else spec.boundaries,
                            jitter=0 if central else jitter, seed=seed,

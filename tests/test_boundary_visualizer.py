@@ -333,8 +333,8 @@ def test_plan_follows_the_patcher_semantics():
     assert (p.latent_width, p.latent_height) == (128, 192)
     assert (p.rows, p.cols) == (True, False)                     # only the height is above 1024
     assert [(lv.height, lv.width) for lv in p.levels] == [(192, 128), (96, 64), (48, 32)]
-    assert D.active_axes(64, 64, 512, 8) == (False, False)       # exactly the base: untouched
-    assert D.active_axes(65, 64, 512, 8) == (True, False)
+    assert B.active_axes(64, 64, 512 / 8, 512 / 8) == (False, False)       # exactly the base: untouched
+    assert B.active_axes(65, 64, 512 / 8, 512 / 8) == (True, False)
     p = D.plan_boundaries(97, 131, 64, 5, latent_downscale=1, levels=2)
     assert [(lv.height, lv.width) for lv in p.levels] == [(131, 97), (66, 49)]
 

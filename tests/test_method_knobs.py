@@ -10,7 +10,8 @@ import torch.nn.functional as F
 
 from posenc import schedule
 from posenc.attention_scaling import (EntropyScalingRuntime, EntropyScalingSettings,
-                                      entropy_factor, entropy_scaled_module)
+                                      entropy_factor)
+from posenc.sampling_window import patched_module
 from posenc.boundaries import Boundaries, virtual_boundaries
 from posenc.pbc import PBCRuntime, PBCSettings, central_boundary
 from posenc.reference_unet import AttentionBlock, load_reference_unet
@@ -135,7 +136,7 @@ def test_entropy_scaling_multiplies_the_logits_by_hand():
 
     rt = EntropyScalingRuntime(EntropyScalingSettings(8, 8))
     holder = torch.nn.Sequential(block)
-    with torch.no_grad(), entropy_scaled_module(holder, rt):
+    with torch.no_grad(), patched_module(holder, rt):
         with rt.step(16, 16, 1.0):
             scaled = block(x)
         plain = block(x)

@@ -97,9 +97,9 @@ def test_long_axis_only(pack):
     model = _model()
     (patched,) = _node(pack).patch(model, **ARGS)
     fn = patched.object_patches["diffusion_model.conv_in._conv_forward"]
-    step = fn.pbc_runtime.step_for(16, 48, 3.0)       # 1x by 3x: vertical boundaries only
+    step = fn.runtime.step_for(16, 48, 3.0)       # 1x by 3x: vertical boundaries only
     assert (step.rows, step.cols) == (False, True)
-    assert fn.pbc_runtime.step_for(16, 16, 3.0) is None
+    assert fn.runtime.step_for(16, 16, 3.0) is None
 
 
 def test_chained_nodes_each_own_window(pack):
@@ -130,7 +130,7 @@ def test_uses_the_weight_it_is_given(pack):
     conv = model.model.diffusion_model.conv_in
     fn = patched.object_patches["diffusion_model.conv_in._conv_forward"]
     x = torch.randn(1, 4, 32, 32)
-    with fn.pbc_runtime.step(32, 32, 3.0):
+    with fn.runtime.step(32, 32, 3.0):
         a = fn(x, conv.weight, conv.bias)
         b = fn(x, conv.weight * 2, conv.bias * 2)
     torch.testing.assert_close(b, 2 * a)

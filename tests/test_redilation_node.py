@@ -95,8 +95,8 @@ def test_auto_base_resolution(pack):
     """SD 1.5 auto base 512 px = 64 latent cells: 128 cells is 2x; a 'Mystery' model must say so."""
     (patched,) = _node(pack).patch(_model("SD15"), **{**ARGS, "base_resolution": 0})
     fn = patched.object_patches["diffusion_model.mid._conv_forward"]
-    assert fn.redilation_runtime.step_for(128, 64, 3.0) == (2, 1)
-    assert fn.redilation_runtime.step_for(64, 64, 3.0) is None
+    assert fn.runtime.step_for(128, 64, 3.0) == (2, 1)
+    assert fn.runtime.step_for(64, 64, 3.0) is None
     with pytest.raises(ValueError, match="set base_resolution"):
         _node(pack).patch(_model("Mystery"), **{**ARGS, "base_resolution": 0})
 

@@ -26,7 +26,8 @@ sys.path.insert(0, ROOT)
 import torch  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 
-from posenc.pbc import PBCRuntime, PBCSettings, patched_module  # noqa: E402
+from posenc.pbc import PBCRuntime, PBCSettings
+from posenc.sampling_window import patched_module  # noqa: E402
 
 UNET_CASES = [("SD15", 512, 1.5), ("SD15", 512, 2.0), ("SDXL", 1024, 1.5), ("SDXL", 1024, 2.0)]
 CONV_CASES = [  # (label, channels, latent side at 2x of SD 1.5 levels / SDXL level 0)

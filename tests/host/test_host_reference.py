@@ -127,6 +127,6 @@ def test_redilation_node_in_comfyui(pack, loaded):
     name, conv = convs[0]
     fn = patched.object_patches[f"diffusion_model.{name}._conv_forward"]
     x = torch.randn(1, conv.in_channels, 64, 64)
-    with fn.redilation_runtime.step(64, 64, 1.0):
+    with fn.runtime.step(64, 64, 1.0):
         got = fn(x, conv.weight, conv.bias)
     torch.testing.assert_close(got, F.conv2d(x, conv.weight, conv.bias, 1, 2, 2))
