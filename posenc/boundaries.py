@@ -98,7 +98,7 @@ class Boundaries:
 
 def virtual_boundaries(height: int, width: int, n: int, jitter: int = 0, seed: int = 0,
                        key: int = 0, rows: bool = True, cols: bool = True) -> Boundaries:
-    """The N progressive boundaries of an H x W map (DESIGN.md section 2).
+    """The N progressive boundaries of an H x W map (docs/DESIGN.md section 2).
 
     rows / cols say whether the horizontal (top/bottom) and vertical (left/right) boundaries are
     active; the patcher activates an axis only where the model input exceeds the base size.

@@ -12,7 +12,7 @@ Differences from the official module, none of which changes its output at the tr
 * positions are an input: the sin-cos encoding (posenc/position_modes.py) is evaluated at the given row
   and column positions (default 0..n-1, which reproduces the stored ``pos_embed``);
 * any grid of h x w patches, non-square unpatchify;
-* optional micro-conditioning on a random resize-and-crop (DESIGN.md section 3): crop offset and
+* optional micro-conditioning on a random resize-and-crop (docs/DESIGN.md section 3): crop offset and
   pre-crop size, each value embedded with sin-cos features, each pair through its own MLP
   (``crop_embedder.mlp``, ``size_embedder.mlp``), added to the timestep + class embedding.  The
   four numbers are relative to the crop size h x w (in latent pixels): ``(top / h, left / w,
@@ -511,7 +511,7 @@ def load_dit(path: str, device="cpu", dtype=None, cls=None) -> tuple[DiT, dict]:
 
 
 def default_position_mode(config: DiTConfig) -> str:
-    """``auto``: ``linspace`` for RPE-2D checkpoints (DESIGN.md section 3), ``first`` (0..n-1, the
+    """``auto``: ``linspace`` for RPE-2D checkpoints (docs/DESIGN.md section 3), ``first`` (0..n-1, the
     official behaviour, exact at the trained grid) for vanilla ones."""
     return "linspace" if config.position_sampling == "rpe2d" else "first"
 

@@ -1,5 +1,5 @@
 """PBC at sampling time: which boundaries are active at the current step, and the conv forward
-that applies them (Zhou et al., arXiv 2503.09830; DESIGN.md section 2).
+that applies them (Zhou et al., arXiv 2503.09830; docs/DESIGN.md section 2).
 
 `PBCRuntime` holds the settings of one PBC patch; the step and window plumbing is
 sampling_window.py's.  Inside a step, every patched conv asks the runtime for the plan of its own
@@ -29,7 +29,7 @@ class PBCSettings:
     sampling window as sigmas (sigma_start >= sigma >= sigma_end, ComfyUI's Deep Shrink
     convention), the base size in latent cells, and the conv method ("auto", "per_tap", "strips").
 
-    The open choices of DESIGN.md section 2, as optional knobs whose defaults are the definition
+    The open choices of docs/DESIGN.md section 2, as optional knobs whose defaults are the definition
     (with the defaults the patch is bit-identical to the plain definition):
 
     * ``min_size``: an axis of a feature map gets boundaries only if the map is at least this

@@ -18,7 +18,7 @@ What this file implements, and where it comes from:
   encodings of Ruoss et al., ACL 2023, applied per axis): for a grid of n_h x n_w patches, sample
   n_h sorted distinct integers from [0, L) for the rows and, independently, n_w for the columns.
   The model learns the *order* of patches; at a larger test grid every position is one it saw.
-* **Inference position modes** (our choices, shared/DESIGN.md section 3):
+* **Inference position modes** (our choices, docs/DESIGN.md section 3):
   ``linspace`` round(linspace(0, L-1, n)) (default; rounding as ``torch.round``, half to even),
   ``random`` a seeded sorted subset of [0, L) (as Ruoss et al.),
   ``first`` 0..n-1 (plain extrapolation, what a vanilla DiT does),

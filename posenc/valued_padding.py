@@ -6,7 +6,7 @@ output o from the taps around its centre c = o * s.  For a tap d that reads inpu
 
     factor(c, q) = prod of lambda_n over all n with c inside R_n and q outside R_n
 
-and the tap reads factor * x[q] (DESIGN.md section 2).  Taps that stay inside a boundary, or that
+and the tap reads factor * x[q] (docs/DESIGN.md section 2).  Taps that stay inside a boundary, or that
 go inward, are untouched: a virtual boundary is unidirectional.  Real zero padding stays zero.
 
 Because the multiplier m_d(o) = factor(c(o), c(o) + d) depends only on the output position and
@@ -114,7 +114,7 @@ def tap_multipliers(boundaries: Boundaries, spec: ConvSpec, merge: str = "produc
     """m_d(o) for every tap d (row-major over the kernel) and output o: (kh*kw, Ho, Wo) float64.
 
     merge says what a tap that crosses several boundaries at once reads (where boundaries land on
-    the same row or column, or a corner tap leaves two): "product" (the definition, DESIGN.md
+    the same row or column, or a corner tap leaves two): "product" (the definition, docs/DESIGN.md
     section 2) multiplies their lambdas; "strongest" keeps only the boundary with the smallest
     lambda (the strongest position signal), as if coinciding boundaries were one.  A lambda of 0
     (pure zero padding, the unidirectional baseline) is allowed.

@@ -1,8 +1,8 @@
-"""The layout benchmark (issue 3): resolution methods side by side on the bundled reference U-Net.
+"""The layout benchmark: resolution methods side by side on the bundled reference U-Net.
 
 Every method runs in one harness on the same seeds (0..n-1) and labels (class = seed mod 4), so
 every cell starts from the same noise.  Per size and method: layout-valid rate, mean suns, mean
-horizons, sun-below-horizon rate, off-palette pixel share (metrics.py, against each image's class
+horizons, sun-below-horizon rate, off-palette pixel share (layout_metrics.py, against each image's class
 palette), the PBC paper's two measures on a fixed random feature network (feature_metrics.py):
 KID between the outputs area-resized to the training size and the model's 1x outputs of the same
 seeds and classes, and Content Richness as the mean pairwise cosine similarity of the 3x3 patch

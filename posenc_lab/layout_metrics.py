@@ -23,7 +23,7 @@ asked for 4x that repeats its layout draws the repeats at the training scale, an
 counted.  The defaults fit the 32x32 training size of the reference models: the smallest sun
 of the data set covers about 21 pixels there, ``min_sun_area = 6`` is a quarter of that, and the
 majority vote works on a 3x3 window.  An n x n tiling of valid scenes reads n^2 suns and n
-horizons at any tile size (tests/test_metrics.py checks this at 2x and 4x).
+horizons at any tile size (tests/test_layout_metrics.py checks this at 2x and 4x).
 
 Connected components are computed by label propagation with max-pooling and pointer jumping
 (no scipy), batched: 256 images take about 0.2 s at 32x32 and 6 s at 128x128 on one CPU thread.

@@ -1,4 +1,4 @@
-"""The position probe (issue 3 item 7; Table 1 of Zhou et al., arXiv 2503.09830, at our scale).
+"""The position probe (Table 1 of Zhou et al., arXiv 2503.09830, at our scale).
 
 How much absolute position does the U-Net's last feature map carry?  Following the paper (which
 follows Islam et al. 2020, "How much position information do CNNs encode?"), a *linear* probe

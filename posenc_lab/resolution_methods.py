@@ -4,13 +4,13 @@ around posenc_lab/unet_sampling.py's DDIM sampler on a plain torch model (no Com
 Method names:
 
 * ``direct``: the model as it is, sampled at the target size.
-* ``pbc<N>`` (``pbc1``, ``pbc3``, ``pbc31``): PBC (pbc.py, DESIGN.md section 2) with N boundaries,
+* ``pbc<N>`` (``pbc1``, ``pbc3``, ``pbc31``): PBC (pbc.py, docs/DESIGN.md section 2) with N boundaries,
   jitter 1, seed 0, during the first half of the DDIM steps (the paper: 25 of 50).
 * ``pbc-auto``: PBC with N = max(1, round(s) - 1), s = the larger of (H / base_h, W / base_w): one
   boundary per base-size step of the scale factor beyond the first (2x -> N 1, 4x -> N 3).  This is
   our rule for the "dynamic boundary adjustment" the paper mentions without a formula.
 * ``redilate``: re-dilation in the style of ScaleCrafter (redilation.py), same window.
-* ``unidirectional``: the PBC paper's motivating experiment, as we read it (DESIGN.md and the
+* ``unidirectional``: the PBC paper's motivating experiment, as we read it (docs/DESIGN.md and the
   paper's abstract-level description; its exact setup is not in our sources): the model keeps
   its real zero padding and gets one more, *virtual* edge: unidirectional zero padding (lambda 0)
   around the central base-size region of every feature map, so the centre sees exactly the
@@ -31,7 +31,7 @@ Knobs, appended as ``:key=value`` (any order, several allowed), e.g. ``pbc3:mins
   on the same row), multiply their lambdas (default, the definition) or keep the strongest
   (smallest) lambda only.
 
-Windows are sigmas of the trailing DDIM schedule (sampling.py): sigma_start = the sigma of call
+Windows are sigmas of the trailing DDIM schedule (unet_sampling.py): sigma_start = the sigma of call
 ceil(A * n) (inf for A = 0), sigma_end = the sigma of call ceil(B * n) - 1.
 """
 from __future__ import annotations

@@ -1,10 +1,10 @@
-"""The RPE-2D benchmark (issue 4): the bundled tiny DiTs at and above their training size.
+"""The RPE-2D benchmark: the bundled tiny DiTs at and above their training size.
 
 Two DiTs of the same size, trained on the same procedural scenes (scenes.py) at 32x32 with the
 same number of steps and batch size (models/tiny_dits.md): ``vanilla`` (DiT's sin-cos at the
 training grid, positions 0..7) and ``rpe2d`` (positions drawn per axis from [0, L), L = 16 = the
-grid at 2x, with crop micro-conditioning; Liu, Hou et al., arXiv 2503.18719; DESIGN.md
-section 3).  Methods, each a (model, position mode) pair of rpe2d.py:
+grid at 2x, with crop micro-conditioning; Liu, Hou et al., arXiv 2503.18719; docs/DESIGN.md
+section 3).  Methods, each a (model, position mode) pair of posenc/position_modes.py:
 
 * ``vanilla+first``: positions 0..n-1, plain extrapolation (what a DiT does by default);
 * ``vanilla+interpolate``: positional interpolation onto the trained grid (fractional positions);
@@ -13,8 +13,8 @@ section 3).  Methods, each a (model, position mode) pair of rpe2d.py:
 * ``rpe2d+random``: a seeded sorted subset of [0, L) (seed 0).
 
 All methods run on the same seeds (image i starts from the noise of seed i, class = seed mod 4)
-with the DiT's DDIM sampler (diffusion.py).  Per size and method: the layout measures of
-metrics.py (layout-valid rate, mean suns, mean horizons, sun below horizon, off-palette pixels),
+with the DiT's DDIM sampler (dit_diffusion.py).  Per size and method: the layout measures of
+layout_metrics.py (layout-valid rate, mean suns, mean horizons, sun below horizon, off-palette pixels),
 the KID and patch similarity (Content Richness) of feature_metrics.py, and the sampling time
 relative to ``vanilla+first`` at the same size, same run.  KID compares a method's outputs
 (area-resized to 32x32) with *its own model's* 1x outputs of the same seeds in the model's default

@@ -1,6 +1,6 @@
 """Procedural scene data set of the bundled reference models.
 
-Every scene has a layout that code can check (see metrics.py):
+Every scene has a layout that code can check (see layout_metrics.py):
 
 * a sky whose colour is a vertical gradient from ``sky_top`` (row 0) to ``sky_bottom`` (the horizon),
 * one ground below it, a vertical gradient from ``ground_top`` (the horizon) to ``ground_bottom``,
@@ -9,7 +9,7 @@ Every scene has a layout that code can check (see metrics.py):
 
 There are four classes, one palette each: ``day``, ``dusk``, ``night``, ``desert``.  Edges are hard
 (no anti-aliasing), so every pixel of a rendered scene is a palette colour: a point on one of the
-two gradients, or the sun colour.  metrics.py relies on that.
+two gradients, or the sun colour.  layout_metrics.py relies on that.
 
 A scene is a handful of numbers in normalised coordinates (`SceneParams`); `render` draws them at
 any size, so the same scene can be rendered at the training size and at 2x or 4x.  Everything is
@@ -28,7 +28,7 @@ CLASSES = ("day", "dusk", "night", "desert")
 
 # Key colours per class, RGB in [0, 1]: sky top, sky bottom, ground top, ground bottom, sun.
 # Chosen so that (a) sky and ground of one class are far apart, (b) the sun is far from every sky
-# and ground colour of every class (metrics.py tells suns apart without knowing the class).
+# and ground colour of every class (layout_metrics.py tells suns apart without knowing the class).
 PALETTES = {
     "day": ((0.20, 0.40, 0.85), (0.62, 0.78, 0.95), (0.30, 0.60, 0.22), (0.12, 0.32, 0.10),
             (1.00, 0.93, 0.45)),

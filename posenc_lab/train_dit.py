@@ -1,4 +1,4 @@
-"""RPE-2D training of a DiT (Liu, Hou et al., arXiv 2503.18719; our choices: DESIGN.md section 3).
+"""RPE-2D training of a DiT (Liu, Hou et al., arXiv 2503.18719; our choices: docs/DESIGN.md section 3).
 
 Per training sample:
 * **positions**: rows and columns each get sorted distinct integers drawn without replacement from

@@ -1,4 +1,4 @@
-"""Direct, slow reference of PBC's valued-padding conv, written from the definition in DESIGN.md
+"""Direct, slow reference of PBC's valued-padding conv, written from the definition in docs/DESIGN.md
 section 2 with plain loops and one unfold over the whole map.  Tests only; never used by the pack."""
 import functools
 

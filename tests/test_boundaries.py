@@ -1,4 +1,4 @@
-"""Boundary geometry (DESIGN.md section 2) on hand-computed cases."""
+"""Boundary geometry (docs/DESIGN.md section 2) on hand-computed cases."""
 import pytest
 
 from posenc.boundaries import (boundary_lambdas, hash_ints, jitter_delta, level_sizes, sigma_key,

@@ -87,7 +87,7 @@ def test_comfyignore_keeps_tests_and_tools_out():
     files = _tracked()
     assert any(f.startswith("tests/") for f in files)
     for f in files:
-        if f.startswith(("tests/", "tools/", ".ci/", "js/tests/")):
+        if f.startswith(("tests/", "tools/", "posenc_lab/", ".ci/", "js/tests/")):
             assert ignored(f, patterns), f"{f} would be published"
     for f in ("__init__.py", "nodes/pbc_patcher.py", "nodes/redilation_patcher.py", "posenc/pbc.py",
               "js/boundary_grid.js", "models/reference_unet.safetensors", "README.md", "LICENSE",
@@ -102,3 +102,45 @@ def test_ignore_matcher_can_say_no():
     assert ignored("docs/a.png", ["docs/*.png"]) and not ignored("docs/a.md", ["docs/*.png"])
     assert ignored("a/b/c.ckpt", ["*.ckpt"]) and ignored("js/tests/a.mjs", ["js/tests/"])
     assert not ignored("js/boundaries.js", ["js/tests/"])
+
+
+LAB_CONCERNS = ("train", "bench", "probe", "demo", "scene", "metric", "sampling", "diffusion", "workflow")
+
+
+def test_runtime_folders_hold_no_lab_module():
+    runtime = [p.name for d in ("posenc", "nodes") for p in (ROOT / d).glob("*.py")]
+    assert runtime and "pbc.py" in runtime
+    offenders = [n for n in runtime if any(c in n for c in LAB_CONCERNS) and n != "sampling_window.py"]
+    assert offenders == []
+    assert any(any(c in p.name for c in LAB_CONCERNS) for p in (ROOT / "posenc_lab").glob("*.py"))
+
+
+def test_the_published_archive_loads_without_the_lab(tmp_path):
+    """Copy what `comfy node publish` would ship (tracked files minus .comfyignore) and import it as
+    ComfyUI imports a custom node folder, in a fresh interpreter: it must work without posenc_lab/
+    and tests/, and import no lab module (the stand-in `comfy` stands for the host)."""
+    import shutil
+    import sys
+    patterns = _patterns()
+    shipped = tmp_path / "pack"
+    for f in _tracked():
+        if not ignored(f, patterns):
+            (shipped / f).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(ROOT / f, shipped / f)
+    assert not (shipped / "posenc_lab").exists() and not (shipped / "tests").exists()
+    code = (
+        "import importlib.util, json, sys\n"
+        f"sys.path.insert(0, {str(ROOT / 'tests' / 'standin')!r})\n"
+        f"spec = importlib.util.spec_from_file_location('shipped_pack', {str(shipped / '__init__.py')!r},"
+        f" submodule_search_locations=[{str(shipped)!r}])\n"
+        "m = importlib.util.module_from_spec(spec); sys.modules['shipped_pack'] = m\n"
+        "spec.loader.exec_module(m)\n"
+        "print(json.dumps(sorted(n for n in sys.modules if n.startswith(('shipped_pack', 'posenc')))))\n")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    import json
+    loaded = json.loads(r.stdout.strip().splitlines()[-1])
+    assert "shipped_pack.nodes.pbc_patcher" in loaded and "shipped_pack.posenc.pbc" in loaded
+    lab = [n for n in loaded if n.startswith("posenc_lab") or any(c in n.rsplit(".", 1)[-1] for c in LAB_CONCERNS)
+           and not n.endswith("sampling_window")]
+    assert lab == []

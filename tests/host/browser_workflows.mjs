@@ -1,7 +1,7 @@
 // Loads workflow JSON files into the real ComfyUI frontend (started by test_host_workflows.py) and
 // reports what the frontend made of them: unregistered node types, node and link counts, each
 // node's widget values as the frontend saves them (graph.serialize), and the API prompt the frontend itself builds (app.graphToPrompt), which
-// the Python test compares with tests/workflow_format.py's converter.  Screenshots go to the
+// the Python test compares with posenc_lab/workflow_format.py's converter.  Screenshots go to the
 // artifact dir.  Prints one JSON line: {"workflows": {name: {...}}, "pageErrors": [...]}.
 //
 //   node tests/host/browser_workflows.mjs <comfy url> <artifact dir> <chromium> <workflow.json>...

@@ -2,7 +2,7 @@
 
 Starts ComfyUI on a free loopback port with --base-directory in a temporary folder whose
 custom_nodes/ holds a symlink to this repository, converts each CPU workflow from the UI format
-to the API format with the server's own /object_info (tests/workflow_format.py), queues it with
+to the API format with the server's own /object_info (posenc_lab/workflow_format.py), queues it with
 POST /prompt, polls /history until it is done, and checks the saved images: they exist with the
 expected sizes, and for the reference U-Net at 4x the layout metrics (posenc_lab/layout_metrics.py) go the
 way the layout benchmark (docs/bench_layout.md) says.
@@ -212,7 +212,7 @@ def test_big_model_workflows_pass_comfyui_validation(server, name):
 def test_frontend_loads_every_workflow(server):
     """Each workflow loads in the real frontend (headless Chromium) with every node type known,
     saves back the same widget values (the pack's own DOM widgets are not serialized), and the
-    frontend's own API prompt (app.graphToPrompt) equals tests/workflow_format.py's."""
+    frontend's own API prompt (app.graphToPrompt) equals posenc_lab/workflow_format.py's."""
     chromium = os.environ.get("CHROMIUM", "/usr/bin/chromium")
     node = shutil.which("node")
     pw = ROOT / "tests" / "host"
