@@ -1,13 +1,14 @@
 """RPE-2D DiT Loader and DiT Class Label: DiT checkpoints as a ComfyUI MODEL at any size.
 
 Wiring only; the DiT, its positions and the file checks live in posenc/dit.py and posenc/position_modes.py.
-comfy.* is imported inside functions so that this module imports without ComfyUI.
+comfy.* is imported inside functions (comfy_api, for the node schemas, at the top).
 """
 from __future__ import annotations
 
 import logging
 
 import torch
+from comfy_api.latest import io
 
 from ..posenc import position_modes
 from ..posenc.dit import DiT, default_position_mode, load_dit
@@ -176,26 +177,28 @@ def _resolve(name):
                             f"models/checkpoints")
 
 
-class RPE2DDiTLoader:
+class RPE2DDiTLoader(io.ComfyNode):
     @classmethod
-    def INPUT_TYPES(cls):
-        return {"required": {
-            "dit_name": (_checkpoint_names(), {"tooltip": "A DiT checkpoint from models/diffusion_models or models/checkpoints: an RPE-2D checkpoint trained by this pack, a bundled tiny reference DiT (posenc-bundled/..., pixel space, trained at 32x32 on the procedural scenes: tiny_dit_vanilla and tiny_dit_rpe2d), or an official DiT-XL/2 256/512 file (.safetensors, or .pt loaded weights-only)."}),
-            "position_mode": (list(MODES), {"default": "auto", "tooltip": "Positions given to the sin-cos encoding. auto: linspace for RPE-2D checkpoints, first for vanilla ones. linspace: spread over the trained range [0, L). random: a seeded sorted subset of [0, L). first: 0..n-1 (plain extrapolation). interpolate: fractional positions squeezed onto the trained grid (for vanilla models). ntk: 0..n-1 with NTK-scaled sin-cos frequencies (for vanilla models)."}),
-            "seed": ("INT", {"default": 0, "min": 0, "max": 0xffffffffffffffff, "tooltip": "Seed of the 'random' position mode (ignored by the other modes)."}),
-        }}
+    def define_schema(cls):
+        return io.Schema(
+            node_id="RPE2DDiTLoader",
+            display_name="RPE-2D DiT Loader",
+            category="loaders",
+            description=("Loads a Diffusion Transformer (official facebookresearch DiT layout) as a MODEL "
+                         "that samples at any size and aspect ratio, with RPE-2D position modes. Pair it "
+                         "with 'DiT Class Label' for class-conditional DiTs."),
+            inputs=[
+                io.Combo.Input("dit_name", options=_checkpoint_names(), tooltip="A DiT checkpoint from models/diffusion_models or models/checkpoints: an RPE-2D checkpoint trained by this pack, a bundled tiny reference DiT (posenc-bundled/..., pixel space, trained at 32x32 on the procedural scenes: tiny_dit_vanilla and tiny_dit_rpe2d), or an official DiT-XL/2 256/512 file (.safetensors, or .pt loaded weights-only)."),
+                io.Combo.Input("position_mode", options=list(MODES), default="auto", tooltip="Positions given to the sin-cos encoding. auto: linspace for RPE-2D checkpoints, first for vanilla ones. linspace: spread over the trained range [0, L). random: a seeded sorted subset of [0, L). first: 0..n-1 (plain extrapolation). interpolate: fractional positions squeezed onto the trained grid (for vanilla models). ntk: 0..n-1 with NTK-scaled sin-cos frequencies (for vanilla models)."),
+                io.Int.Input("seed", default=0, min=0, max=0xffffffffffffffff, tooltip="Seed of the 'random' position mode (ignored by the other modes)."),
+            ],
+            outputs=[io.Model.Output(display_name="model")],
+        )
 
-    RETURN_TYPES = ("MODEL",)
-    RETURN_NAMES = ("model",)
-    FUNCTION = "load"
-    CATEGORY = "loaders"
-    DESCRIPTION = ("Loads a Diffusion Transformer (official facebookresearch DiT layout) as a MODEL "
-                   "that samples at any size and aspect ratio, with RPE-2D position modes. Pair it "
-                   "with 'DiT Class Label' for class-conditional DiTs.")
-
-    def load(self, dit_name, position_mode, seed):
+    @classmethod
+    def execute(cls, dit_name, position_mode, seed) -> io.NodeOutput:
         model, _ = model_from_file(_resolve(dit_name), position_mode, seed)
-        return (model,)
+        return io.NodeOutput(model)
 
 
 def _dit_of(model):
@@ -205,35 +208,35 @@ def _dit_of(model):
     return dm
 
 
-class DiTClassLabel:
+class DiTClassLabel(io.ComfyNode):
     @classmethod
-    def INPUT_TYPES(cls):
-        return {"required": {
-            "model": ("MODEL", {"tooltip": "The DiT from the RPE-2D DiT Loader (used to check the label range)."}),
-            "class_label": ("INT", {"default": 0, "min": 0, "max": 1 << 20, "tooltip": "Class index: an ImageNet-1k label 0..999 for official DiT (e.g. 207 golden retriever, 88 macaw, 980 volcano), the scene class for the bundled reference DiTs. Ignored by unconditional DiTs."}),
-        }}
+    def define_schema(cls):
+        return io.Schema(
+            node_id="DiTClassLabel",
+            display_name="DiT Class Label",
+            category="conditioning",
+            description=("Class conditioning for a class-conditional DiT: positive is the class, negative "
+                         "the null (unconditional) class for classifier-free guidance."),
+            inputs=[
+                io.Model.Input("model", tooltip="The DiT from the RPE-2D DiT Loader (used to check the label range)."),
+                io.Int.Input("class_label", default=0, min=0, max=1 << 20, tooltip="Class index: an ImageNet-1k label 0..999 for official DiT (e.g. 207 golden retriever, 88 macaw, 980 volcano), the scene class for the bundled reference DiTs. Ignored by unconditional DiTs."),
+            ],
+            outputs=[io.Conditioning.Output(display_name="positive"),
+                     io.Conditioning.Output(display_name="negative")],
+        )
 
-    RETURN_TYPES = ("CONDITIONING", "CONDITIONING")
-    RETURN_NAMES = ("positive", "negative")
-    FUNCTION = "encode"
-    CATEGORY = "conditioning"
-    DESCRIPTION = ("Class conditioning for a class-conditional DiT: positive is the class, negative "
-                   "the null (unconditional) class for classifier-free guidance.")
-
-    def encode(self, model, class_label):
+    @classmethod
+    def execute(cls, model, class_label) -> io.NodeOutput:
         cfg = _dit_of(model).config
         empty = torch.zeros(1, 1, 1)
         if cfg.num_classes == 0:  # unconditional DiT: conditioning without a label, for KSampler
             logging.info("DiT Class Label: the DiT is unconditional; the class label is ignored")
-            return ([[empty, {}]], [[empty, {}]])
+            return io.NodeOutput([[empty, {}]], [[empty, {}]])
         if not 0 <= class_label < cfg.num_classes:
             raise ValueError(f"DiT Class Label: class label {class_label} out of range: this DiT has "
                              f"{cfg.num_classes} classes (0..{cfg.num_classes - 1})")
         null = cfg.num_classes if cfg.class_dropout else class_label
         if not cfg.class_dropout:
             logging.warning("DiT Class Label: the model has no null class; negative = positive")
-        return ([[empty, {LABEL_KEY: int(class_label)}]], [[empty, {LABEL_KEY: int(null)}]])
+        return io.NodeOutput([[empty, {LABEL_KEY: int(class_label)}]], [[empty, {LABEL_KEY: int(null)}]])
 
-
-NODE_CLASS_MAPPINGS = {"RPE2DDiTLoader": RPE2DDiTLoader, "DiTClassLabel": DiTClassLabel}
-NODE_DISPLAY_NAME_MAPPINGS = {"RPE2DDiTLoader": "RPE-2D DiT Loader", "DiTClassLabel": "DiT Class Label"}

@@ -4,7 +4,7 @@ from types import SimpleNamespace
 import pytest
 import torch
 
-from conftest import load_pack
+from conftest import load_pack, registered_nodes
 
 
 @pytest.fixture(scope="module")
@@ -21,29 +21,31 @@ def comfy_dit(mod, **kw):
 
 
 def test_registered_with_display_names_and_tooltips(loader_mod, monkeypatch):
-    pack = load_pack()
-    assert pack.NODE_DISPLAY_NAME_MAPPINGS["RPE2DDiTLoader"] == "RPE-2D DiT Loader"
-    assert pack.NODE_CLASS_MAPPINGS["RPE2DDiTLoader"].CATEGORY == "loaders"
-    assert "DiTClassLabel" in pack.NODE_CLASS_MAPPINGS
     monkeypatch.setattr(loader_mod, "_checkpoint_names", lambda: ["a.safetensors"])
+    nodes = registered_nodes()
+    assert nodes["RPE2DDiTLoader"] == (loader_mod.RPE2DDiTLoader, "RPE-2D DiT Loader")
+    assert nodes["DiTClassLabel"] == (loader_mod.DiTClassLabel, "DiT Class Label")
+    assert loader_mod.RPE2DDiTLoader.CATEGORY == "loaders"
     for name in ("RPE2DDiTLoader", "DiTClassLabel"):
-        for inp, spec in pack.NODE_CLASS_MAPPINGS[name].INPUT_TYPES()["required"].items():
+        for inp, spec in nodes[name][0].INPUT_TYPES()["required"].items():
             assert spec[1].get("tooltip"), (name, inp)
-    modes = pack.NODE_CLASS_MAPPINGS["RPE2DDiTLoader"].INPUT_TYPES()["required"]["position_mode"][0]
+    required = loader_mod.RPE2DDiTLoader.INPUT_TYPES()["required"]
+    assert required["dit_name"][1]["options"] == ["a.safetensors"]   # listed when the schema is built
+    modes = required["position_mode"][1]["options"]
     assert set(modes) == {"auto", "linspace", "random", "first", "interpolate", "ntk"}
 
 
 def test_class_label_node(loader_mod):
     model = SimpleNamespace(model=SimpleNamespace(diffusion_model=comfy_dit(loader_mod)))
-    pos, neg = loader_mod.DiTClassLabel().encode(model, 7)
+    pos, neg = loader_mod.DiTClassLabel.execute(model, 7).result
     assert pos[0][1][loader_mod.LABEL_KEY] == 7 and neg[0][1][loader_mod.LABEL_KEY] == 10  # null class
     with pytest.raises(ValueError, match="class label 10 out of range.*10 classes"):
-        loader_mod.DiTClassLabel().encode(model, 10)
+        loader_mod.DiTClassLabel.execute(model, 10)
     with pytest.raises(ValueError, match="not a DiT"):
-        loader_mod.DiTClassLabel().encode(SimpleNamespace(model=SimpleNamespace(diffusion_model=torch.nn.Identity())), 1)
+        loader_mod.DiTClassLabel.execute(SimpleNamespace(model=SimpleNamespace(diffusion_model=torch.nn.Identity())), 1)
     uncond = SimpleNamespace(model=SimpleNamespace(diffusion_model=comfy_dit(
         loader_mod, num_classes=0, class_dropout=False)))
-    pos, neg = loader_mod.DiTClassLabel().encode(uncond, 3)
+    pos, neg = loader_mod.DiTClassLabel.execute(uncond, 3).result
     assert loader_mod.LABEL_KEY not in pos[0][1]
 
 
