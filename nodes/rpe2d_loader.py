@@ -12,6 +12,7 @@ from comfy_api.latest import io
 
 from ..posenc import position_modes
 from ..posenc.dit import DiT, default_position_mode, load_dit
+from ..posenc.position_modes import POSITION_MODE_KEY
 from ..posenc.checkpoint_files import BUNDLED_DIR, read_header
 
 MODES = ("auto",) + position_modes.POSITION_MODES
@@ -27,10 +28,10 @@ SAMPLING_SETTINGS = {"beta_schedule": "sqrt_linear", "linear_start": 1e-4, "line
 
 class ComfyDiT(DiT):
     """The DiT with ComfyUI's diffusion-model call signature; the state dict keeps the official
-    names (``diffusion_model.blocks.0.attn.qkv.weight`` ...), so weight patches (LoRA) apply."""
+    names (``diffusion_model.blocks.0.attn.qkv.weight`` ...), so weight patches (LoRA) apply.
+    The position mode is not the module's: it comes with each call, in transformer_options
+    (set_position_mode), so clones of one MODEL can sample with different modes."""
 
-    position_mode = "linspace"
-    position_seed = 0
     latent_downscale = 8
 
     @property
@@ -50,9 +51,11 @@ class ComfyDiT(DiT):
         if H % p or W % p:
             raise ValueError(f"RPE-2D DiT: image size {W * f}x{H * f} is not a multiple of "
                              f"{p * f} (patch size {p} x VAE factor {f}); latent {W}x{H}")
-        opts = transformer_options.get("posenc_rpe2d", {})
-        mode = opts.get("mode", self.position_mode)
-        seed = opts.get("seed", self.position_seed)
+        opts = transformer_options.get(POSITION_MODE_KEY)
+        if opts is None:  # a MODEL the loader did not make, or a call from outside a sampler
+            mode, seed = default_position_mode(self.config), 0
+        else:
+            mode, seed = opts["mode"], opts["seed"]
         out = DiT.forward(self, x, timesteps, y, mode=mode, seed=seed)
         return out[:, :self.in_channels]  # learned sigma: the sampler uses the noise channels
 
@@ -110,6 +113,16 @@ def latent_format_for(info):
     raise ValueError(f"RPE-2D DiT: unknown latent format {name!r} in the checkpoint metadata")
 
 
+def set_position_mode(model, mode, seed=0):
+    """Give a MODEL (a ModelPatcher; clone it first to leave the original as it is) its position
+    mode: model_options["transformer_options"] reaches the diffusion model in every sampler call."""
+    if mode not in position_modes.POSITION_MODES:
+        raise ValueError(f"RPE-2D DiT Loader: unknown position mode {mode!r}")
+    model.model_options.setdefault("transformer_options", {})[POSITION_MODE_KEY] = {
+        "mode": mode, "seed": int(seed)}
+    return model
+
+
 def model_from_file(path, position_mode="auto", seed=0):
     """A ComfyUI ModelPatcher for a DiT file (official layout or ours)."""
     import comfy.model_management as mm
@@ -127,15 +140,16 @@ def model_from_file(path, position_mode="auto", seed=0):
     fmt, factor = latent_format_for(info)
     dtype = mm.unet_dtype(model_params=sum(p.numel() for p in dit.parameters()))
     dit.to(dtype)
-    dit.position_mode, dit.position_seed, dit.latent_downscale = mode, int(seed), factor
+    dit.latent_downscale = factor
     dit.base_resolution = cfg.grid[0] * cfg.patch_size * factor
 
     Config, Model = _comfy_model_classes()
     model_config = Config({"disable_unet_model_creation": True})
     model_config.latent_format = fmt
     model = Model(model_config, dit, device=mm.unet_offload_device())
-    return comfy.model_patcher.ModelPatcher(model, load_device=load_device,
-                                            offload_device=mm.unet_offload_device()), info
+    patcher = comfy.model_patcher.ModelPatcher(model, load_device=load_device,
+                                               offload_device=mm.unet_offload_device())
+    return set_position_mode(patcher, mode, seed), info
 
 
 def bundled_dits() -> list:

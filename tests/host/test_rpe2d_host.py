@@ -42,6 +42,11 @@ def host(tmp_path_factory):
     return pack
 
 
+def _mode(model):
+    from posenc.position_modes import POSITION_MODE_KEY
+    return model.model_options["transformer_options"][POSITION_MODE_KEY]
+
+
 def _sample(pack, model, w, h, label=3, steps=3):
     import torch
     import nodes as comfy_nodes  # ComfyUI's nodes.py (the test's host, not the pack)
@@ -86,8 +91,23 @@ def test_loader_does_not_leak_between_models(host):
     a = loader.execute("tiny-official-dit.safetensors", "first", 0)[0]
     b = loader.execute("tiny-official-dit.safetensors", "interpolate", 0)[0]
     assert a.model is not b.model
-    assert a.model.diffusion_model.position_mode == "first"
-    assert b.model.diffusion_model.position_mode == "interpolate"
+    assert _mode(a) == {"mode": "first", "seed": 0} and _mode(b) == {"mode": "interpolate", "seed": 0}
+
+
+def test_position_mode_is_a_model_patch_through_ksampler(host):
+    """Clones of one loaded MODEL with other modes (model_options["transformer_options"]) sample
+    at 2x exactly like a MODEL loaded with that mode; the original keeps its own."""
+    import torch
+    loader, rpe2d = host.nodes.rpe2d_loader.RPE2DDiTLoader, host.nodes.rpe2d_loader
+    model = loader.execute("tiny-official-dit.safetensors", "first", 0)[0]
+    first = _sample(host, model, 128, 128)
+    clone = rpe2d.set_position_mode(model.clone(), "interpolate")
+    assert clone.model.diffusion_model is model.model.diffusion_model
+    got = _sample(host, clone, 128, 128)
+    assert (got - first).abs().max() > 1e-3
+    loaded = loader.execute("tiny-official-dit.safetensors", "interpolate", 0)[0]
+    assert torch.equal(got, _sample(host, loaded, 128, 128))
+    assert torch.equal(_sample(host, model, 128, 128), first) and _mode(model)["mode"] == "first"
 
 
 def test_class_label_reaches_the_model(host):
@@ -105,7 +125,7 @@ def test_our_rpe2d_pixel_checkpoint_samples_at_1x_2x_non_square(host):
         dm = model.model.diffusion_model
         assert dm.config.position_sampling == "rpe2d" and dm.config.micro_conditioning
         assert dm.latent_downscale == 1 and dm.config.max_positions == (16, 16)
-        assert dm.position_mode == ("linspace" if mode == "auto" else "random")
+        assert _mode(model) == ({"mode": "linspace", "seed": 7} if mode == "auto" else {"mode": "random", "seed": 7})
         for w, h in ((8, 8), (16, 16), (24, 8)):
             out = _sample(host, model, w, h, label=1)
             assert out.shape == (1, 3, h, w) and torch.isfinite(out).all()
@@ -129,7 +149,7 @@ def test_bundled_tiny_dits_through_ksampler_at_1x_2x_non_square(host, name):
     model = loader.execute(name, "auto", 0)[0]
     dm = model.model.diffusion_model
     assert dm.latent_downscale == 1 and dm.config.grid == (8, 8) and dm.config.patch_size == 4
-    assert dm.position_mode == ("linspace" if "rpe2d" in name else "first")
+    assert _mode(model)["mode"] == ("linspace" if "rpe2d" in name else "first")
     labels = [0, 1, 2, 3, 0, 1, 2, 3]
     images = []
     for i, label in enumerate(labels):
