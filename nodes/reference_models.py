@@ -12,7 +12,8 @@ The loader wraps posenc's ReferenceUNet as the diffusion model of a ComfyUI MODE
 
 The class label travels in the conditioning (``reference_class``) and reaches the model as ``y``;
 "unconditional" gives the null label that classifier-free guidance needs on the negative side.
-comfy is imported lazily, inside the functions that need it (comfy_api, for the node schemas, at the top).
+comfy is imported lazily, inside the functions that need it; comfy_api (the node schemas) at the
+top.
 """
 from __future__ import annotations
 
