@@ -1,8 +1,10 @@
-"""ComfyUI adapters.  The only package that imports comfy.*; no math lives here."""
-from . import boundary_visualizer, pbc_patcher, redilation_patcher, reference_models, rpe2d_loader
+"""ComfyUI adapters.  The only package that imports comfy.* and comfy_api; no math lives here."""
+from .boundary_visualizer import BoundaryVisualizer
+from .pbc_patcher import PBCModelPatcher
+from .redilation_patcher import RedilationPatcher
+from .reference_models import ReferenceClassLabel, ReferenceModelLoader
+from .rpe2d_loader import DiTClassLabel, RPE2DDiTLoader
 
-NODE_CLASS_MAPPINGS = {}
-NODE_DISPLAY_NAME_MAPPINGS = {}
-for _module in (pbc_patcher, redilation_patcher, rpe2d_loader, boundary_visualizer, reference_models):
-    NODE_CLASS_MAPPINGS.update(_module.NODE_CLASS_MAPPINGS)
-    NODE_DISPLAY_NAME_MAPPINGS.update(_module.NODE_DISPLAY_NAME_MAPPINGS)
+# The pack's nodes (V3 schema: node id, display name and inputs in each define_schema()).
+NODES = [PBCModelPatcher, RedilationPatcher, RPE2DDiTLoader, DiTClassLabel, BoundaryVisualizer,
+         ReferenceModelLoader, ReferenceClassLabel]

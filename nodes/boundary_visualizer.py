@@ -4,6 +4,8 @@ ComfyUI wiring only; the geometry is posenc/boundaries.py and the drawing posenc
 """
 from __future__ import annotations
 
+from comfy_api.latest import io
+
 from ..posenc.boundaries import MAX_BOUNDARIES
 from ..posenc.boundary_drawing import (DEFAULT_LATENT_DOWNSCALE, DEFAULT_LEVELS, MAX_LEVELS, MAX_SIZE,
                                        plan_boundaries, render_boundaries)
@@ -20,56 +22,56 @@ def _check(name: str, value, lo: int, hi: int, fix: str = "") -> None:
         raise ValueError(f"Boundary Visualizer: {name} must be from {lo} to {hi} (got {value}){fix}")
 
 
-class BoundaryVisualizer:
+class BoundaryVisualizer(io.ComfyNode):
     @classmethod
-    def INPUT_TYPES(cls):
-        return {
-            "required": {
-                "width": ("INT", {"default": 1024, "min": 8, "max": MAX_SIZE, "step": 8,
-                                  "tooltip": "Width in pixels of the image you will generate."}),
-                "height": ("INT", {"default": 1024, "min": 8, "max": MAX_SIZE, "step": 8,
-                                   "tooltip": "Height in pixels of the image you will generate."}),
-                "base_resolution": ("INT", {"default": 0, "min": 0, "max": MAX_SIZE, "step": 8,
-                                            "tooltip": "The model's training size in pixels. 0 = auto: "
-                                                       "from the MODEL if one is connected, otherwise "
-                                                       f"{ASSUMED_BASE} (SD 1.5) is assumed and the "
-                                                       "picture says so. An axis gets boundaries only "
-                                                       "where the image is larger than this."}),
-                "boundaries": ("INT", {"default": 31, "min": 1, "max": MAX_BOUNDARIES,
-                                       "tooltip": "N, the number of virtual boundaries (the paper "
-                                                  "uses 31). Same as the PBC Model Patcher's input."}),
-                "jitter": ("INT", {"default": 1, "min": 0, "max": 64,
-                                   "tooltip": "Random shift of each boundary side, in latent cells "
-                                              "(±jitter). The picture shows one draw; the patcher "
-                                              "draws it anew every sampling step."}),
-                "seed": ("INT", {"default": 0, "min": 0, "max": 0xFFFFFFFFFFFFFFFF,
-                                 "tooltip": "Seed of the jitter, as on the PBC Model Patcher."}),
-                "levels": ("INT", {"default": 0, "min": 0, "max": MAX_LEVELS,
-                                   "tooltip": "U-Net levels to draw, one panel each. 0 = auto: from "
-                                              f"the MODEL if connected, otherwise {DEFAULT_LEVELS} "
-                                              "(SD 1.x / 2.x; SDXL has 3)."}),
-            },
-            "optional": {
-                "image": ("IMAGE", {"tooltip": "Optional image to draw the boundaries over (for "
-                                               "example a sample at this size). If its size differs "
-                                               "from width x height the boundaries are scaled onto "
-                                               "it and the picture says so."}),
-                "model": ("MODEL", {"tooltip": "Optional MODEL: gives the base resolution (when "
-                                               "base_resolution is 0), the latent downscale and "
-                                               "the number of U-Net levels."}),
-            },
-        }
+    def define_schema(cls):
+        return io.Schema(
+            node_id="BoundaryVisualizer",
+            display_name="Boundary Visualizer",
+            category="image",
+            description=("Draws the virtual boundaries that PBC (PBC Model Patcher) adds at this image "
+                         "size, one panel per U-Net level, shaded by lambda: strong red rings at the edge, "
+                         "faint ones near the centre."),
+            inputs=[
+                io.Int.Input("width", default=1024, min=8, max=MAX_SIZE, step=8,
+                             tooltip="Width in pixels of the image you will generate."),
+                io.Int.Input("height", default=1024, min=8, max=MAX_SIZE, step=8,
+                             tooltip="Height in pixels of the image you will generate."),
+                io.Int.Input("base_resolution", default=0, min=0, max=MAX_SIZE, step=8,
+                             tooltip="The model's training size in pixels. 0 = auto: "
+                                     "from the MODEL if one is connected, otherwise "
+                                     f"{ASSUMED_BASE} (SD 1.5) is assumed and the "
+                                     "picture says so. An axis gets boundaries only "
+                                     "where the image is larger than this."),
+                io.Int.Input("boundaries", default=31, min=1, max=MAX_BOUNDARIES,
+                             tooltip="N, the number of virtual boundaries (the paper "
+                                     "uses 31). Same as the PBC Model Patcher's input."),
+                io.Int.Input("jitter", default=1, min=0, max=64,
+                             tooltip="Random shift of each boundary side, in latent cells "
+                                     "(±jitter). The picture shows one draw; the patcher "
+                                     "draws it anew every sampling step."),
+                io.Int.Input("seed", default=0, min=0, max=0xFFFFFFFFFFFFFFFF,
+                             tooltip="Seed of the jitter, as on the PBC Model Patcher."),
+                io.Int.Input("levels", default=0, min=0, max=MAX_LEVELS,
+                             tooltip="U-Net levels to draw, one panel each. 0 = auto: from "
+                                     f"the MODEL if connected, otherwise {DEFAULT_LEVELS} "
+                                     "(SD 1.x / 2.x; SDXL has 3)."),
+                io.Image.Input("image", optional=True,
+                               tooltip="Optional image to draw the boundaries over (for "
+                                       "example a sample at this size). If its size differs "
+                                       "from width x height the boundaries are scaled onto "
+                                       "it and the picture says so."),
+                io.Model.Input("model", optional=True,
+                               tooltip="Optional MODEL: gives the base resolution (when "
+                                       "base_resolution is 0), the latent downscale and "
+                                       "the number of U-Net levels."),
+            ],
+            outputs=[io.Image.Output(display_name="image")],
+        )
 
-    RETURN_TYPES = ("IMAGE",)
-    RETURN_NAMES = ("image",)
-    FUNCTION = "visualize"
-    CATEGORY = "image"
-    DESCRIPTION = ("Draws the virtual boundaries that PBC (PBC Model Patcher) adds at this image "
-                   "size, one panel per U-Net level, shaded by lambda: strong red rings at the edge, "
-                   "faint ones near the centre.")
-
-    def visualize(self, width, height, base_resolution, boundaries, jitter, seed, levels=0,
-                  image=None, model=None):
+    @classmethod
+    def execute(cls, width, height, base_resolution, boundaries, jitter, seed, levels=0,
+                image=None, model=None) -> io.NodeOutput:
         _check("width", width, 8, MAX_SIZE)
         _check("height", height, 8, MAX_SIZE)
         _check("base_resolution", base_resolution, 0, MAX_SIZE, " (0 = auto)")
@@ -102,8 +104,4 @@ class BoundaryVisualizer:
         plan = plan_boundaries(width, height, base, boundaries, jitter=jitter, seed=seed, key=0,
                                levels=n_levels, latent_downscale=downscale)
         picture, _ = render_boundaries(plan, image=image, base_note=base_note)
-        return (picture,)
-
-
-NODE_CLASS_MAPPINGS = {"BoundaryVisualizer": BoundaryVisualizer}
-NODE_DISPLAY_NAME_MAPPINGS = {"BoundaryVisualizer": "Boundary Visualizer"}
+        return io.NodeOutput(picture)

@@ -1,42 +1,43 @@
 """PBC Model Patcher: progressive virtual boundaries in the convolutions of an SD U-Net."""
+from comfy_api.latest import io
+
 from ..posenc.limits import MAX_BOUNDARIES, MAX_JITTER, MAX_SEED, MAX_SIZE
 from ..posenc.pbc import PBCRuntime, PBCSettings
 from .model_patching import base_latent_size, patch_model, sigma_window
 
 
-class PBCModelPatcher:
+class PBCModelPatcher(io.ComfyNode):
     @classmethod
-    def INPUT_TYPES(cls):
-        return {"required": {
-            "model": ("MODEL", {"tooltip": "An SD 1.x, SD 2.x or SDXL-family U-Net (or a bundled reference model)."}),
-            "boundaries": ("INT", {"default": 31, "min": 1, "max": MAX_BOUNDARIES, "step": 1,
-                                   "tooltip": "N, the number of virtual boundaries, with lambda_n = n/(N+1) (Eq. 4). The paper uses 31."}),
-            "jitter": ("INT", {"default": 1, "min": 0, "max": MAX_JITTER, "step": 1,
-                               "tooltip": "r: each boundary moves by a random integer in [-r, r] rows/columns every step (Eq. 3). 0 = fixed boundaries."}),
-            "start_percent": ("FLOAT", {"default": 0.0, "min": 0.0, "max": 1.0, "step": 0.001,
-                                        "tooltip": "Start of the sampling window where PBC is applied (0 = first step)."}),
-            "end_percent": ("FLOAT", {"default": 0.5, "min": 0.0, "max": 1.0, "step": 0.001,
-                                      "tooltip": "End of the window; 0.5 = the first half of the steps, as in the paper (25 of 50 DDIM steps)."}),
-            "base_resolution": ("INT", {"default": 0, "min": 0, "max": MAX_SIZE, "step": 8,
-                                        "tooltip": "Training resolution in pixels; 0 = auto (SD1.x 512, SD2.x 512/768, SDXL 1024). Boundaries are added only along axes larger than this."}),
-            "seed": ("INT", {"default": 0, "min": 0, "max": MAX_SEED,
-                             "tooltip": "Seed of the boundary jitter; the same seed gives the same boundaries at every step of a rerun."}),
-        }}
+    def define_schema(cls):
+        return io.Schema(
+            node_id="PBCModelPatcher",
+            display_name="PBC Model Patcher",
+            category="model_patches/unet",
+            description=("Progressive Boundary Complement (Zhou et al. 2025): adds virtual boundaries with "
+                         "valued padding inside the U-Net's convolutions so that position information reaches "
+                         "the middle of large feature maps. Training-free; use above the model's training size."),
+            inputs=[
+                io.Model.Input("model", tooltip="An SD 1.x, SD 2.x or SDXL-family U-Net (or a bundled reference model)."),
+                io.Int.Input("boundaries", default=31, min=1, max=MAX_BOUNDARIES, step=1,
+                             tooltip="N, the number of virtual boundaries, with lambda_n = n/(N+1) (Eq. 4). The paper uses 31."),
+                io.Int.Input("jitter", default=1, min=0, max=MAX_JITTER, step=1,
+                             tooltip="r: each boundary moves by a random integer in [-r, r] rows/columns every step (Eq. 3). 0 = fixed boundaries."),
+                io.Float.Input("start_percent", default=0.0, min=0.0, max=1.0, step=0.001,
+                               tooltip="Start of the sampling window where PBC is applied (0 = first step)."),
+                io.Float.Input("end_percent", default=0.5, min=0.0, max=1.0, step=0.001,
+                               tooltip="End of the window; 0.5 = the first half of the steps, as in the paper (25 of 50 DDIM steps)."),
+                io.Int.Input("base_resolution", default=0, min=0, max=MAX_SIZE, step=8,
+                             tooltip="Training resolution in pixels; 0 = auto (SD1.x 512, SD2.x 512/768, SDXL 1024). Boundaries are added only along axes larger than this."),
+                io.Int.Input("seed", default=0, min=0, max=MAX_SEED,
+                             tooltip="Seed of the boundary jitter; the same seed gives the same boundaries at every step of a rerun."),
+            ],
+            outputs=[io.Model.Output()],
+        )
 
-    RETURN_TYPES = ("MODEL",)
-    FUNCTION = "patch"
-    CATEGORY = "model_patches/unet"
-    DESCRIPTION = ("Progressive Boundary Complement (Zhou et al. 2025): adds virtual boundaries with "
-                   "valued padding inside the U-Net's convolutions so that position information reaches "
-                   "the middle of large feature maps. Training-free; use above the model's training size.")
-
-    def patch(self, model, boundaries, jitter, start_percent, end_percent, base_resolution, seed):
+    @classmethod
+    def execute(cls, model, boundaries, jitter, start_percent, end_percent, base_resolution, seed) -> io.NodeOutput:
         window = sigma_window(model, start_percent, end_percent, "PBC")
         base = base_latent_size(model, base_resolution, PBCRuntime, "PBC")
         runtime = PBCRuntime(PBCSettings(boundaries=boundaries, jitter=jitter, seed=seed,
                                          base_height=base, base_width=base, **window))
-        return (patch_model(model, runtime, "posenc_pbc"),)
-
-
-NODE_CLASS_MAPPINGS = {"PBCModelPatcher": PBCModelPatcher}
-NODE_DISPLAY_NAME_MAPPINGS = {"PBCModelPatcher": "PBC Model Patcher"}
+        return io.NodeOutput(patch_model(model, runtime, "posenc_pbc"))

@@ -1,37 +1,38 @@
 """Re-dilation Patcher: ScaleCrafter-style dilated convolutions in an SD U-Net, so users can set it
 next to the PBC Model Patcher in one graph.  The method lives in posenc/redilation.py."""
+from comfy_api.latest import io
+
 from ..posenc.limits import MAX_SIZE
 from ..posenc.redilation import RedilationRuntime, RedilationSettings
 from .model_patching import base_latent_size, patch_model, sigma_window
 
 
-class RedilationPatcher:
+class RedilationPatcher(io.ComfyNode):
     @classmethod
-    def INPUT_TYPES(cls):
-        return {"required": {
-            "model": ("MODEL", {"tooltip": "An SD 1.x, SD 2.x or SDXL-family U-Net (or a bundled reference model)."}),
-            "start_percent": ("FLOAT", {"default": 0.0, "min": 0.0, "max": 1.0, "step": 0.001,
-                                        "tooltip": "Start of the sampling window with dilated convs (0 = first step)."}),
-            "end_percent": ("FLOAT", {"default": 0.5, "min": 0.0, "max": 1.0, "step": 0.001,
-                                      "tooltip": "End of the window; 0.5 = the first half of the steps, where the layout forms (the same window as the PBC Model Patcher's default). Later steps use the plain convs to draw detail."}),
-            "base_resolution": ("INT", {"default": 0, "min": 0, "max": MAX_SIZE, "step": 8,
-                                        "tooltip": "Training resolution in pixels; 0 = auto (SD1.x 512, SD2.x 512/768, SDXL 1024, the reference models their own). Each axis is dilated by round(size / base), so at or below the base nothing changes."}),
-        }}
+    def define_schema(cls):
+        return io.Schema(
+            node_id="RedilationPatcher",
+            display_name="Re-dilation Patcher",
+            category="model_patches/unet",
+            description=("Re-dilation in the style of ScaleCrafter (He et al., ICLR 2024): above the training "
+                         "size, the U-Net's 3x3 convolutions are dilated by the scale factor per axis during "
+                         "the early steps, so each conv sees the receptive field it had in training. Set it "
+                         "beside the PBC Model Patcher to compare the two."),
+            inputs=[
+                io.Model.Input("model", tooltip="An SD 1.x, SD 2.x or SDXL-family U-Net (or a bundled reference model)."),
+                io.Float.Input("start_percent", default=0.0, min=0.0, max=1.0, step=0.001,
+                               tooltip="Start of the sampling window with dilated convs (0 = first step)."),
+                io.Float.Input("end_percent", default=0.5, min=0.0, max=1.0, step=0.001,
+                               tooltip="End of the window; 0.5 = the first half of the steps, where the layout forms (the same window as the PBC Model Patcher's default). Later steps use the plain convs to draw detail."),
+                io.Int.Input("base_resolution", default=0, min=0, max=MAX_SIZE, step=8,
+                             tooltip="Training resolution in pixels; 0 = auto (SD1.x 512, SD2.x 512/768, SDXL 1024, the reference models their own). Each axis is dilated by round(size / base), so at or below the base nothing changes."),
+            ],
+            outputs=[io.Model.Output()],
+        )
 
-    RETURN_TYPES = ("MODEL",)
-    FUNCTION = "patch"
-    CATEGORY = "model_patches/unet"
-    DESCRIPTION = ("Re-dilation in the style of ScaleCrafter (He et al., ICLR 2024): above the training "
-                   "size, the U-Net's 3x3 convolutions are dilated by the scale factor per axis during "
-                   "the early steps, so each conv sees the receptive field it had in training. Set it "
-                   "beside the PBC Model Patcher to compare the two.")
-
-    def patch(self, model, start_percent, end_percent, base_resolution):
+    @classmethod
+    def execute(cls, model, start_percent, end_percent, base_resolution) -> io.NodeOutput:
         window = sigma_window(model, start_percent, end_percent, "Re-dilation")
         base = base_latent_size(model, base_resolution, RedilationRuntime, "Re-dilation")
         runtime = RedilationRuntime(RedilationSettings(base_height=base, base_width=base, **window))
-        return (patch_model(model, runtime, "posenc_redilation"),)
-
-
-NODE_CLASS_MAPPINGS = {"RedilationPatcher": RedilationPatcher}
-NODE_DISPLAY_NAME_MAPPINGS = {"RedilationPatcher": "Re-dilation Patcher"}
+        return io.NodeOutput(patch_model(model, runtime, "posenc_redilation"))

@@ -12,13 +12,15 @@ The loader wraps posenc's ReferenceUNet as the diffusion model of a ComfyUI MODE
 
 The class label travels in the conditioning (``reference_class``) and reaches the model as ``y``;
 "unconditional" gives the null label that classifier-free guidance needs on the negative side.
-comfy is imported lazily, inside the functions that need it.
+comfy is imported lazily, inside the functions that need it; comfy_api (the node schemas) at the
+top.
 """
 from __future__ import annotations
 
 from pathlib import Path
 
 import torch
+from comfy_api.latest import io
 
 from ..posenc.checkpoint_files import BUNDLED_DIR, BUNDLED_UNET
 from ..posenc.reference_unet import ReferenceUNet, load_reference_unet, read_metadata
@@ -121,52 +123,57 @@ def load_reference_model(path):
                                             offload_device=offload_device)
 
 
-class ReferenceModelLoader:
+class ReferenceModelLoader(io.ComfyNode):
     @classmethod
-    def INPUT_TYPES(cls):
-        names = bundled_models() or ["reference_unet.safetensors"]
-        return {"required": {
-            "model_name": (names, {"tooltip": "A bundled reference model from the pack's models/ "
-                                              "folder. reference_unet: pixel-space U-Net trained "
-                                              "at 32x32 on procedural scenes (sky, ground, one "
-                                              "horizon, one sun)."}),
-        }}
+    def define_schema(cls):
+        return io.Schema(
+            node_id="ReferenceModelLoader",
+            display_name="Reference Model Loader (posenc)",
+            category="loaders",
+            description=("Loads a tiny bundled reference model that samples on a CPU in seconds. Trained "
+                         "at 32x32: ask it for 128x128 to see repeated suns and horizons, and compare "
+                         "PBC. Use 'Reference Class Label' for the conditioning."),
+            inputs=[
+                io.Combo.Input("model_name", options=bundled_models() or ["reference_unet.safetensors"],
+                               tooltip="A bundled reference model from the pack's models/ "
+                                       "folder. reference_unet: pixel-space U-Net trained "
+                                       "at 32x32 on procedural scenes (sky, ground, one "
+                                       "horizon, one sun)."),
+            ],
+            outputs=[io.Model.Output(display_name="model",
+                                     tooltip="Pixel-space model: decode with the 'pixel_space' VAE, start from a "
+                                             "3-channel empty latent at pixel size (multiples of 4).")],
+        )
 
-    RETURN_TYPES = ("MODEL",)
-    RETURN_NAMES = ("model",)
-    OUTPUT_TOOLTIPS = ("Pixel-space model: decode with the 'pixel_space' VAE, start from a "
-                       "3-channel empty latent at pixel size (multiples of 4).",)
-    FUNCTION = "load"
-    CATEGORY = "loaders"
-    DESCRIPTION = ("Loads a tiny bundled reference model that samples on a CPU in seconds. Trained "
-                   "at 32x32: ask it for 128x128 to see repeated suns and horizons, and compare "
-                   "PBC. Use 'Reference Class Label' for the conditioning.")
-
-    def load(self, model_name):
+    @classmethod
+    def execute(cls, model_name) -> io.NodeOutput:
         path = Path(BUNDLED_DIR) / Path(model_name).name
         if not path.is_file():
             raise FileNotFoundError(f"reference model {model_name!r} not found in {BUNDLED_DIR}")
-        return (load_reference_model(path),)
+        return io.NodeOutput(load_reference_model(path))
 
 
-class ReferenceClassLabel:
+class ReferenceClassLabel(io.ComfyNode):
     @classmethod
-    def INPUT_TYPES(cls):
-        return {"required": {
-            "class_label": (reference_classes() + [UNCONDITIONAL], {
-                "default": (reference_classes() or [UNCONDITIONAL])[0],
-                "tooltip": "Scene class of the reference models. 'unconditional' is the null "
-                           "label: use it for the negative conditioning of classifier-free "
-                           "guidance (cfg > 1)."}),
-        }}
+    def define_schema(cls):
+        return io.Schema(
+            node_id="ReferenceClassLabel",
+            display_name="Reference Class Label",
+            category="conditioning",
+            description="Class-label conditioning for the bundled class-conditional reference models.",
+            inputs=[
+                io.Combo.Input("class_label", options=reference_classes() + [UNCONDITIONAL],
+                               default=(reference_classes() or [UNCONDITIONAL])[0],
+                               tooltip="Scene class of the reference models. 'unconditional' is the null "
+                                       "label: use it for the negative conditioning of classifier-free "
+                                       "guidance (cfg > 1)."),
+            ],
+            outputs=[io.Conditioning.Output(
+                tooltip="Conditioning for KSampler with a reference model (positive or negative).")],
+        )
 
-    RETURN_TYPES = ("CONDITIONING",)
-    OUTPUT_TOOLTIPS = ("Conditioning for KSampler with a reference model (positive or negative).",)
-    FUNCTION = "encode"
-    CATEGORY = "conditioning"
-    DESCRIPTION = "Class-label conditioning for the bundled class-conditional reference models."
-
-    def encode(self, class_label):
+    @classmethod
+    def execute(cls, class_label) -> io.NodeOutput:
         classes = reference_classes()
         if class_label == UNCONDITIONAL:
             index = len(classes)
@@ -176,14 +183,5 @@ class ReferenceClassLabel:
             raise ValueError(f"unknown class label {class_label!r}; known: "
                              f"{', '.join(classes)}, {UNCONDITIONAL}")
         # The tensor slot is unused by the reference models (they have no cross-attention).
-        return ([[torch.zeros((1, 1, 1)), {COND_KEY: index}]],)
+        return io.NodeOutput([[torch.zeros((1, 1, 1)), {COND_KEY: index}]])
 
-
-NODE_CLASS_MAPPINGS = {
-    "ReferenceModelLoader": ReferenceModelLoader,
-    "ReferenceClassLabel": ReferenceClassLabel,
-}
-NODE_DISPLAY_NAME_MAPPINGS = {
-    "ReferenceModelLoader": "Reference Model Loader (posenc)",
-    "ReferenceClassLabel": "Reference Class Label",
-}

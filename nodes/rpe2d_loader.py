@@ -1,16 +1,18 @@
 """RPE-2D DiT Loader and DiT Class Label: DiT checkpoints as a ComfyUI MODEL at any size.
 
 Wiring only; the DiT, its positions and the file checks live in posenc/dit.py and posenc/position_modes.py.
-comfy.* is imported inside functions so that this module imports without ComfyUI.
+comfy.* is imported inside functions (comfy_api, for the node schemas, at the top).
 """
 from __future__ import annotations
 
 import logging
 
 import torch
+from comfy_api.latest import io
 
 from ..posenc import position_modes
 from ..posenc.dit import DiT, default_position_mode, load_dit
+from ..posenc.position_modes import POSITION_MODE_KEY
 from ..posenc.checkpoint_files import BUNDLED_DIR, read_header
 
 MODES = ("auto",) + position_modes.POSITION_MODES
@@ -26,10 +28,10 @@ SAMPLING_SETTINGS = {"beta_schedule": "sqrt_linear", "linear_start": 1e-4, "line
 
 class ComfyDiT(DiT):
     """The DiT with ComfyUI's diffusion-model call signature; the state dict keeps the official
-    names (``diffusion_model.blocks.0.attn.qkv.weight`` ...), so weight patches (LoRA) apply."""
+    names (``diffusion_model.blocks.0.attn.qkv.weight`` ...), so weight patches (LoRA) apply.
+    The position mode is not the module's: it comes with each call, in transformer_options
+    (set_position_mode), so clones of one MODEL can sample with different modes."""
 
-    position_mode = "linspace"
-    position_seed = 0
     latent_downscale = 8
 
     @property
@@ -49,9 +51,11 @@ class ComfyDiT(DiT):
         if H % p or W % p:
             raise ValueError(f"RPE-2D DiT: image size {W * f}x{H * f} is not a multiple of "
                              f"{p * f} (patch size {p} x VAE factor {f}); latent {W}x{H}")
-        opts = transformer_options.get("posenc_rpe2d", {})
-        mode = opts.get("mode", self.position_mode)
-        seed = opts.get("seed", self.position_seed)
+        opts = transformer_options.get(POSITION_MODE_KEY)
+        if opts is None:  # a MODEL the loader did not make, or a call from outside a sampler
+            mode, seed = default_position_mode(self.config), 0
+        else:
+            mode, seed = opts["mode"], opts["seed"]
         out = DiT.forward(self, x, timesteps, y, mode=mode, seed=seed)
         return out[:, :self.in_channels]  # learned sigma: the sampler uses the noise channels
 
@@ -109,6 +113,16 @@ def latent_format_for(info):
     raise ValueError(f"RPE-2D DiT: unknown latent format {name!r} in the checkpoint metadata")
 
 
+def set_position_mode(model, mode, seed=0):
+    """Give a MODEL (a ModelPatcher; clone it first to leave the original as it is) its position
+    mode: model_options["transformer_options"] reaches the diffusion model in every sampler call."""
+    if mode not in position_modes.POSITION_MODES:
+        raise ValueError(f"RPE-2D DiT Loader: unknown position mode {mode!r}")
+    model.model_options.setdefault("transformer_options", {})[POSITION_MODE_KEY] = {
+        "mode": mode, "seed": int(seed)}
+    return model
+
+
 def model_from_file(path, position_mode="auto", seed=0):
     """A ComfyUI ModelPatcher for a DiT file (official layout or ours)."""
     import comfy.model_management as mm
@@ -126,15 +140,16 @@ def model_from_file(path, position_mode="auto", seed=0):
     fmt, factor = latent_format_for(info)
     dtype = mm.unet_dtype(model_params=sum(p.numel() for p in dit.parameters()))
     dit.to(dtype)
-    dit.position_mode, dit.position_seed, dit.latent_downscale = mode, int(seed), factor
+    dit.latent_downscale = factor
     dit.base_resolution = cfg.grid[0] * cfg.patch_size * factor
 
     Config, Model = _comfy_model_classes()
     model_config = Config({"disable_unet_model_creation": True})
     model_config.latent_format = fmt
     model = Model(model_config, dit, device=mm.unet_offload_device())
-    return comfy.model_patcher.ModelPatcher(model, load_device=load_device,
-                                            offload_device=mm.unet_offload_device()), info
+    patcher = comfy.model_patcher.ModelPatcher(model, load_device=load_device,
+                                               offload_device=mm.unet_offload_device())
+    return set_position_mode(patcher, mode, seed), info
 
 
 def bundled_dits() -> list:
@@ -176,26 +191,28 @@ def _resolve(name):
                             f"models/checkpoints")
 
 
-class RPE2DDiTLoader:
+class RPE2DDiTLoader(io.ComfyNode):
     @classmethod
-    def INPUT_TYPES(cls):
-        return {"required": {
-            "dit_name": (_checkpoint_names(), {"tooltip": "A DiT checkpoint from models/diffusion_models or models/checkpoints: an RPE-2D checkpoint trained by this pack, a bundled tiny reference DiT (posenc-bundled/..., pixel space, trained at 32x32 on the procedural scenes: tiny_dit_vanilla and tiny_dit_rpe2d), or an official DiT-XL/2 256/512 file (.safetensors, or .pt loaded weights-only)."}),
-            "position_mode": (list(MODES), {"default": "auto", "tooltip": "Positions given to the sin-cos encoding. auto: linspace for RPE-2D checkpoints, first for vanilla ones. linspace: spread over the trained range [0, L). random: a seeded sorted subset of [0, L). first: 0..n-1 (plain extrapolation). interpolate: fractional positions squeezed onto the trained grid (for vanilla models). ntk: 0..n-1 with NTK-scaled sin-cos frequencies (for vanilla models)."}),
-            "seed": ("INT", {"default": 0, "min": 0, "max": 0xffffffffffffffff, "tooltip": "Seed of the 'random' position mode (ignored by the other modes)."}),
-        }}
+    def define_schema(cls):
+        return io.Schema(
+            node_id="RPE2DDiTLoader",
+            display_name="RPE-2D DiT Loader",
+            category="loaders",
+            description=("Loads a Diffusion Transformer (official facebookresearch DiT layout) as a MODEL "
+                         "that samples at any size and aspect ratio, with RPE-2D position modes. Pair it "
+                         "with 'DiT Class Label' for class-conditional DiTs."),
+            inputs=[
+                io.Combo.Input("dit_name", options=_checkpoint_names(), tooltip="A DiT checkpoint from models/diffusion_models or models/checkpoints: an RPE-2D checkpoint trained by this pack, a bundled tiny reference DiT (posenc-bundled/..., pixel space, trained at 32x32 on the procedural scenes: tiny_dit_vanilla and tiny_dit_rpe2d), or an official DiT-XL/2 256/512 file (.safetensors, or .pt loaded weights-only)."),
+                io.Combo.Input("position_mode", options=list(MODES), default="auto", tooltip="Positions given to the sin-cos encoding. auto: linspace for RPE-2D checkpoints, first for vanilla ones. linspace: spread over the trained range [0, L). random: a seeded sorted subset of [0, L). first: 0..n-1 (plain extrapolation). interpolate: fractional positions squeezed onto the trained grid (for vanilla models). ntk: 0..n-1 with NTK-scaled sin-cos frequencies (for vanilla models)."),
+                io.Int.Input("seed", default=0, min=0, max=0xffffffffffffffff, tooltip="Seed of the 'random' position mode (ignored by the other modes)."),
+            ],
+            outputs=[io.Model.Output(display_name="model")],
+        )
 
-    RETURN_TYPES = ("MODEL",)
-    RETURN_NAMES = ("model",)
-    FUNCTION = "load"
-    CATEGORY = "loaders"
-    DESCRIPTION = ("Loads a Diffusion Transformer (official facebookresearch DiT layout) as a MODEL "
-                   "that samples at any size and aspect ratio, with RPE-2D position modes. Pair it "
-                   "with 'DiT Class Label' for class-conditional DiTs.")
-
-    def load(self, dit_name, position_mode, seed):
+    @classmethod
+    def execute(cls, dit_name, position_mode, seed) -> io.NodeOutput:
         model, _ = model_from_file(_resolve(dit_name), position_mode, seed)
-        return (model,)
+        return io.NodeOutput(model)
 
 
 def _dit_of(model):
@@ -205,35 +222,35 @@ def _dit_of(model):
     return dm
 
 
-class DiTClassLabel:
+class DiTClassLabel(io.ComfyNode):
     @classmethod
-    def INPUT_TYPES(cls):
-        return {"required": {
-            "model": ("MODEL", {"tooltip": "The DiT from the RPE-2D DiT Loader (used to check the label range)."}),
-            "class_label": ("INT", {"default": 0, "min": 0, "max": 1 << 20, "tooltip": "Class index: an ImageNet-1k label 0..999 for official DiT (e.g. 207 golden retriever, 88 macaw, 980 volcano), the scene class for the bundled reference DiTs. Ignored by unconditional DiTs."}),
-        }}
+    def define_schema(cls):
+        return io.Schema(
+            node_id="DiTClassLabel",
+            display_name="DiT Class Label",
+            category="conditioning",
+            description=("Class conditioning for a class-conditional DiT: positive is the class, negative "
+                         "the null (unconditional) class for classifier-free guidance."),
+            inputs=[
+                io.Model.Input("model", tooltip="The DiT from the RPE-2D DiT Loader (used to check the label range)."),
+                io.Int.Input("class_label", default=0, min=0, max=1 << 20, tooltip="Class index: an ImageNet-1k label 0..999 for official DiT (e.g. 207 golden retriever, 88 macaw, 980 volcano), the scene class for the bundled reference DiTs. Ignored by unconditional DiTs."),
+            ],
+            outputs=[io.Conditioning.Output(display_name="positive"),
+                     io.Conditioning.Output(display_name="negative")],
+        )
 
-    RETURN_TYPES = ("CONDITIONING", "CONDITIONING")
-    RETURN_NAMES = ("positive", "negative")
-    FUNCTION = "encode"
-    CATEGORY = "conditioning"
-    DESCRIPTION = ("Class conditioning for a class-conditional DiT: positive is the class, negative "
-                   "the null (unconditional) class for classifier-free guidance.")
-
-    def encode(self, model, class_label):
+    @classmethod
+    def execute(cls, model, class_label) -> io.NodeOutput:
         cfg = _dit_of(model).config
         empty = torch.zeros(1, 1, 1)
         if cfg.num_classes == 0:  # unconditional DiT: conditioning without a label, for KSampler
             logging.info("DiT Class Label: the DiT is unconditional; the class label is ignored")
-            return ([[empty, {}]], [[empty, {}]])
+            return io.NodeOutput([[empty, {}]], [[empty, {}]])
         if not 0 <= class_label < cfg.num_classes:
             raise ValueError(f"DiT Class Label: class label {class_label} out of range: this DiT has "
                              f"{cfg.num_classes} classes (0..{cfg.num_classes - 1})")
         null = cfg.num_classes if cfg.class_dropout else class_label
         if not cfg.class_dropout:
             logging.warning("DiT Class Label: the model has no null class; negative = positive")
-        return ([[empty, {LABEL_KEY: int(class_label)}]], [[empty, {LABEL_KEY: int(null)}]])
+        return io.NodeOutput([[empty, {LABEL_KEY: int(class_label)}]], [[empty, {LABEL_KEY: int(null)}]])
 
-
-NODE_CLASS_MAPPINGS = {"RPE2DDiTLoader": RPE2DDiTLoader, "DiTClassLabel": DiTClassLabel}
-NODE_DISPLAY_NAME_MAPPINGS = {"RPE2DDiTLoader": "RPE-2D DiT Loader", "DiTClassLabel": "DiT Class Label"}

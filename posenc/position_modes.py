@@ -41,6 +41,10 @@ import torch
 
 DEFAULT_BASE = 10000.0
 POSITION_MODES = ("linspace", "random", "first", "interpolate", "ntk")
+#: Where a ComfyUI MODEL carries its position mode: model_options["transformer_options"][KEY] =
+#: {"mode": one of POSITION_MODES, "seed": int}, set by the RPE-2D DiT Loader and read by the DiT
+#: adapter (nodes/rpe2d_loader.py) from the transformer_options the sampler passes it.
+POSITION_MODE_KEY = "posenc_position_mode"
 #: Modes that need n distinct integer positions inside [0, L), so n <= L.
 DISTINCT_MODES = ("linspace", "random")
 

@@ -10,11 +10,12 @@ API format (what POST /prompt takes): ``{node_id: {"class_type": ..., "inputs": 
 [origin_id, origin_slot]}}}``.
 
 The frontend creates one widget per input whose type is a widget type (INT, FLOAT, STRING,
-BOOLEAN, or a list of choices = COMBO), in the order of the node's declared inputs (required,
-then optional), unless the input is ``forceInput``.  An INT input with ``control_after_generate``
-(or, by the frontend's legacy rule, an INT named ``seed`` or ``noise_seed`` without the flag) gets
-a second widget, "control after generate" (fixed / increment / decrement / randomize), whose value
-follows it in ``widgets_values`` but is never sent to the backend.
+BOOLEAN, or COMBO: a list of choices in V1 nodes' specs, ``"COMBO"`` with ``options`` in V3
+ones), in the order of the node's declared inputs (required, then optional), unless the input
+is ``forceInput``.  An INT input with ``control_after_generate`` (or, by the frontend's legacy
+rule, an INT named ``seed`` or ``noise_seed`` without the flag) gets a second widget, "control
+after generate" (fixed / increment / decrement / randomize), whose value follows it in
+``widgets_values`` but is never sent to the backend.
 """
 from __future__ import annotations
 
@@ -29,7 +30,7 @@ SKIPPED_MODES = (2, 4)
 def input_specs(node_info: dict) -> list[tuple[str, object, dict, bool]]:
     """(name, type, options, required) of a node's declared inputs in the frontend's order.
     ``node_info`` is one entry of /object_info (or the same shape); type is a string or a list
-    (COMBO choices)."""
+    (V1 COMBO choices; see combo_options)."""
     out = []
     order = node_info.get("input_order") or {}
     for section in ("required", "optional"):
@@ -48,6 +49,11 @@ def kind(typ) -> str:
     if isinstance(typ, list):
         return "COMBO"
     return typ
+
+
+def combo_options(typ, opts) -> list:
+    """The choices of a COMBO input: V1 specs give them as the type, V3 specs as opts["options"]."""
+    return list(typ) if isinstance(typ, list) else list(opts.get("options") or [])
 
 
 def is_widget(typ, opts) -> bool:

@@ -1,5 +1,7 @@
 """Test setup: the repository root is importable as a package (as ComfyUI imports a custom node
-folder), and `comfy` resolves to real ComfyUI when COMFYUI_PATH is set, else to tests/standin."""
+folder), and `comfy` and `comfy_api` resolve to real ComfyUI when COMFYUI_PATH is set, else to
+tests/standin."""
+import asyncio
 import importlib.util
 import os
 import sys
@@ -45,6 +47,20 @@ def load_pack():
     sys.modules[PACK_NAME] = module
     spec.loader.exec_module(module)
     return module
+
+
+def registered_nodes(pack=None) -> dict:
+    """{node id: (class, display name)} as ComfyUI registers the pack: through comfy_entrypoint,
+    the node id and display name from each node's schema (nodes.py, load_custom_node)."""
+    pack = pack or load_pack()
+
+    async def node_list():
+        return await (await pack.comfy_entrypoint()).get_node_list()
+    out = {}
+    for cls in asyncio.run(node_list()):
+        schema = cls.GET_SCHEMA()
+        out[schema.node_id] = (cls, schema.display_name)
+    return out
 
 
 @pytest.fixture(scope="session")

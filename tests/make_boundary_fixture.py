@@ -17,7 +17,10 @@ FIXTURE = ROOT / "tests" / "fixtures" / "boundary_geometry.json"
 
 
 def load_pack(name: str = "posenc_pack_under_test"):
-    """Import the repository as a package (its folder name need not be a Python identifier)."""
+    """Import the repository as a package (its folder name need not be a Python identifier).
+    Without ComfyUI, its nodes import comfy_api from tests/standin, as under pytest."""
+    if importlib.util.find_spec("comfy_api") is None:
+        sys.path.append(str(ROOT / "tests" / "standin"))
     if name not in sys.modules:
         spec = importlib.util.spec_from_file_location(name, ROOT / "__init__.py",
                                                       submodule_search_locations=[str(ROOT)])

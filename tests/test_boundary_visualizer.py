@@ -14,6 +14,7 @@ import pytest
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from conftest import registered_nodes  # noqa: E402
 from make_boundary_fixture import load_pack  # noqa: E402
 
 load_pack()
@@ -28,7 +29,7 @@ PANEL = torch.tensor(D.PANEL)
 def run(**kw):
     args = dict(width=1024, height=1024, base_resolution=512, boundaries=3, jitter=0, seed=0, levels=0)
     args.update(kw)
-    (img,) = V.BoundaryVisualizer().visualize(**args)
+    (img,) = V.BoundaryVisualizer.execute(**args).result
     return img
 
 
@@ -317,11 +318,9 @@ def test_input_declaration():
         assert opts["step"] == 8 and opts["max"] == 16384 and opts["min"] >= 8
     assert spec["required"]["boundaries"][1]["min"] == 1
     assert spec["required"]["boundaries"][1]["max"] == B.MAX_BOUNDARIES
-    assert V.BoundaryVisualizer.RETURN_TYPES == ("IMAGE",)
+    assert V.BoundaryVisualizer.RETURN_TYPES == ["IMAGE"] and V.BoundaryVisualizer.RETURN_NAMES == ["image"]
     assert V.BoundaryVisualizer.CATEGORY == "image"
-    assert V.BoundaryVisualizer.FUNCTION == "visualize"
-    assert PACK.NODE_CLASS_MAPPINGS["BoundaryVisualizer"] is V.BoundaryVisualizer
-    assert PACK.NODE_DISPLAY_NAME_MAPPINGS["BoundaryVisualizer"] == "Boundary Visualizer"
+    assert registered_nodes(PACK)["BoundaryVisualizer"] == (V.BoundaryVisualizer, "Boundary Visualizer")
 
 
 # ---------------------------------------------------------------------------------------------

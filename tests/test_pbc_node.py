@@ -2,6 +2,7 @@
 import pytest
 import torch
 
+from conftest import registered_nodes
 from reference_pbc import reference_conv
 from standin.model_patcher import BaseModelStandIn, ModelPatcher
 from tiny_unet import TinyUNet
@@ -16,7 +17,7 @@ def _model(config="SD15", seed=0, **kw):
 
 
 def _node(pack):
-    return pack.nodes.pbc_patcher.PBCModelPatcher()
+    return pack.nodes.pbc_patcher.PBCModelPatcher
 
 
 def _noise(h, w, b=2, seed=1):
@@ -39,16 +40,15 @@ def test_inputs_are_the_contract(pack):
     assert (req["boundaries"][1]["default"], req["jitter"][1]["default"], req["start_percent"][1]["default"],
             req["end_percent"][1]["default"], req["base_resolution"][1]["default"]) == (31, 1, 0.0, 0.5, 0)
     assert all(opts.get("tooltip") for _, opts in req.values())
-    assert node.RETURN_TYPES == ("MODEL",) and node.CATEGORY == "model_patches/unet"
-    assert pack.NODE_CLASS_MAPPINGS["PBCModelPatcher"] is node
-    assert pack.NODE_DISPLAY_NAME_MAPPINGS["PBCModelPatcher"] == "PBC Model Patcher"
+    assert node.RETURN_TYPES == ["MODEL"] and node.CATEGORY == "model_patches/unet"
+    assert registered_nodes(pack)["PBCModelPatcher"] == (node, "PBC Model Patcher")
 
 
 def test_above_base_matches_reference_and_original_stays_unpatched(pack, monkeypatch):
     model = _model()
     x = _noise(32, 32)                       # base 128 px / 8 = 16 latent cells: this is 2x
     plain_before = model.clone().sample(x, SIGMAS)
-    (patched,) = _node(pack).patch(model, **ARGS)
+    (patched,) = _node(pack).execute(model, **ARGS).result
     fast = patched.sample(x, SIGMAS)
     assert (fast - plain_before).abs().max() > 1e-3, "PBC changed nothing above the base size"
     # the original MODEL is untouched, before and after the patched one sampled
@@ -65,14 +65,14 @@ def test_above_base_matches_reference_and_original_stays_unpatched(pack, monkeyp
 def test_at_or_below_base_is_bit_identical(pack, size):
     model = _model()
     x = _noise(*size)
-    (patched,) = _node(pack).patch(model, **ARGS)
+    (patched,) = _node(pack).execute(model, **ARGS).result
     assert torch.equal(patched.sample(x, SIGMAS), model.clone().sample(x, SIGMAS))
 
 
 def test_window_outside_is_bit_identical(pack):
     model = _model()
     x = _noise(32, 32)
-    (patched,) = _node(pack).patch(model, **{**ARGS, "start_percent": 0.0, "end_percent": 0.5})
+    (patched,) = _node(pack).execute(model, **{**ARGS, "start_percent": 0.0, "end_percent": 0.5}).result
     patched.patch_model()
     try:
         late = patched.diffusion_call(x, 0.01)    # sigma below the window's end: off
@@ -87,7 +87,7 @@ def test_window_outside_is_bit_identical(pack):
 def test_odd_latent_and_non_square(pack, monkeypatch):
     model = _model()
     x = _noise(19, 45)                       # height 19 > 16, width 45 > 16; odd sizes
-    (patched,) = _node(pack).patch(model, **ARGS)
+    (patched,) = _node(pack).execute(model, **ARGS).result
     fast = patched.sample(x, SIGMAS)
     _with_reference_conv(pack, monkeypatch)
     torch.testing.assert_close(fast, patched.sample(x, SIGMAS), rtol=1e-4, atol=1e-4)
@@ -95,7 +95,7 @@ def test_odd_latent_and_non_square(pack, monkeypatch):
 
 def test_long_axis_only(pack):
     model = _model()
-    (patched,) = _node(pack).patch(model, **ARGS)
+    (patched,) = _node(pack).execute(model, **ARGS).result
     fn = patched.object_patches["diffusion_model.conv_in._conv_forward"]
     step = fn.runtime.step_for(16, 48, 3.0)       # 1x by 3x: vertical boundaries only
     assert (step.rows, step.cols) == (False, True)
@@ -107,9 +107,9 @@ def test_chained_nodes_each_own_window(pack):
     model = _model()
     x = _noise(32, 32)
     node = _node(pack)
-    (early,) = node.patch(model, **{**ARGS, "boundaries": 3, "end_percent": 0.5})
-    (late,) = node.patch(model, **{**ARGS, "boundaries": 31, "start_percent": 0.5})
-    (both,) = node.patch(early, **{**ARGS, "boundaries": 31, "start_percent": 0.5})
+    (early,) = node.execute(model, **{**ARGS, "boundaries": 3, "end_percent": 0.5}).result
+    (late,) = node.execute(model, **{**ARGS, "boundaries": 31, "start_percent": 0.5}).result
+    (both,) = node.execute(early, **{**ARGS, "boundaries": 31, "start_percent": 0.5}).result
 
     def call(m, sigma):
         m.patch_model()
@@ -126,7 +126,7 @@ def test_chained_nodes_each_own_window(pack):
 def test_uses_the_weight_it_is_given(pack):
     """LoRA / weight casting: the conv weight comes in through _conv_forward and is never cached."""
     model = _model()
-    (patched,) = _node(pack).patch(model, **ARGS)
+    (patched,) = _node(pack).execute(model, **ARGS).result
     conv = model.model.diffusion_model.conv_in
     fn = patched.object_patches["diffusion_model.conv_in._conv_forward"]
     x = torch.randn(1, 4, 32, 32)
@@ -149,7 +149,7 @@ def test_auto_base_resolution(pack):
     assert info.auto_base_resolution(m) == 1024
     dm = _model("Mystery")
     with pytest.raises(ValueError, match="set base_resolution"):
-        _node(pack).patch(dm, **{**ARGS, "base_resolution": 0})
+        _node(pack).execute(dm, **{**ARGS, "base_resolution": 0})
     dm.model.diffusion_model.base_resolution = 32   # reference models carry their own
     dm.model.diffusion_model.latent_downscale = 1
     assert info.auto_base_resolution(dm) == 32
@@ -170,10 +170,10 @@ class _Transformer(torch.nn.Module):
 ])
 def test_bad_inputs_fail_with_a_message(pack, kwargs, match):
     with pytest.raises(ValueError, match=match):
-        _node(pack).patch(_model(), **{**ARGS, **kwargs})
+        _node(pack).execute(_model(), **{**ARGS, **kwargs})
 
 
 def test_transformer_is_refused(pack):
     m = ModelPatcher(BaseModelStandIn(_Transformer(), "Flux"))
     with pytest.raises(ValueError, match="PBC applies to convolutional U-Nets.*transformer"):
-        _node(pack).patch(m, **ARGS)
+        _node(pack).execute(m, **ARGS)

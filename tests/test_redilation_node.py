@@ -5,6 +5,7 @@ import copy
 import pytest
 import torch
 
+from conftest import registered_nodes
 from standin.model_patcher import BaseModelStandIn, ModelPatcher
 from tiny_unet import TinyUNet
 
@@ -19,7 +20,7 @@ def _model(config="SD15", seed=0):
 
 
 def _node(pack):
-    return pack.nodes.redilation_patcher.RedilationPatcher()
+    return pack.nodes.redilation_patcher.RedilationPatcher
 
 
 def _noise(h, w, b=2, seed=1):
@@ -43,13 +44,12 @@ def test_inputs_are_the_contract(pack):
     assert (req["start_percent"][1]["default"], req["end_percent"][1]["default"],
             req["base_resolution"][1]["default"]) == (0.0, 0.5, 0)
     assert all(opts.get("tooltip") for _, opts in req.values())
-    assert node.RETURN_TYPES == ("MODEL",) and node.CATEGORY == "model_patches/unet"
-    assert pack.NODE_CLASS_MAPPINGS["RedilationPatcher"] is node
-    assert pack.NODE_DISPLAY_NAME_MAPPINGS["RedilationPatcher"] == "Re-dilation Patcher"
+    assert node.RETURN_TYPES == ["MODEL"] and node.CATEGORY == "model_patches/unet"
+    assert registered_nodes(pack)["RedilationPatcher"] == (node, "Re-dilation Patcher")
 
 
 def test_patches_the_inner_convs_only(pack):
-    (patched,) = _node(pack).patch(_model(), **ARGS)
+    (patched,) = _node(pack).execute(_model(), **ARGS).result
     assert sorted(k.split(".", 1)[1].rsplit(".", 1)[0] for k in patched.object_patches) == sorted(DILATED)
 
 
@@ -58,7 +58,7 @@ def test_matches_dilated_reference_and_original_stays_unpatched(pack, size, fact
     model = _model()
     x = _noise(*size)
     plain_before = model.clone().sample(x, SIGMAS)
-    (patched,) = _node(pack).patch(model, **ARGS)
+    (patched,) = _node(pack).execute(model, **ARGS).result
     got = patched.sample(x, SIGMAS)
     torch.testing.assert_close(got, _dilated_copy(model, *factors).sample(x, SIGMAS), rtol=1e-5, atol=1e-5)
     assert (got - plain_before).abs().max() > 1e-3, "re-dilation changed nothing above the base size"
@@ -72,14 +72,14 @@ def test_matches_dilated_reference_and_original_stays_unpatched(pack, size, fact
 def test_at_or_near_base_is_bit_identical(pack, size):
     model = _model()
     x = _noise(*size)
-    (patched,) = _node(pack).patch(model, **ARGS)
+    (patched,) = _node(pack).execute(model, **ARGS).result
     assert torch.equal(patched.sample(x, SIGMAS), model.clone().sample(x, SIGMAS))
 
 
 def test_window(pack):
     model = _model()
     x = _noise(32, 32)
-    (patched,) = _node(pack).patch(model, **{**ARGS, "end_percent": 0.5})
+    (patched,) = _node(pack).execute(model, **{**ARGS, "end_percent": 0.5}).result
     plain = model.clone()
     patched.patch_model()
     try:
@@ -93,21 +93,21 @@ def test_window(pack):
 
 def test_auto_base_resolution(pack):
     """SD 1.5 auto base 512 px = 64 latent cells: 128 cells is 2x; a 'Mystery' model must say so."""
-    (patched,) = _node(pack).patch(_model("SD15"), **{**ARGS, "base_resolution": 0})
+    (patched,) = _node(pack).execute(_model("SD15"), **{**ARGS, "base_resolution": 0}).result
     fn = patched.object_patches["diffusion_model.mid._conv_forward"]
     assert fn.runtime.step_for(128, 64, 3.0) == (2, 1)
     assert fn.runtime.step_for(64, 64, 3.0) is None
     with pytest.raises(ValueError, match="set base_resolution"):
-        _node(pack).patch(_model("Mystery"), **{**ARGS, "base_resolution": 0})
+        _node(pack).execute(_model("Mystery"), **{**ARGS, "base_resolution": 0})
 
 
 def test_composes_with_pbc(pack):
     """PBC early, re-dilation late: each applies in its own window, PBC's patch stays underneath."""
     model = _model()
     x = _noise(32, 32)
-    (pbc,) = pack.nodes.pbc_patcher.PBCModelPatcher().patch(
-        model, boundaries=3, jitter=0, start_percent=0.0, end_percent=0.5, base_resolution=128, seed=0)
-    (both,) = _node(pack).patch(pbc, **{**ARGS, "start_percent": 0.5})
+    (pbc,) = pack.nodes.pbc_patcher.PBCModelPatcher.execute(
+        model, boundaries=3, jitter=0, start_percent=0.0, end_percent=0.5, base_resolution=128, seed=0).result
+    (both,) = _node(pack).execute(pbc, **{**ARGS, "start_percent": 0.5}).result
 
     def call(m, sigma):
         m.patch_model()
@@ -130,7 +130,7 @@ class _Transformer(torch.nn.Module):
 def test_transformer_is_refused(pack):
     m = ModelPatcher(BaseModelStandIn(_Transformer(), "Flux"))
     with pytest.raises(ValueError, match="Re-dilation applies to convolutional U-Nets.*transformer"):
-        _node(pack).patch(m, **ARGS)
+        _node(pack).execute(m, **ARGS)
 
 
 @pytest.mark.parametrize("kwargs,match", [
@@ -139,4 +139,4 @@ def test_transformer_is_refused(pack):
 ])
 def test_bad_inputs_fail_with_a_message(pack, kwargs, match):
     with pytest.raises(ValueError, match=match):
-        _node(pack).patch(_model(), **{**ARGS, **kwargs})
+        _node(pack).execute(_model(), **{**ARGS, **kwargs})

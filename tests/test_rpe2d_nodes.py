@@ -4,7 +4,8 @@ from types import SimpleNamespace
 import pytest
 import torch
 
-from conftest import load_pack
+from conftest import load_pack, registered_nodes
+from posenc.position_modes import POSITION_MODE_KEY
 
 
 @pytest.fixture(scope="module")
@@ -21,29 +22,31 @@ def comfy_dit(mod, **kw):
 
 
 def test_registered_with_display_names_and_tooltips(loader_mod, monkeypatch):
-    pack = load_pack()
-    assert pack.NODE_DISPLAY_NAME_MAPPINGS["RPE2DDiTLoader"] == "RPE-2D DiT Loader"
-    assert pack.NODE_CLASS_MAPPINGS["RPE2DDiTLoader"].CATEGORY == "loaders"
-    assert "DiTClassLabel" in pack.NODE_CLASS_MAPPINGS
     monkeypatch.setattr(loader_mod, "_checkpoint_names", lambda: ["a.safetensors"])
+    nodes = registered_nodes()
+    assert nodes["RPE2DDiTLoader"] == (loader_mod.RPE2DDiTLoader, "RPE-2D DiT Loader")
+    assert nodes["DiTClassLabel"] == (loader_mod.DiTClassLabel, "DiT Class Label")
+    assert loader_mod.RPE2DDiTLoader.CATEGORY == "loaders"
     for name in ("RPE2DDiTLoader", "DiTClassLabel"):
-        for inp, spec in pack.NODE_CLASS_MAPPINGS[name].INPUT_TYPES()["required"].items():
+        for inp, spec in nodes[name][0].INPUT_TYPES()["required"].items():
             assert spec[1].get("tooltip"), (name, inp)
-    modes = pack.NODE_CLASS_MAPPINGS["RPE2DDiTLoader"].INPUT_TYPES()["required"]["position_mode"][0]
+    required = loader_mod.RPE2DDiTLoader.INPUT_TYPES()["required"]
+    assert required["dit_name"][1]["options"] == ["a.safetensors"]   # listed when the schema is built
+    modes = required["position_mode"][1]["options"]
     assert set(modes) == {"auto", "linspace", "random", "first", "interpolate", "ntk"}
 
 
 def test_class_label_node(loader_mod):
     model = SimpleNamespace(model=SimpleNamespace(diffusion_model=comfy_dit(loader_mod)))
-    pos, neg = loader_mod.DiTClassLabel().encode(model, 7)
+    pos, neg = loader_mod.DiTClassLabel.execute(model, 7).result
     assert pos[0][1][loader_mod.LABEL_KEY] == 7 and neg[0][1][loader_mod.LABEL_KEY] == 10  # null class
     with pytest.raises(ValueError, match="class label 10 out of range.*10 classes"):
-        loader_mod.DiTClassLabel().encode(model, 10)
+        loader_mod.DiTClassLabel.execute(model, 10)
     with pytest.raises(ValueError, match="not a DiT"):
-        loader_mod.DiTClassLabel().encode(SimpleNamespace(model=SimpleNamespace(diffusion_model=torch.nn.Identity())), 1)
+        loader_mod.DiTClassLabel.execute(SimpleNamespace(model=SimpleNamespace(diffusion_model=torch.nn.Identity())), 1)
     uncond = SimpleNamespace(model=SimpleNamespace(diffusion_model=comfy_dit(
         loader_mod, num_classes=0, class_dropout=False)))
-    pos, neg = loader_mod.DiTClassLabel().encode(uncond, 3)
+    pos, neg = loader_mod.DiTClassLabel.execute(uncond, 3).result
     assert loader_mod.LABEL_KEY not in pos[0][1]
 
 
@@ -52,16 +55,44 @@ def test_adapter_returns_noise_channels_and_checks_size(loader_mod):
     for p in dm.parameters():
         torch.nn.init.normal_(p, std=0.1)
     x, t, y = torch.randn(1, 4, 16, 12), torch.tensor([100.0]), torch.tensor([3])
-    dm.position_mode = "interpolate"
-    out = dm._forward(x, t, y=y, transformer_options={})
+    opts = {POSITION_MODE_KEY: {"mode": "interpolate", "seed": 0}}
+    out = dm._forward(x, t, y=y, transformer_options=opts)
     full = super(loader_mod.ComfyDiT, dm).forward(x, t, y, mode="interpolate")
     assert out.shape == (1, 4, 16, 12)
     torch.testing.assert_close(out, full[:, :4])  # learned sigma: only the noise channels
-    # per-run override through transformer_options
-    out2 = dm._forward(x, t, y=y, transformer_options={"posenc_rpe2d": {"mode": "first"}})
+    # without the key (a call from outside a sampler): the checkpoint's default, first for vanilla
+    out2 = dm._forward(x, t, y=y, transformer_options={})
     torch.testing.assert_close(out2, super(loader_mod.ComfyDiT, dm).forward(x, t, y, mode="first")[:, :4])
     with pytest.raises(ValueError, match=r"image size 104x128 is not a multiple of 16"):
         dm._forward(torch.randn(1, 4, 16, 13), t, y=y, transformer_options={})
+
+
+def test_position_mode_is_a_model_patch(loader_mod):
+    """The mode travels in the MODEL's model_options["transformer_options"], not on the module:
+    two clones of one loaded MODEL sample with their own modes at 2x, the original with its own."""
+    from standin.model_patcher import BaseModelStandIn, ModelPatcher
+    dm = comfy_dit(loader_mod)                    # vanilla, trained grid 4x4 = L
+    for p in dm.parameters():
+        torch.nn.init.normal_(p, std=0.1)
+    model = loader_mod.set_position_mode(ModelPatcher(BaseModelStandIn(dm, "DiT")), "first")
+    x = torch.randn(2, 4, 16, 16, generator=torch.Generator().manual_seed(0))   # 8x8 patches: 2x
+    sigmas = [14.6, 6.0, 2.0, 0.5, 0.0]
+    before = model.sample(x, sigmas)
+    a = loader_mod.set_position_mode(model.clone(), "interpolate")
+    b = loader_mod.set_position_mode(model.clone(), "ntk")
+    assert a.model.diffusion_model is b.model.diffusion_model is dm
+    got_a, got_b = a.sample(x, sigmas), b.sample(x, sigmas)
+    for u, v in ((got_a, got_b), (got_a, before), (got_b, before)):
+        assert (u - v).abs().max() > 1e-3
+    assert torch.equal(model.sample(x, sigmas), before)          # the original is unaffected
+    assert model.model_options["transformer_options"][POSITION_MODE_KEY] == {"mode": "first", "seed": 0}
+    assert not hasattr(dm, "position_mode") and not hasattr(dm, "position_seed")
+    t = torch.full((2,), 6.0)
+    for m, mode in ((model, "first"), (a, "interpolate"), (b, "ntk")):   # each call: its own mode
+        torch.testing.assert_close(m.diffusion_call(x, 6.0),
+                                   super(loader_mod.ComfyDiT, dm).forward(x, t, None, mode=mode)[:, :4])
+    with pytest.raises(ValueError, match="unknown position mode 'nearest'"):
+        loader_mod.set_position_mode(model.clone(), "nearest")
 
 
 def test_bundled_dits_are_listed_and_resolved(loader_mod, monkeypatch, tmp_path):

@@ -1,26 +1,29 @@
 """The example workflows (workflows/*.json, ComfyUI's UI format) against the nodes they use.
 
 No ComfyUI needed: core node specs come from tests/fixtures/core_nodes.json (recorded from a real
-ComfyUI's /object_info by tools/update_core_nodes.py), the pack's from its own INPUT_TYPES.  The
-host test tests/host/test_host_workflows.py runs the CPU workflows in real ComfyUI.
+ComfyUI's /object_info by tools/update_core_nodes.py), the pack's from its nodes' schemas (the
+/object_info entry ComfyUI derives from them, GET_NODE_INFO_V1).  Every workflow must still
+convert to the API prompt recorded before the nodes moved to the V3 schema
+(tests/fixtures/workflow_prompts.json).  The host test tests/host/test_host_workflows.py runs the
+CPU workflows in real ComfyUI.
 """
 from __future__ import annotations
 
 import copy
-import importlib.util
 import json
 import math
-import sys
-import types
 from pathlib import Path
 
 import pytest
 
-from posenc_lab.workflow_format import CONTROL_VALUES, FRONTEND_ONLY, input_specs, is_widget, kind, to_api, widget_slots
+from conftest import registered_nodes
+from posenc_lab.workflow_format import (CONTROL_VALUES, FRONTEND_ONLY, combo_options, input_specs, is_widget,
+                                        kind, to_api, widget_slots)
 
 ROOT = Path(__file__).resolve().parents[1]
 WORKFLOWS = sorted((ROOT / "workflows").glob("*.json"))
 CORE = json.loads((ROOT / "tests" / "fixtures" / "core_nodes.json").read_text())
+PROMPTS = json.loads((ROOT / "tests" / "fixtures" / "workflow_prompts.json").read_text())["prompts"]
 # Workflows that run on a CPU with what the pack ships; only they may carry a thumbnail, rendered
 # from a real run (POSENC_RENDER_THUMBNAILS=1 with tests/host/test_host_workflows.py).
 CPU_WORKFLOWS = {"reference_unet_4x_direct_pbc_redilation", "tiny_dit_2x_vanilla_vs_rpe2d",
@@ -33,23 +36,9 @@ MODEL_FILE_SUFFIXES = (".safetensors", ".sft", ".pt", ".pth", ".ckpt", ".bin")
 
 
 def pack_specs(pack) -> dict:
-    """/object_info-shaped specs of the pack's nodes, from their classes."""
-    stub = None
-    if importlib.util.find_spec("folder_paths") is None:   # no ComfyUI: the DiT loader lists
-        stub = types.ModuleType("folder_paths")             # model folders through folder_paths
-        stub.get_filename_list = lambda folder: []
-        sys.modules["folder_paths"] = stub
-    try:
-        out = {}
-        for name, cls in pack.NODE_CLASS_MAPPINGS.items():
-            inputs = cls.INPUT_TYPES()
-            out[name] = {"input": inputs, "input_order": {k: list(v) for k, v in inputs.items()},
-                         "output": list(cls.RETURN_TYPES),
-                         "output_name": list(getattr(cls, "RETURN_NAMES", None) or cls.RETURN_TYPES)}
-        return out
-    finally:
-        if stub is not None:
-            del sys.modules["folder_paths"]
+    """The pack's entries of /object_info, as ComfyUI's server makes them from the nodes' schemas."""
+    return {name: json.loads(json.dumps(cls.GET_NODE_INFO_V1()))
+            for name, (cls, _) in registered_nodes(pack).items()}
 
 
 @pytest.fixture(scope="module")
@@ -62,10 +51,11 @@ def specs(pack):
 def _value_problem(node_type, name, typ, opts, value):
     k = kind(typ)
     if k == "COMBO":
-        if (node_type, name) in MODEL_FILE_INPUTS and value not in typ:
+        choices = combo_options(typ, opts)
+        if (node_type, name) in MODEL_FILE_INPUTS and value not in choices:
             return None if str(value).endswith(MODEL_FILE_SUFFIXES) or value == "pixel_space" \
                 else f"{value!r} is not a model file name"
-        return None if value in typ else f"{value!r} not in {typ}"
+        return None if value in choices else f"{value!r} not in {choices}"
     if k == "INT":
         if not isinstance(value, int) or isinstance(value, bool):
             return f"{value!r} is not an integer"
@@ -209,9 +199,22 @@ def test_workflow_converts_to_api_format(path, specs):
     assert any(n["class_type"] == "SaveImage" for n in prompt.values()), "no output node"
 
 
+@pytest.mark.parametrize("path", WORKFLOWS, ids=lambda p: p.stem)
+def test_workflow_converts_to_the_prompt_it_did_before_v3(path, specs):
+    """A saved workflow means what it meant with the V1 nodes: same node types, input names,
+    widget values and links in the API prompt."""
+    if path.stem not in PROMPTS:
+        pytest.skip("added after the V3 move: no recorded prompt")
+    assert to_api(_load(path), specs) == PROMPTS[path.stem]
+
+
+def test_recorded_workflows_are_all_still_there():
+    assert set(PROMPTS) <= {p.stem for p in WORKFLOWS}
+
+
 def test_core_node_record_covers_the_workflows(specs, pack):
     used = {n["type"] for p in WORKFLOWS for n in _load(p)["nodes"]} - set(FRONTEND_ONLY)
-    core_used = used - set(pack.NODE_CLASS_MAPPINGS)
+    core_used = used - set(registered_nodes(pack))
     assert core_used <= set(CORE["nodes"]), "run tools/update_core_nodes.py after adding core nodes"
     assert set(CORE["nodes"]) <= set(CORE["core_node_names"])
     assert CORE["comfyui_version"]

@@ -1,5 +1,6 @@
 """A tiny SD-shaped U-Net for node tests: 3x3 ResBlock convs, a stride-2 downsampling conv, a
-nearest + conv upsampling, 1x1 skip projections; ComfyUI's call signature."""
+nearest + conv upsampling, 1x1 skip projections; ComfyUI's call signature (_forward is what
+DIFFUSION_MODEL wrappers wrap, as in ComfyUI's UNetModel)."""
 import torch.nn as nn
 import torch.nn.functional as F
 
@@ -15,7 +16,7 @@ class TinyUNet(nn.Module):
         self.skip = nn.Conv2d(ch, ch, 1)
         self.conv_out = nn.Conv2d(ch, cin, 3, padding=1)
 
-    def forward_unwrapped(self, x, timesteps=None, context=None, y=None, control=None, transformer_options={}, **kw):
+    def _forward(self, x, timesteps=None, context=None, y=None, control=None, transformer_options={}, **kw):
         h = F.silu(self.conv_in(x))
         skips = []
         for d in self.down:
@@ -28,4 +29,4 @@ class TinyUNet(nn.Module):
             h = F.silu(u(h) + self.skip(s))
         return self.conv_out(h)
 
-    forward = forward_unwrapped
+    forward = _forward

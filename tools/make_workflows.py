@@ -8,7 +8,7 @@ this pack installed), so the files match what the frontend builds for these node
     python tools/make_workflows.py --url http://127.0.0.1:8188/
 
 tests/test_workflows.py checks the files against tests/fixtures/core_nodes.json and the pack's
-own INPUT_TYPES; after changing a workflow, run tools/update_core_nodes.py too.
+own node schemas; after changing a workflow, run tools/update_core_nodes.py too.
 """
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from posenc_lab.workflow_format import input_specs, is_widget, widget_slots  # noqa: E402
+from posenc_lab.workflow_format import combo_options, input_specs, is_widget, kind, widget_slots  # noqa: E402
 
 OUT = ROOT / "workflows"
 SD15 = {"name": "v1-5-pruned-emaonly-fp16.safetensors", "directory": "checkpoints",
@@ -71,8 +71,8 @@ class Graph:
                 values.append(widgets.pop(name))
             elif "default" in opts:
                 values.append(opts["default"])
-            elif isinstance(typ, list):
-                values.append(typ[0])
+            elif kind(typ) == "COMBO" and combo_options(typ, opts):
+                values.append(combo_options(typ, opts)[0])
             else:
                 raise ValueError(f"{type_}: give a value for {name}")
         if widgets:

@@ -116,11 +116,11 @@ def main(argv=None) -> int:
 
 
 def _pack_nodes() -> list[str]:
+    """The pack's node ids, from the node_id="..." of each V3 schema in nodes/."""
     import re
     names = []
     for path in (ROOT / "nodes").glob("*.py"):
-        for block in re.findall(r"NODE_CLASS_MAPPINGS = \{(.*?)\}", path.read_text(), re.S):
-            names += re.findall(r'"(\w+)"\s*:', block)
+        names += re.findall(r'node_id="(\w+)"', path.read_text())
     return names
 
 

@@ -38,13 +38,13 @@ def main(argv=None) -> int:
     from posenc.reference_unet import BUNDLED_UNET
     from posenc_lab.scenes import CLASSES
 
-    (model,) = pack.nodes.reference_models.ReferenceModelLoader().load(BUNDLED_UNET.name)
-    (pbc,) = pack.nodes.pbc_patcher.PBCModelPatcher().patch(
-        model, boundaries=3, jitter=1, start_percent=0.0, end_percent=0.5, base_resolution=0, seed=0)
-    (red,) = pack.nodes.redilation_patcher.RedilationPatcher().patch(
-        model, start_percent=0.0, end_percent=0.5, base_resolution=0)
-    labels = pack.nodes.reference_models.ReferenceClassLabel()
-    pos, neg = labels.encode(args.label)[0], labels.encode("unconditional")[0]
+    (model,) = pack.nodes.reference_models.ReferenceModelLoader.execute(BUNDLED_UNET.name).result
+    (pbc,) = pack.nodes.pbc_patcher.PBCModelPatcher.execute(
+        model, boundaries=3, jitter=1, start_percent=0.0, end_percent=0.5, base_resolution=0, seed=0).result
+    (red,) = pack.nodes.redilation_patcher.RedilationPatcher.execute(
+        model, start_percent=0.0, end_percent=0.5, base_resolution=0).result
+    labels = pack.nodes.reference_models.ReferenceClassLabel
+    pos, neg = labels.execute(args.label)[0], labels.execute("unconditional")[0]
     for seed in range(args.seeds):
         row = {"seed": seed}
         for name, m in (("direct", model), ("pbc3", pbc), ("redilation", red)):

@@ -1,4 +1,5 @@
 """PBC Model Patcher inside real ComfyUI (opt-in: set COMFYUI_PATH to a ComfyUI checkout)."""
+import json
 import os
 
 import pytest
@@ -25,11 +26,11 @@ def _reference(pack, monkeypatch):
 def test_sampling_matches_reference_and_clone_isolation(pack, monkeypatch, kind, base, size):
     from host.comfy_models import build, ksample
     model = build(kind)
-    node = pack.nodes.pbc_patcher.PBCModelPatcher()
+    node = pack.nodes.pbc_patcher.PBCModelPatcher
     assert pack.nodes.model_info.auto_base_resolution(model) == base
     w, h = size
     plain = ksample(model, kind, w, h)
-    (patched,) = node.patch(model, **ARGS)
+    (patched,) = node.execute(model, **ARGS).result
     fast = ksample(patched, kind, w, h)
     assert torch.isfinite(fast).all()
     assert (fast - plain).abs().max() > 1e-3, "PBC changed nothing above the base size"
@@ -43,7 +44,7 @@ def test_sampling_matches_reference_and_clone_isolation(pack, monkeypatch, kind,
 def test_at_base_is_bit_identical(pack, kind, size):
     from host.comfy_models import build, ksample
     model = build(kind)
-    (patched,) = pack.nodes.pbc_patcher.PBCModelPatcher().patch(model, **{**ARGS, "base_resolution": 0})
+    (patched,) = pack.nodes.pbc_patcher.PBCModelPatcher.execute(model, **{**ARGS, "base_resolution": 0}).result
     assert torch.equal(ksample(patched, kind, *size), ksample(model, kind, *size))
 
 
@@ -56,11 +57,11 @@ def test_composes_with_freeu_lora_and_second_pbc(pack, monkeypatch):
     lora = model.clone()
     lora.add_patches({key: (torch.randn_like(w) * 0.5,)}, 1.0)       # a plain weight diff, as LoRA loaders add
     (freeu,) = FreeU_V2().patch(lora, 1.3, 1.4, 0.9, 0.2)
-    node = pack.nodes.pbc_patcher.PBCModelPatcher()
-    (pbc,) = node.patch(freeu, **ARGS)
-    (pbc2,) = node.patch(pbc, **{**ARGS, "boundaries": 3, "start_percent": 0.5, "end_percent": 1.0})
+    node = pack.nodes.pbc_patcher.PBCModelPatcher
+    (pbc,) = node.execute(freeu, **ARGS).result
+    (pbc2,) = node.execute(pbc, **{**ARGS, "boundaries": 3, "start_percent": 0.5, "end_percent": 1.0}).result
     size = (512, 512)
-    no_lora = ksample(node.patch(FreeU_V2().patch(model, 1.3, 1.4, 0.9, 0.2)[0], **ARGS)[0], "SD15", *size)
+    no_lora = ksample(node.execute(FreeU_V2().patch(model, 1.3, 1.4, 0.9, 0.2)[0], **ARGS)[0], "SD15", *size)
     fast = ksample(pbc2, "SD15", *size)
     assert (fast - no_lora).abs().max() > 1e-3, "the LoRA weight patch was lost under PBC"
     assert (fast - ksample(pbc, "SD15", *size)).abs().max() > 1e-4, "the second PBC node did nothing"
@@ -76,4 +77,7 @@ def test_pack_loads_through_comfyui_custom_node_loader(tmp_path):
     link = tmp_path / "Some-Folder Name"
     link.symlink_to(root, target_is_directory=True)
     assert asyncio.run(comfy_nodes.load_custom_node(str(link)))
-    assert "PBCModelPatcher" in comfy_nodes.NODE_CLASS_MAPPINGS
+    record = json.loads(open(os.path.join(root, "tests", "fixtures", "node_contract_v1.json")).read())
+    for node_id, info in record["nodes"].items():   # through comfy_entrypoint, with display names
+        assert comfy_nodes.NODE_CLASS_MAPPINGS[node_id].GET_SCHEMA().node_id == node_id
+        assert comfy_nodes.NODE_DISPLAY_NAME_MAPPINGS[node_id] == info["display_name"]

@@ -13,12 +13,12 @@ def loaded(pack):
     from posenc.reference_unet import BUNDLED_UNET
     if not BUNDLED_UNET.is_file():
         pytest.skip("bundled reference weights not present")
-    (model,) = pack.nodes.reference_models.ReferenceModelLoader().load(BUNDLED_UNET.name)
+    (model,) = pack.nodes.reference_models.ReferenceModelLoader.execute(BUNDLED_UNET.name).result
     return model
 
 
 def _cond(pack, label):
-    return pack.nodes.reference_models.ReferenceClassLabel().encode(label)[0]
+    return pack.nodes.reference_models.ReferenceClassLabel.execute(label)[0]
 
 
 def test_loader_carries_base_size_and_schedule(pack, loaded):
@@ -74,7 +74,7 @@ def test_ksampler_draws_valid_scenes_and_runs_wrappers(pack, loaded):
 
 def test_unknown_label_is_a_clear_error(pack):
     with pytest.raises(ValueError, match="unknown class label"):
-        pack.nodes.reference_models.ReferenceClassLabel().encode("sunrise")
+        pack.nodes.reference_models.ReferenceClassLabel.execute("sunrise")
 
 
 def test_pbc_node_reads_the_base_size(pack, loaded):
@@ -93,8 +93,8 @@ def test_pbc_node_reads_the_base_size(pack, loaded):
         return comfy.sample.sample(model, noise, 4, 1.0, "euler", "normal", _cond(pack, "day"),
                                    _cond(pack, "unconditional"), latent, disable_pbar=True, seed=0)
 
-    (patched,) = pbc.PBCModelPatcher().patch(loaded, boundaries=3, jitter=0, start_percent=0.0,
-                                             end_percent=1.0, base_resolution=0, seed=0)
+    (patched,) = pbc.PBCModelPatcher.execute(loaded, boundaries=3, jitter=0, start_percent=0.0,
+                                             end_percent=1.0, base_resolution=0, seed=0).result
     assert torch.equal(run(patched, 32), run(loaded, 32))
     plain = run(loaded, 64)
     assert (run(patched, 64) - plain).abs().max() > 1e-3
@@ -115,8 +115,8 @@ def test_redilation_node_in_comfyui(pack, loaded):
         return comfy.sample.sample(model, noise, 4, 1.0, "euler", "normal", _cond(pack, "day"),
                                    _cond(pack, "unconditional"), latent, disable_pbar=True, seed=0)
 
-    node = pack.nodes.redilation_patcher.RedilationPatcher()
-    (patched,) = node.patch(loaded, start_percent=0.0, end_percent=1.0, base_resolution=0)
+    node = pack.nodes.redilation_patcher.RedilationPatcher
+    (patched,) = node.execute(loaded, start_percent=0.0, end_percent=1.0, base_resolution=0).result
     convs = dilatable_convs(loaded.model.diffusion_model)
     assert len(patched.object_patches) == len(convs) > 0
     assert torch.equal(run(patched, 32), run(loaded, 32))

@@ -248,6 +248,14 @@ def test_frontend_loads_every_workflow(server):
     assert not [e for e in seen["pageErrors"] if not e.startswith("startup:")], seen["pageErrors"]
 
 
+def test_workflows_convert_as_before_v3_with_the_servers_object_info(server):
+    """With the V3 nodes' /object_info from the running server, every workflow converts to the
+    API prompt recorded with the V1 nodes (tests/fixtures/workflow_prompts.json)."""
+    recorded = json.loads((ROOT / "tests" / "fixtures" / "workflow_prompts.json").read_text())["prompts"]
+    for name, prompt in recorded.items():
+        assert to_api(json.loads((WORKFLOWS / f"{name}.json").read_text()), server["object_info"]) == prompt, name
+
+
 def test_listed_under_browse_templates(server):
     """ComfyUI lists workflows/ of the pack under Browse Templates and serves the thumbnails the
     frontend asks for (/api/workflow_templates/<pack folder>/<name>.jpg)."""

@@ -42,10 +42,15 @@ def host(tmp_path_factory):
     return pack
 
 
+def _mode(model):
+    from posenc.position_modes import POSITION_MODE_KEY
+    return model.model_options["transformer_options"][POSITION_MODE_KEY]
+
+
 def _sample(pack, model, w, h, label=3, steps=3):
     import torch
     import nodes as comfy_nodes  # ComfyUI's nodes.py (the test's host, not the pack)
-    pos, neg = pack.NODE_CLASS_MAPPINGS["DiTClassLabel"]().encode(model, label)
+    pos, neg = pack.nodes.rpe2d_loader.DiTClassLabel.execute(model, label).result
     f = model.model.diffusion_model.latent_downscale
     if f == 8:
         latent = comfy_nodes.EmptyLatentImage().generate(w, h, 1)[0]
@@ -57,10 +62,10 @@ def _sample(pack, model, w, h, label=3, steps=3):
 @pytest.mark.parametrize("name", ["tiny-official-dit.safetensors", "tiny-official-dit.pt"])
 def test_loader_lists_and_samples_at_1x_2x_and_non_square(host, name):
     import torch
-    loader = host.NODE_CLASS_MAPPINGS["RPE2DDiTLoader"]
-    assert name in loader.INPUT_TYPES()["required"]["dit_name"][0]
+    loader = host.nodes.rpe2d_loader.RPE2DDiTLoader
+    assert name in loader.INPUT_TYPES()["required"]["dit_name"][1]["options"]
     for mode in ("auto", "interpolate", "ntk"):
-        model = loader().load(name, mode, 0)[0]
+        model = loader.execute(name, mode, 0)[0]
         dm = model.model.diffusion_model
         assert dm.config.grid == (4, 4) and dm.config.learn_sigma  # 8x8 latent = 64 px at 1x
         for w, h in ((64, 64), (128, 128), (192, 64)):
@@ -70,42 +75,57 @@ def test_loader_lists_and_samples_at_1x_2x_and_non_square(host, name):
 
 def test_bad_inputs_fail_clearly(host):
     import comfy.model_management  # noqa
-    loader = host.NODE_CLASS_MAPPINGS["RPE2DDiTLoader"]
-    model = loader().load("tiny-official-dit.safetensors", "auto", 0)[0]
+    loader = host.nodes.rpe2d_loader.RPE2DDiTLoader
+    model = loader.execute("tiny-official-dit.safetensors", "auto", 0)[0]
     with pytest.raises(ValueError, match="class label 10 out of range"):
-        host.NODE_CLASS_MAPPINGS["DiTClassLabel"]().encode(model, 10)
+        host.nodes.rpe2d_loader.DiTClassLabel.execute(model, 10)
     with pytest.raises(Exception, match="not a multiple of 16"):
         _sample(host, model, 72, 64)
-    lin = loader().load("tiny-official-dit.safetensors", "linspace", 0)[0]
+    lin = loader.execute("tiny-official-dit.safetensors", "linspace", 0)[0]
     with pytest.raises(Exception, match="distinct positions"):
         _sample(host, lin, 128, 128)  # a vanilla model knows only L = 4 positions
 
 
 def test_loader_does_not_leak_between_models(host):
-    loader = host.NODE_CLASS_MAPPINGS["RPE2DDiTLoader"]
-    a = loader().load("tiny-official-dit.safetensors", "first", 0)[0]
-    b = loader().load("tiny-official-dit.safetensors", "interpolate", 0)[0]
+    loader = host.nodes.rpe2d_loader.RPE2DDiTLoader
+    a = loader.execute("tiny-official-dit.safetensors", "first", 0)[0]
+    b = loader.execute("tiny-official-dit.safetensors", "interpolate", 0)[0]
     assert a.model is not b.model
-    assert a.model.diffusion_model.position_mode == "first"
-    assert b.model.diffusion_model.position_mode == "interpolate"
+    assert _mode(a) == {"mode": "first", "seed": 0} and _mode(b) == {"mode": "interpolate", "seed": 0}
+
+
+def test_position_mode_is_a_model_patch_through_ksampler(host):
+    """Clones of one loaded MODEL with other modes (model_options["transformer_options"]) sample
+    at 2x exactly like a MODEL loaded with that mode; the original keeps its own."""
+    import torch
+    loader, rpe2d = host.nodes.rpe2d_loader.RPE2DDiTLoader, host.nodes.rpe2d_loader
+    model = loader.execute("tiny-official-dit.safetensors", "first", 0)[0]
+    first = _sample(host, model, 128, 128)
+    clone = rpe2d.set_position_mode(model.clone(), "interpolate")
+    assert clone.model.diffusion_model is model.model.diffusion_model
+    got = _sample(host, clone, 128, 128)
+    assert (got - first).abs().max() > 1e-3
+    loaded = loader.execute("tiny-official-dit.safetensors", "interpolate", 0)[0]
+    assert torch.equal(got, _sample(host, loaded, 128, 128))
+    assert torch.equal(_sample(host, model, 128, 128), first) and _mode(model)["mode"] == "first"
 
 
 def test_class_label_reaches_the_model(host):
     import torch
-    model = host.NODE_CLASS_MAPPINGS["RPE2DDiTLoader"]().load("tiny-official-dit.safetensors", "auto", 0)[0]
+    model = host.nodes.rpe2d_loader.RPE2DDiTLoader.execute("tiny-official-dit.safetensors", "auto", 0)[0]
     a, b, c = (_sample(host, model, 64, 64, label=k) for k in (3, 3, 5))
     assert torch.equal(a, b) and not torch.allclose(a, c)
 
 
 def test_our_rpe2d_pixel_checkpoint_samples_at_1x_2x_non_square(host):
     import torch
-    loader = host.NODE_CLASS_MAPPINGS["RPE2DDiTLoader"]
+    loader = host.nodes.rpe2d_loader.RPE2DDiTLoader
     for mode in ("auto", "random"):
-        model = loader().load("tiny-rpe2d.safetensors", mode, 7)[0]
+        model = loader.execute("tiny-rpe2d.safetensors", mode, 7)[0]
         dm = model.model.diffusion_model
         assert dm.config.position_sampling == "rpe2d" and dm.config.micro_conditioning
         assert dm.latent_downscale == 1 and dm.config.max_positions == (16, 16)
-        assert dm.position_mode == ("linspace" if mode == "auto" else "random")
+        assert _mode(model) == ({"mode": "linspace", "seed": 7} if mode == "auto" else {"mode": "random", "seed": 7})
         for w, h in ((8, 8), (16, 16), (24, 8)):
             out = _sample(host, model, w, h, label=1)
             assert out.shape == (1, 3, h, w) and torch.isfinite(out).all()
@@ -124,16 +144,16 @@ def test_bundled_tiny_dits_through_ksampler_at_1x_2x_non_square(host, name):
     import torch
     import nodes as comfy_nodes
     from posenc_lab.layout_metrics import layout_metrics
-    loader = host.NODE_CLASS_MAPPINGS["RPE2DDiTLoader"]
-    assert name in loader.INPUT_TYPES()["required"]["dit_name"][0]
-    model = loader().load(name, "auto", 0)[0]
+    loader = host.nodes.rpe2d_loader.RPE2DDiTLoader
+    assert name in loader.INPUT_TYPES()["required"]["dit_name"][1]["options"]
+    model = loader.execute(name, "auto", 0)[0]
     dm = model.model.diffusion_model
     assert dm.latent_downscale == 1 and dm.config.grid == (8, 8) and dm.config.patch_size == 4
-    assert dm.position_mode == ("linspace" if "rpe2d" in name else "first")
+    assert _mode(model)["mode"] == ("linspace" if "rpe2d" in name else "first")
     labels = [0, 1, 2, 3, 0, 1, 2, 3]
     images = []
     for i, label in enumerate(labels):
-        pos, neg = host.NODE_CLASS_MAPPINGS["DiTClassLabel"]().encode(model, label)
+        pos, neg = host.nodes.rpe2d_loader.DiTClassLabel.execute(model, label).result
         latent = {"samples": torch.zeros(1, 3, 32, 32)}
         out = comfy_nodes.KSampler().sample(model, 100 + i, 20, 1.0, "euler", "normal", pos, neg,
                                             latent)[0]["samples"]

@@ -2,7 +2,8 @@
 clone() shares the torch module and copies the patch lists; object patches are applied on
 patch_model() and removed on unpatch_model(), with one backup shared by all clones;
 get_model_object() sees pending patches first, then the backup (the original); wrappers are
-kept per clone and run around the diffusion model with transformer_options["sigmas"].
+kept per clone and run around the diffusion model's _forward; the diffusion model gets
+model_options["transformer_options"] with "sigmas" added, as ComfyUI's _calc_cond_batch does.
 It is not the truth: the host tests (COMFYUI_PATH) run the same nodes in real ComfyUI."""
 import copy
 
@@ -99,10 +100,11 @@ class ModelPatcher:
     def diffusion_call(self, x, sigma):
         """One diffusion-model call as ComfyUI makes it during sampling (with the wrappers)."""
         dm = self.model.diffusion_model
-        opts = {"sigmas": torch.full((x.shape[0],), float(sigma))}
+        opts = {**self.model_options.get("transformer_options", {}),
+                "sigmas": torch.full((x.shape[0],), float(sigma))}
         wrappers = [w for ws in self.wrappers.get(WrappersMP.DIFFUSION_MODEL, {}).values() for w in ws]
         t = torch.full((x.shape[0],), float(sigma))
-        return _run_wrapped(dm.forward_unwrapped, wrappers, x, t, None, None, None, opts)
+        return _run_wrapped(dm._forward, wrappers, x, t, None, None, None, opts)
 
     def sample(self, x, sigmas):
         """A toy Euler loop over `sigmas` with the model loaded (patched) for its duration."""
