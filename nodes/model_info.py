@@ -95,3 +95,33 @@ def require_unet(model, spatial_conv_count: int, method: str = "PBC") -> None:
         f"{method} applies to convolutional U-Nets (SD 1.x, SD 2.x, SDXL); this model, {kind}{hint}, "
         "has no zero-padded spatial convolutions to patch. For Diffusion Transformers use the "
         "RPE-2D DiT Loader instead")
+
+
+# DiT families the DiT Position Mode node patches, by model-config class name (MRO walked as
+# above): the hook each takes and its base resolution in pixels (docs/DESIGN.md section 9).
+DIT_FAMILIES = {
+    "Flux": ("flux", 1024),          # Flux dev, Kontext (same config); FluxInpaint, FluxSchnell derive
+    "Chroma": ("flux", 1024),        # Chroma: Flux's RoPE embedder (EmbedND) on the same ids
+    "SD3": ("sd3", 1024),            # SD3 and SD3.5 (medium, large, turbo): one config class
+}
+SUPPORTED_DIT_FAMILIES = ("Flux (dev, schnell, Kontext, Fill)", "Chroma", "SD3 / SD3.5",
+                          "the RPE-2D DiT Loader's DiTs")
+
+
+def dit_family(model) -> tuple[str, int]:
+    """(hook, base resolution in pixels) for the DiT Position Mode node: "posenc" for the pack's own
+    DiT (its base: the checkpoint's grid), "flux" or "sd3".  Raises naming the family otherwise
+    (ChromaRadiance is a Chroma config in pixel space: not supported)."""
+    dm = diffusion_model_of(model)
+    own = getattr(dm, "base_resolution", None)
+    if hasattr(dm, "encode_positions") and own:
+        return "posenc", int(own)
+    names = model_config_names(model)
+    if names and names[0] != "ChromaRadiance":
+        for name in names:
+            if name in DIT_FAMILIES:
+                return DIT_FAMILIES[name]
+    raise UnsupportedModelError(
+        f"DiT Position Mode: this model, {model_kind_name(model)}, is not a supported DiT; supported: "
+        f"{', '.join(SUPPORTED_DIT_FAMILIES)}. For SD 1.x / SD 2.x / SDXL U-Nets use the PBC Model "
+        "Patcher")

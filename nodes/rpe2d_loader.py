@@ -15,7 +15,7 @@ from ..posenc.dit import DiT, default_position_mode, load_dit
 from ..posenc.position_modes import POSITION_MODE_KEY
 from ..posenc.checkpoint_files import BUNDLED_DIR, read_header
 
-MODES = ("auto",) + position_modes.POSITION_MODES
+MODES = ("auto",) + position_modes.LOADER_MODES
 LABEL_KEY = "posenc_dit_class_label"
 FOLDERS = ("diffusion_models", "checkpoints")
 BUNDLED_PREFIX = "posenc-bundled/"  # the pack's own tiny DiTs (models/tiny_dit_*.safetensors)
@@ -54,6 +54,11 @@ class ComfyDiT(DiT):
         opts = transformer_options.get(POSITION_MODE_KEY)
         if opts is None:  # a MODEL the loader did not make, or a call from outside a sampler
             mode, seed = default_position_mode(self.config), 0
+        elif "base_grid" in opts:  # the DiT Position Mode node: its mode only on axes above the base
+            default = opts.get("default") or {}
+            own = default.get("mode") or default_position_mode(self.config)
+            mode = position_modes.axis_modes((H // p, W // p), opts["base_grid"], opts["mode"], own)
+            seed = opts["seed"] if opts["mode"] in mode else default.get("seed", 0)
         else:
             mode, seed = opts["mode"], opts["seed"]
         out = DiT.forward(self, x, timesteps, y, mode=mode, seed=seed)

@@ -29,18 +29,39 @@ What this file implements, and where it comes from:
   (bloc97, 2023; "YaRN", Peng et al. 2023, section 3.1): base' = base * s ** (d / (d - 2)) with
   s = max(1, n / L) and d = D/2 the channels of one axis, which divides the lowest frequency by
   exactly s (interpolates it) and leaves the highest one unchanged (extrapolates it).
+* ``yarn`` positions 0..n-1 with each frequency blended between interpolation and extrapolation
+  by its wavelength ("YaRN", Peng et al. 2023, section 3.2 "NTK-by-parts", per axis as in FiT's
+  VisionYaRN, Lu et al., arXiv 2402.12376): with r_k = L * omega_k / (2 pi) the number of
+  rotations of frequency k over the trained length, gamma_k = clamp((r_k - alpha) / (beta - alpha),
+  0, 1), alpha = 1, beta = 32, omega'_k = (1 - gamma_k) * omega_k / s + gamma_k * omega_k; and an
+  attention temperature sqrt(1/t) = 0.1 ln s + 1 (section 3.4) that RoPE models apply by scaling
+  the rotation (q and k of that axis) -- sin-cos tables added to the tokens have no such hook.
+
+One definition of the modes serves both ways a DiT meets positions: sin-cos tables added to the
+tokens (DiT, SD3's ``pos_embed``) and rotary embeddings (Flux's 3-axis RoPE): per axis the
+positions (``axis_positions``) and the frequencies (``axis_frequencies``); ``rope_axis`` builds
+Flux's rotation matrices from them.  Axes are handled one by one, and an axis with n <= L
+(``axis_active``) is left exactly as it was (docs/DESIGN.md section 9).
 
 Encodings for inference are cached per (grid, mode, seed, L, dim, base, device, dtype).
 """
 from __future__ import annotations
 
 import functools
+import math
 from typing import Sequence
 
 import torch
 
 DEFAULT_BASE = 10000.0
-POSITION_MODES = ("linspace", "random", "first", "interpolate", "ntk")
+POSITION_MODES = ("linspace", "random", "first", "interpolate", "ntk", "yarn")
+#: The modes of the RPE-2D DiT Loader's combo (its saved workflows keep their values); yarn came
+#: with the DiT Position Mode node.
+LOADER_MODES = ("linspace", "random", "first", "interpolate", "ntk")
+#: YaRN's ramp ends: frequencies with fewer than ALPHA rotations over the trained length are
+#: interpolated, those with more than BETA extrapolated (Peng et al. 2023, section 3.2).
+YARN_ALPHA = 1.0
+YARN_BETA = 32.0
 #: Where a ComfyUI MODEL carries its position mode: model_options["transformer_options"][KEY] =
 #: {"mode": one of POSITION_MODES, "seed": int}, set by the RPE-2D DiT Loader and read by the DiT
 #: adapter (nodes/rpe2d_loader.py) from the transformer_options the sampler passes it.
@@ -61,23 +82,72 @@ def _pair(v) -> tuple[int, int]:
 # Sin-cos encodings
 # --------------------------------------------------------------------------------------------
 
-def sincos_1d(pos: torch.Tensor, dim: int, base: float = DEFAULT_BASE) -> torch.Tensor:
+def axis_frequencies(dim: int, base: float = DEFAULT_BASE, device=None) -> torch.Tensor:
+    """The dim/2 frequencies of one axis, float64: omega_k = base ** (-k / (dim / 2)), k = 0..dim/2-1
+    (DiT's sin-cos and Flux's RoPE share this form: Flux writes the exponent as 2k/dim)."""
+    if dim % 2:
+        raise ValueError(f"sin-cos dimension must be even, got {dim}")
+    omega = torch.arange(dim // 2, dtype=torch.float64, device=device) / (dim / 2.0)
+    return 1.0 / (float(base) ** omega)
+
+
+def axis_scale(n: int, L: float) -> float:
+    """s = n / L, the axis's scale factor, at least 1 (at or below the trained length: 1)."""
+    return max(1.0, n / float(L))
+
+
+def axis_active(n: int, L: float) -> bool:
+    """Whether a position mode changes an axis of n tokens with L trained positions: only above L."""
+    return n > L
+
+
+def yarn_ramp(omega: torch.Tensor, L: float, alpha: float = YARN_ALPHA,
+              beta: float = YARN_BETA) -> torch.Tensor:
+    """YaRN's gamma per frequency: 0 (interpolate) below alpha rotations over the trained length L,
+    1 (extrapolate) above beta, linear in between; r = L * omega / (2 pi)."""
+    r = float(L) * omega / (2.0 * math.pi)
+    return ((r - alpha) / (beta - alpha)).clamp(0.0, 1.0)
+
+
+def yarn_mscale(s: float) -> float:
+    """YaRN's attention temperature as a q/k scale: sqrt(1/t) = 0.1 ln s + 1 (1 for s <= 1)."""
+    return 1.0 if s <= 1.0 else 0.1 * math.log(s) + 1.0
+
+
+def mode_frequencies(dim: int, n: int, L: float, mode: str, base: float = DEFAULT_BASE,
+                     device=None, length: float | None = None) -> torch.Tensor:
+    """An axis's frequencies under a mode (float64, dim/2), s = max(1, n / L): ``ntk`` takes the
+    base base * s ** (dim / (dim - 2)); ``yarn`` blends omega / s and omega by ``yarn_ramp`` over
+    the trained length ``length`` in position units (default L: one unit per token); every other
+    mode, and every mode with n <= L, keeps them."""
+    if mode == "ntk":
+        return axis_frequencies(dim, ntk_base(n, L, dim, base), device)
+    omega = axis_frequencies(dim, base, device)
+    s = axis_scale(n, L)
+    if mode == "yarn" and s > 1.0:
+        gamma = yarn_ramp(omega, L if length is None else length)
+        omega = (1.0 - gamma) * omega / s + gamma * omega
+    return omega
+
+
+def sincos_1d(pos: torch.Tensor, dim: int, base: float = DEFAULT_BASE,
+              omega: torch.Tensor | None = None) -> torch.Tensor:
     """DiT/MAE ``get_1d_sincos_pos_embed_from_grid`` at arbitrary positions.
 
     ``pos``: any shape (...,), integer or fractional.  Returns (..., dim) in float64:
-    ``[sin(pos * omega), cos(pos * omega)]`` with ``omega_k = base ** (-k / (dim / 2))``.
+    ``[sin(pos * omega), cos(pos * omega)]`` with ``omega_k = base ** (-k / (dim / 2))``, or the
+    given ``omega`` (dim/2 frequencies, e.g. from ``mode_frequencies``).
     """
-    if dim % 2:
-        raise ValueError(f"sin-cos dimension must be even, got {dim}")
-    half = dim // 2
-    omega = torch.arange(half, dtype=torch.float64, device=pos.device) / (dim / 2.0)
-    omega = 1.0 / (float(base) ** omega)
+    if omega is None:
+        omega = axis_frequencies(dim, base, pos.device)
+    elif omega.shape[-1] * 2 != dim:
+        raise ValueError(f"{omega.shape[-1]} frequencies for a sin-cos dimension of {dim}")
     out = pos.to(torch.float64).unsqueeze(-1) * omega
     return torch.cat([torch.sin(out), torch.cos(out)], dim=-1)
 
 
 def sincos_2d(rows: torch.Tensor, cols: torch.Tensor, dim: int,
-              base: float | Sequence[float] = DEFAULT_BASE) -> torch.Tensor:
+              base: float | Sequence[float] = DEFAULT_BASE, omegas=None) -> torch.Tensor:
     """DiT's 2-D sin-cos encoding at the grid ``rows x cols`` (row-major tokens).
 
     ``rows`` (n_h,) or (B, n_h) and ``cols`` (n_w,) or (B, n_w): positions along each axis.
@@ -87,8 +157,9 @@ def sincos_2d(rows: torch.Tensor, cols: torch.Tensor, dim: int,
     if dim % 4:
         raise ValueError(f"2-D sin-cos needs a width divisible by 4, got {dim}")
     row_base, col_base = (base, base) if not isinstance(base, (tuple, list)) else base
-    er = sincos_1d(rows, dim // 2, row_base)  # (..., n_h, dim/2)
-    ec = sincos_1d(cols, dim // 2, col_base)  # (..., n_w, dim/2)
+    row_omega, col_omega = omegas if omegas is not None else (None, None)
+    er = sincos_1d(rows, dim // 2, row_base, row_omega)  # (..., n_h, dim/2)
+    ec = sincos_1d(cols, dim // 2, col_base, col_omega)  # (..., n_w, dim/2)
     n_h, n_w = er.shape[-2], ec.shape[-2]
     lead = torch.broadcast_shapes(er.shape[:-2], ec.shape[:-2])
     er = er.unsqueeze(-2).expand(*lead, n_h, n_w, dim // 2)
@@ -149,7 +220,7 @@ def inference_positions(n: int, L: int, mode: str = "linspace", seed: int = 0,
     if mode == "random":
         g = generator if generator is not None else torch.Generator().manual_seed(int(seed))
         return torch.randperm(L, generator=g)[:n].sort().values.to(torch.float64)
-    if mode in ("first", "ntk"):
+    if mode in ("first", "ntk", "yarn"):
         return torch.arange(n, dtype=torch.float64)
     # interpolate
     if n == 1:
@@ -157,40 +228,149 @@ def inference_positions(n: int, L: int, mode: str = "linspace", seed: int = 0,
     return torch.linspace(0, L - 1, n, dtype=torch.float64)
 
 
-def grid_positions(grid, max_positions, mode: str = "linspace", seed: int = 0):
-    """(rows, cols) float64 positions for a grid (n_h, n_w) with L = max_positions (int or pair)."""
+def _mode_pair(mode) -> tuple[str, str]:
+    """A mode for both axes, or (row_mode, col_mode)."""
+    if isinstance(mode, str):
+        return mode, mode
+    row_mode, col_mode = mode
+    return str(row_mode), str(col_mode)
+
+
+def grid_positions(grid, max_positions, mode="linspace", seed: int = 0):
+    """(rows, cols) float64 positions for a grid (n_h, n_w) with L = max_positions (int or pair);
+    ``mode``: one mode or (row_mode, col_mode)."""
     n_h, n_w = _pair(grid)
     L_h, L_w = _pair(max_positions)
+    row_mode, col_mode = _mode_pair(mode)
     g = torch.Generator().manual_seed(int(seed))
-    rows = inference_positions(n_h, L_h, mode, seed, "rows", g)
-    cols = inference_positions(n_w, L_w, mode, seed, "columns", g)
+    rows = inference_positions(n_h, L_h, row_mode, seed, "rows", g)
+    cols = inference_positions(n_w, L_w, col_mode, seed, "columns", g)
     return rows, cols
 
 
 @functools.lru_cache(maxsize=64)
-def _cached_encoding(n_h, n_w, mode, seed, L_h, L_w, dim, base, device, dtype):
-    rows, cols = grid_positions((n_h, n_w), (L_h, L_w), mode, seed)
-    if mode == "ntk":
-        bases = (ntk_base(n_h, L_h, dim // 2, base), ntk_base(n_w, L_w, dim // 2, base))
-    else:
-        bases = (base, base)
-    emb = sincos_2d(rows, cols, dim, bases).to(device=device, dtype=dtype)
+def _cached_encoding(n_h, n_w, modes, seed, L_h, L_w, dim, base, device, dtype):
+    rows, cols = grid_positions((n_h, n_w), (L_h, L_w), modes, seed)
+    omegas = (mode_frequencies(dim // 2, n_h, L_h, modes[0], base),
+              mode_frequencies(dim // 2, n_w, L_w, modes[1], base))
+    emb = sincos_2d(rows, cols, dim, base, omegas).to(device=device, dtype=dtype)
     emb.requires_grad_(False)
     return emb
 
 
-def position_encoding(grid, dim: int, max_positions=None, mode: str = "first", seed: int = 0,
+def position_encoding(grid, dim: int, max_positions=None, mode="first", seed: int = 0,
                       device=None, dtype=torch.float32, base: float = DEFAULT_BASE) -> torch.Tensor:
-    """Cached (n_h*n_w, dim) encoding of a grid (n_h, n_w) under a position mode.
+    """Cached (n_h*n_w, dim) encoding of a grid (n_h, n_w) under a position mode (one, or
+    (row_mode, col_mode)).
 
     ``max_positions`` (L, int or pair) defaults to the grid itself.  The returned tensor is shared
     by every caller with the same key: treat it as read-only.
     """
     n_h, n_w = _pair(grid)
     L_h, L_w = _pair(max_positions if max_positions is not None else (n_h, n_w))
-    seed = int(seed) if mode == "random" else 0  # the seed only matters for `random`
+    modes = _mode_pair(mode)
+    seed = int(seed) if "random" in modes else 0  # the seed only matters for `random`
     device = torch.device(device) if device is not None else torch.device("cpu")
-    return _cached_encoding(n_h, n_w, mode, seed, L_h, L_w, int(dim), float(base), device, dtype)
+    return _cached_encoding(n_h, n_w, modes, seed, L_h, L_w, int(dim), float(base), device, dtype)
+
+
+def axis_modes(grid, base_grid, mode: str, default: str):
+    """(row_mode, col_mode) for a grid (n_h, n_w): ``mode`` on an axis larger than the base grid,
+    ``default`` (the model's own mode) on an axis at or below it -- the node's per-axis rule."""
+    n_h, n_w = _pair(grid)
+    b_h, b_w = _pair(base_grid)
+    return (mode if axis_active(n_h, b_h) else default,
+            mode if axis_active(n_w, b_w) else default)
+
+
+# --------------------------------------------------------------------------------------------
+# Modes at given positions: rotary embeddings (Flux) and sin-cos tables (SD3)
+# --------------------------------------------------------------------------------------------
+
+#: Modes that work on any model's positions (no RPE-2D training needed).
+VANILLA_MODES = ("first", "interpolate", "ntk", "yarn")
+
+
+def remap_positions(pos: torch.Tensor, n: int, L: float, mode: str) -> torch.Tensor:
+    """Positions of one axis under a mode, for a model whose positions are ``pos`` (n tokens along
+    the axis, L trained): ``interpolate`` p * (L - 1) / (n - 1) (0 stays 0: the first row and the
+    last, n - 1 -> L - 1, land on the trained grid's ends); ``first``, ``ntk``, ``yarn`` keep them.
+    At n <= L every mode keeps them.  float64."""
+    if mode not in VANILLA_MODES:
+        raise ValueError(f"position mode {mode!r} needs a model trained with RPE-2D positions; "
+                         f"use one of {', '.join(VANILLA_MODES)}")
+    pos = pos.to(torch.float64)
+    if mode == "interpolate" and axis_active(n, L) and n > 1:
+        return pos * ((float(L) - 1.0) / (n - 1.0))
+    return pos
+
+
+def rope_axis(pos: torch.Tensor, dim: int, theta: float, n: int, L: float, mode: str) -> torch.Tensor:
+    """Flux's RoPE rotations for one axis under a mode: (..., dim/2, 2, 2) float32 holding
+    [[cos, -sin], [sin, cos]] of p_i * omega_k (the layout of Flux's ``rope``), with the mode's
+    positions (``remap_positions``) and frequencies (``mode_frequencies``, base theta); ``yarn``
+    also scales the rotations by ``yarn_mscale(s)``, which multiplies this axis's part of q and k."""
+    pos = remap_positions(pos, n, L, mode)
+    omega = mode_frequencies(dim, n, L, mode, theta, pos.device)
+    ang = pos.unsqueeze(-1) * omega
+    cos, sin = torch.cos(ang), torch.sin(ang)
+    out = torch.stack([cos, -sin, sin, cos], dim=-1).reshape(*ang.shape, 2, 2)
+    if mode == "yarn":
+        out = out * yarn_mscale(axis_scale(n, L))
+    return out.to(torch.float32)
+
+
+def table_positions(n: int, L: int, size: int, mode: str) -> torch.Tensor:
+    """Table indices (float64, n) one axis of a centre-cropped table of ``size`` rows reads under
+    a mode (SD3's ``cropped_pos_embed``): ``first``/``ntk``/``yarn`` the centred crop
+    (size - n) // 2 + i (beyond the table's ends when n > size, evaluated from the sin-cos
+    formula); ``interpolate`` top + i (L - 1) / (n - 1) with top = (size - L) // 2, inside the
+    trained centre L rows.  At n <= L: the centred crop, as the unpatched model."""
+    if mode not in VANILLA_MODES:
+        raise ValueError(f"position mode {mode!r} needs a model trained with RPE-2D positions; "
+                         f"use one of {', '.join(VANILLA_MODES)}")
+    if mode == "interpolate" and axis_active(n, L):
+        top = (size - L) // 2
+        return top + remap_positions(torch.arange(n, dtype=torch.float64), n, L, mode)
+    return (size - n) // 2 + torch.arange(n, dtype=torch.float64)
+
+
+def fit_sincos_table(table: torch.Tensor, dim: int, tol: float = 2e-2):
+    """(offset a, step c) such that a 2-D sin-cos table (size, size, dim) (DiT/MAE layout: column
+    channels first) is sincos_2d at positions a + c * index along both axes, read off channel 0
+    (sin(p), omega_0 = 1) and channel dim/4 (cos(p)) of the first row; None if the whole table
+    does not match within ``tol`` (a learned or otherwise different table)."""
+    size = table.shape[0]
+    t = table.to(torch.float64)
+    q = dim // 4
+    a = math.atan2(float(t[0, 0, 0]), float(t[0, 0, q]))
+    if size < 2:
+        return None
+    c = math.atan2(float(t[0, 1, 0]), float(t[0, 1, q])) - a
+    c = (c + math.pi) % (2 * math.pi) - math.pi
+    idx = a + c * torch.arange(size, dtype=torch.float64)
+    ref = sincos_2d(idx, idx, dim).reshape(size, size, dim)
+    if not torch.allclose(ref, t, atol=tol, rtol=0):
+        return None
+    return a, c
+
+
+def table_axis_encoding(n: int, L: int, size: int, a: float, c: float, dim: int, mode: str,
+                        base: float = DEFAULT_BASE) -> torch.Tensor:
+    """One axis of a centre-cropped sin-cos table (positions a + c * index, ``fit_sincos_table``)
+    under a mode: (n, dim) float64 sin-cos at the table indices ``table_positions`` with the mode's
+    frequencies (trained length |c| * L in position units)."""
+    idx = table_positions(n, L, size, mode)
+    omega = mode_frequencies(dim, n, L, mode, base, length=abs(c) * L)
+    return sincos_1d(a + c * idx, dim, omega=omega)
+
+
+def combine_axes(row_part: torch.Tensor, col_part: torch.Tensor) -> torch.Tensor:
+    """(n_h*n_w, D) row-major tokens from per-axis parts (n_h, D/2) and (n_w, D/2): column channels
+    first, as DiT/MAE/SD3 tables."""
+    n_h, n_w = row_part.shape[0], col_part.shape[0]
+    return torch.cat([col_part.unsqueeze(0).expand(n_h, n_w, -1),
+                      row_part.unsqueeze(1).expand(n_h, n_w, -1)], dim=-1).reshape(n_h * n_w, -1)
 
 
 def official_pos_embed(dim: int, grid) -> torch.Tensor:

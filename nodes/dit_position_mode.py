@@ -1,0 +1,138 @@
+"""DiT Position Mode: where a DiT's image tokens sit in position space above its training size.
+
+Wiring only; the modes (positions, frequencies, YaRN's blend and temperature, sin-cos tables) are
+posenc/position_modes.py, the design docs/DESIGN.md section 9.  One hook per family, each a ComfyUI
+patch on a clone: Flux/Chroma an object patch on the RoPE embedder ``pe_embedder``; SD3/SD3.5 an
+object patch on ``cropped_pos_embed``; the pack's own DiT a transformer_options entry its adapter
+reads (nodes/rpe2d_loader.py).
+"""
+from __future__ import annotations
+
+import torch
+from comfy_api.latest import io
+
+from ..posenc import position_modes as pm
+from ..posenc.limits import MAX_SIZE
+from .model_info import diffusion_model_of, dit_family, latent_downscale
+
+MODES = ("first", "interpolate", "ntk", "yarn", "linspace", "random")
+FLUX_ROW_COL_AXES = (1, 2)  # Flux's ids: (index, row, col); the index axis is never touched
+
+
+class ModeRoPE(torch.nn.Module):
+    """Flux's ``EmbedND`` under a position mode: the row and column axes of the ids get
+    ``rope_axis`` where that axis is longer than L tokens (n = its largest position + 1, so text
+    ids, all 0, stay 0 and Kontext references beside the image count in); every other axis, and
+    every call with no such axis, goes through the original embedder unchanged."""
+
+    def __init__(self, original, mode: str, L: int):
+        super().__init__()
+        self.original, self.mode, self.L = original, mode, L
+        self.axes_dim, self.theta = original.axes_dim, original.theta
+
+    def forward(self, ids):
+        n = {i: int(ids[..., i].max()) + 1 for i in FLUX_ROW_COL_AXES}
+        if not any(pm.axis_active(k, self.L) for k in n.values()):
+            return self.original(ids)
+        from comfy.ldm.flux.math import rope
+        parts = []
+        for i, dim in enumerate(self.axes_dim):
+            if i in n and pm.axis_active(n[i], self.L):
+                pos = ids[..., i] if ids.device.type != "mps" else ids[..., i].cpu()  # float64: not on MPS
+                parts.append(pm.rope_axis(pos, dim, self.theta, n[i], self.L, self.mode).to(ids.device))
+            else:
+                parts.append(rope(ids[..., i], dim, self.theta))
+        return torch.cat(parts, dim=-3).unsqueeze(1)
+
+
+def sd3_cropped_pos_embed(original, dm, mode: str, L: int):
+    """SD3's ``cropped_pos_embed`` under a mode.  The stored table must be a sin-cos of evenly
+    spaced positions (checked here once); an axis at or below L reads the stored table as SD3
+    does, a longer one is evaluated from the formula at the mode's table positions."""
+    table = dm.pos_embed
+    size, D = dm.pos_embed_max_size, table.shape[-1]
+    grid = table.reshape(size, size, D)
+    fit = pm.fit_sincos_table(grid.float().cpu(), D)
+    if fit is None:
+        raise ValueError("DiT Position Mode: this SD3-family model's pos_embed is not a sin-cos table "
+                         "of evenly spaced positions; only mode 'first' (the model as it is) applies")
+    a, c = fit
+
+    def cropped_pos_embed(hw, device=None):
+        p = dm.x_embedder.patch_size[0]
+        n_h, n_w = (hw[0] + 1) // p, (hw[1] + 1) // p
+        if not (pm.axis_active(n_h, L) or pm.axis_active(n_w, L)):
+            return original(hw, device=device)
+        stored = dm.pos_embed.reshape(size, size, D)
+        half = D // 2
+        if pm.axis_active(n_h, L):
+            rows = pm.table_axis_encoding(n_h, L, size, a, c, half, mode).to(stored)
+        else:
+            rows = stored[(size - n_h) // 2:(size - n_h) // 2 + n_h, 0, half:]
+        if pm.axis_active(n_w, L):
+            cols = pm.table_axis_encoding(n_w, L, size, a, c, half, mode).to(stored)
+        else:
+            cols = stored[0, (size - n_w) // 2:(size - n_w) // 2 + n_w, :half]
+        return pm.combine_axes(rows, cols).unsqueeze(0).to(device=device)
+
+    return cropped_pos_embed
+
+
+class DiTPositionMode(io.ComfyNode):
+    @classmethod
+    def define_schema(cls):
+        return io.Schema(
+            node_id="DiTPositionMode",
+            display_name="DiT Position Mode",
+            category="model_patches",
+            description=("Where a Diffusion Transformer's image tokens sit in position space above its "
+                         "training size: plain extrapolation, interpolation onto the trained range, or "
+                         "NTK / YaRN frequency scaling (RPE-2D's inference side). For Flux, Chroma, SD3 / "
+                         "SD3.5 and the RPE-2D DiT Loader's DiTs. Each axis on its own; at or below the "
+                         "base size the model samples exactly as without this node."),
+            inputs=[
+                io.Model.Input("model", tooltip="A Flux (dev, schnell, Kontext, Fill), Chroma or SD3 / SD3.5 model, or a DiT from the RPE-2D DiT Loader."),
+                io.Combo.Input("mode", options=list(MODES), default="interpolate", tooltip="Applied to each axis longer than the base (n tokens, L trained). first: 0..n-1, the model as it is (plain extrapolation). interpolate: positions i(L-1)/(n-1), squeezed onto the trained range (the best of these on the bundled tiny sin-cos DiT). ntk: integer positions, frequency base theta*s^(d/(d-2)), s = n/L. yarn: per-frequency blend of interpolation and extrapolation by wavelength, plus attention temperature 0.1 ln s + 1 on RoPE models (Flux, Chroma); SD3 and the pack's DiTs add their positions to the tokens, so they get the blend without the temperature. linspace / random: RPE-2D's modes, only for DiTs trained with RPE-2D (the loader's own checkpoints)."),
+                io.Int.Input("base_resolution", default=0, min=0, max=MAX_SIZE, step=8, tooltip="Training size in pixels; 0 = auto: 1024 for Flux, Chroma and SD3 / SD3.5, the checkpoint's grid for the loader's DiTs. An axis at or below it is left exactly as it was; at or below it on both axes sampling is bit-identical to the unpatched model."),
+                io.Int.Input("position_seed", default=0, min=0, max=0xffffffffffffffff, tooltip="Seed of the 'random' mode's sorted subset of positions; ignored by the other modes."),
+            ],
+            outputs=[io.Model.Output()],
+        )
+
+    @classmethod
+    def execute(cls, model, mode, base_resolution, position_seed) -> io.NodeOutput:
+        if mode not in MODES:
+            raise ValueError(f"DiT Position Mode: unknown mode {mode!r}; choose one of {', '.join(MODES)}")
+        family, auto_base = dit_family(model)
+        base = auto_base if base_resolution == 0 else base_resolution
+        if base < 0 or base % 8:
+            raise ValueError(f"DiT Position Mode: base_resolution must be 0 (auto) or a positive multiple "
+                             f"of 8 (got {base_resolution})")
+        dm = diffusion_model_of(model)
+        m = model.clone()
+        if family == "posenc":
+            L = base // (dm.patch_size * latent_downscale(model))
+            opts = m.model_options.setdefault("transformer_options", {})
+            previous = opts.get(pm.POSITION_MODE_KEY) or {}
+            opts[pm.POSITION_MODE_KEY] = {
+                "mode": mode, "seed": int(position_seed), "base_grid": (L, L),
+                "default": previous.get("default", {"mode": previous.get("mode"), "seed": previous.get("seed", 0)})}
+            return io.NodeOutput(m)
+        if mode not in pm.VANILLA_MODES:
+            raise ValueError(f"DiT Position Mode: mode '{mode}' needs a DiT trained with RPE-2D positions "
+                             f"(the RPE-2D DiT Loader's own checkpoints); for this model use "
+                             f"{', '.join(pm.VANILLA_MODES)}")
+        if mode == "first":
+            return io.NodeOutput(m)  # plain extrapolation: the model as it is
+        patch = dm.patch_size if family == "flux" else dm.x_embedder.patch_size[0]
+        L = base // (latent_downscale(model) * patch)
+        if family == "flux":
+            m.add_object_patch("diffusion_model.pe_embedder",
+                               ModeRoPE(m.get_model_object("diffusion_model.pe_embedder"), mode, L))
+        else:
+            if getattr(dm, "pos_embed", None) is None:
+                raise ValueError("DiT Position Mode: this SD3-family model has no pos_embed table; only "
+                                 "mode 'first' applies")
+            m.add_object_patch("diffusion_model.cropped_pos_embed", sd3_cropped_pos_embed(
+                m.get_model_object("diffusion_model.cropped_pos_embed"), dm, mode, L))
+        return io.NodeOutput(m)
