@@ -31,7 +31,10 @@ CPU_WORKFLOWS = {"reference_unet_4x_direct_pbc_redilation", "tiny_dit_2x_vanilla
 THUMBNAILED = CPU_WORKFLOWS
 # Combo inputs whose choices are the user's model files: any file name is valid there.
 MODEL_FILE_INPUTS = {("CheckpointLoaderSimple", "ckpt_name"), ("VAELoader", "vae_name"),
-                     ("RPE2DDiTLoader", "dit_name")}
+                     ("RPE2DDiTLoader", "dit_name"), ("UNETLoader", "unet_name"),
+                     ("DualCLIPLoader", "clip_name1"), ("DualCLIPLoader", "clip_name2"),
+                     ("TripleCLIPLoader", "clip_name1"), ("TripleCLIPLoader", "clip_name2"),
+                     ("TripleCLIPLoader", "clip_name3")}
 MODEL_FILE_SUFFIXES = (".safetensors", ".sft", ".pt", ".pth", ".ckpt", ".bin")
 
 

@@ -297,24 +297,128 @@ def dit_xl_512(oi):
         "Needs: models/checkpoints/DiT-XL-2-256x256.pt (facebookresearch DiT: "
         "https://dl.fbaipublicfiles.com/DiT/models/DiT-XL-2-256x256.pt, loaded weights-only) and "
         "the SD VAE models/vae/vae-ft-mse-840000-ema-pruned.safetensors. A GPU is advised.\n\n"
+        "One loader, three DiT Position Mode nodes on its MODEL (the checkpoint is loaded once). "
         "The official model was trained with fixed positions on a 16x16 grid; at 512 the grid is "
         "32x32. Branches: first = 0..31, plain extrapolation (what you get without this pack); "
         "interpolate = 32 fractional positions squeezed onto the trained 0..15 (positional "
-        "interpolation); ntk = 0..31 with NTK-scaled sin-cos frequencies. RPE-2D's own modes "
-        "(linspace, random) need 32 distinct trained positions, i.e. a checkpoint trained with "
-        "RPE-2D on L >= 32 (python -m posenc_lab.train_dit); with this one sampling stops with an "
-        "error saying so.\n\n"
+        "interpolation); ntk = 0..31 with NTK-scaled sin-cos frequencies (yarn is the fourth "
+        "choice). RPE-2D's own modes (linspace, random) need 32 distinct trained positions, i.e. a "
+        "checkpoint trained with RPE-2D on L >= 32 (python -m posenc_lab.train_dit); with this "
+        "one sampling stops with an error saying so.\n\n"
         "Class 207 (golden retriever), cfg 4, 50 DDIM steps, same seed."), width=620)
     vae = g.add("VAELoader", (0, 40), {"vae_name": SD_VAE["name"]}, models=[SD_VAE])
     latent = g.add("EmptyLatentImage", (0, 200), {"width": 512, "height": 512, "batch_size": 1})
+    loader = g.add("RPE2DDiTLoader", (0, 400), {"dit_name": "DiT-XL-2-256x256.pt",
+                                                "position_mode": "auto", "seed": 0}, width=400)
+    label = g.add("DiTClassLabel", (0, 600), {"class_label": 207})
+    g.link(loader, 0, label, "model")
     decoded = []
     for i, mode in enumerate(("first", "interpolate", "ntk")):
         y = 40 + 400 * i
-        decoded.append(_dit_column(
-            g, y, {"dit_name": "DiT-XL-2-256x256.pt", "position_mode": mode, "seed": 0}, 207,
-            50, 4.0, latent, vae, f"posenc/dit_xl_512_{mode}", 300))
-        g.group(f"position_mode = {mode}", 360, y - 80, 1380, 420)
+        pm = g.add("DiTPositionMode", (460, y), {"mode": mode, "base_resolution": 0, "position_seed": 0},
+                   width=320)
+        g.link(loader, 0, pm, "model")
+        decoded.append(_sample_decode_save(g, 820, y, pm, label, (label, 1), latent, (vae, 0), 50, 4.0,
+                                           f"posenc/dit_xl_512_{mode}", 300))
+        g.group(f"DiT Position Mode: {mode}", 440, y - 80, 1300, 420)
     _side_by_side(g, 1780, decoded, "posenc/dit_xl_512_side_by_side", spacing=16)
+    return g
+
+
+FLUX_DEV = {"name": "flux1-dev.safetensors", "directory": "diffusion_models",
+            "url": "https://huggingface.co/black-forest-labs/FLUX.1-dev/resolve/main/flux1-dev.safetensors"}
+FLUX_AE = {"name": "ae.safetensors", "directory": "vae",
+           "url": "https://huggingface.co/black-forest-labs/FLUX.1-dev/resolve/main/ae.safetensors"}
+CLIP_L = {"name": "clip_l.safetensors", "directory": "text_encoders",
+          "url": "https://huggingface.co/comfyanonymous/flux_text_encoders/resolve/main/clip_l.safetensors"}
+T5XXL = {"name": "t5xxl_fp16.safetensors", "directory": "text_encoders",
+         "url": "https://huggingface.co/comfyanonymous/flux_text_encoders/resolve/main/t5xxl_fp16.safetensors"}
+SD35 = {"name": "sd3.5_large.safetensors", "directory": "checkpoints",
+        "url": "https://huggingface.co/stabilityai/stable-diffusion-3.5-large/resolve/main/sd3.5_large.safetensors"}
+CLIP_G = {"name": "clip_g.safetensors", "directory": "text_encoders",
+          "url": "https://huggingface.co/stabilityai/stable-diffusion-3.5-large/resolve/main/text_encoders/clip_g.safetensors"}
+
+
+def _dit_modes(g, model, pos, neg, latent, vae, modes, steps, cfg, title, sampler, scheduler):
+    """One DiT Position Mode node per mode on `model`, each sampled, decoded and saved, then side by side."""
+    decoded = []
+    for i, mode in enumerate(modes):
+        y = 40 + 400 * i
+        pm = g.add("DiTPositionMode", (520, y), {"mode": mode, "base_resolution": 0, "position_seed": 0},
+                   width=320)
+        g.link(model, 0, pm, "model")
+        ks = _sampler(g, (880, y), steps=steps, cfg=cfg, sampler=sampler, scheduler=scheduler)
+        g.link(pm, 0, ks, "model")
+        g.link(pos, 0, ks, "positive")
+        g.link(neg, 0, ks, "negative")
+        g.link(latent, 0, ks, "latent_image")
+        dec = g.add("VAEDecode", (1230, y))
+        g.link(ks, 0, dec, "samples")
+        g.link(vae[0], vae[1], dec, "vae")
+        save = g.add("SaveImage", (1480, y), {"filename_prefix": f"posenc/{title}_{mode}"}, width=300)
+        g.link(dec, 0, save, "images")
+        decoded.append(dec)
+        g.group(f"DiT Position Mode: {mode}", 500, y - 80, 1320, 420)
+    _side_by_side(g, 1860, decoded, f"posenc/{title}_side_by_side", spacing=16)
+
+
+def flux_dev_2048(oi):
+    g = Graph(oi)
+    g.add("Note", (0, -340), (
+        "Flux dev at 2048x2048 (2x its 1024 base): first / interpolate / ntk / yarn\n\n"
+        "Needs (not run here: no GPU; the graph passes ComfyUI's validation in the host tests): "
+        "models/diffusion_models/flux1-dev.safetensors, models/text_encoders/clip_l.safetensors and "
+        "t5xxl_fp16.safetensors, models/vae/ae.safetensors (the loaders carry the download "
+        "addresses; flux1-dev is gated on Hugging Face). A GPU with memory for 2048x2048 "
+        "(16,384 image tokens).\n\n"
+        "One load, four DiT Position Mode nodes: first = the model as it is (RoPE positions "
+        "0..127); interpolate = rows and columns squeezed onto 0..63; ntk = RoPE base theta * "
+        "s^(d/(d-2)) per axis (s = 2); yarn = per-frequency blend plus attention temperature "
+        "0.1 ln 2 + 1 on the rotations. Base auto = 1024. 20 steps, euler / simple, guidance 3.5, "
+        "cfg 1, same seed."), width=620)
+    unet = g.add("UNETLoader", (0, 40), {"unet_name": FLUX_DEV["name"], "weight_dtype": "default"},
+                 models=[FLUX_DEV])
+    clip = g.add("DualCLIPLoader", (0, 200), {"clip_name1": CLIP_L["name"], "clip_name2": T5XXL["name"],
+                                             "type": "flux"}, models=[CLIP_L, T5XXL])
+    vae = g.add("VAELoader", (0, 380), {"vae_name": FLUX_AE["name"]}, models=[FLUX_AE])
+    text = g.add("CLIPTextEncode", (0, 520), {"text": PROMPT}, width=400, title="positive")
+    g.link(clip, 0, text, "clip")
+    guided = g.add("FluxGuidance", (0, 740), {"guidance": 3.5})
+    g.link(text, 0, guided, "conditioning")
+    neg = g.add("ConditioningZeroOut", (0, 880))
+    g.link(text, 0, neg, "conditioning")
+    latent = g.add("EmptySD3LatentImage", (0, 980), {"width": 2048, "height": 2048, "batch_size": 1})
+    _dit_modes(g, unet, guided, neg, latent, (vae, 0), ("first", "interpolate", "ntk", "yarn"), 20, 1.0,
+               "flux_dev_2048", "euler", "simple")
+    return g
+
+
+def sd35_2048(oi):
+    g = Graph(oi)
+    g.add("Note", (0, -340), (
+        "SD3.5 Large at 2048x2048 (2x its 1024 base): first / interpolate / ntk / yarn\n\n"
+        "Needs (not run here: no GPU; the graph passes ComfyUI's validation in the host tests): "
+        "models/checkpoints/sd3.5_large.safetensors and models/text_encoders/clip_g.safetensors, "
+        "clip_l.safetensors, t5xxl_fp16.safetensors (the loaders carry the download addresses; "
+        "SD3.5 is gated on Hugging Face). A GPU.\n\n"
+        "SD3.5 adds a sin-cos table to its tokens, cropped around the table's centre. first = the "
+        "crop as it is (128 of the table's 192 positions per axis); interpolate = 128 positions "
+        "squeezed into the 64 the model saw at 1024; ntk = the crop with NTK-scaled sin-cos "
+        "frequencies; yarn = the crop with YaRN's per-frequency blend (no attention temperature: "
+        "the table is added to the tokens, not rotated into q and k). Base auto = 1024. 28 steps, "
+        "euler / sgm_uniform, cfg 4.5, same seed."), width=620)
+    ckpt = g.add("CheckpointLoaderSimple", (0, 40), {"ckpt_name": SD35["name"]}, models=[SD35])
+    clip = g.add("TripleCLIPLoader", (0, 200), {"clip_name1": CLIP_L["name"], "clip_name2": CLIP_G["name"],
+                                               "clip_name3": T5XXL["name"]},
+                 models=[dict(CLIP_L, url=CLIP_G["url"].replace("clip_g", "clip_l")), CLIP_G,
+                         dict(T5XXL, url=CLIP_G["url"].replace("clip_g", "t5xxl_fp16"))])
+    pos = g.add("CLIPTextEncode", (0, 400), {"text": PROMPT}, width=400, title="positive")
+    neg = g.add("CLIPTextEncode", (0, 600), {"text": NEGATIVE}, width=400, title="negative")
+    g.link(clip, 0, pos, "clip")
+    g.link(clip, 0, neg, "clip")
+    latent = g.add("EmptySD3LatentImage", (0, 800), {"width": 2048, "height": 2048, "batch_size": 1})
+    _dit_modes(g, ckpt, pos, neg, latent, (ckpt, 2), ("first", "interpolate", "ntk", "yarn"), 28, 4.5,
+               "sd35_2048", "euler", "sgm_uniform")
     return g
 
 
@@ -346,6 +450,8 @@ WORKFLOWS = {
     "sdxl_2048_freeu_pbc": sdxl_2048,
     "sdxl_1024x3072_freeu_pbc": sdxl_1024x3072,
     "dit_xl2_256_at_512_position_modes": dit_xl_512,
+    "flux_dev_2048_position_modes": flux_dev_2048,
+    "sd35_large_2048_position_modes": sd35_2048,
     "boundary_visualizer": boundary_visualizer,
 }
 

@@ -174,7 +174,8 @@ def test_boundary_visualizer(server):
 
 
 GPU_WORKFLOWS = ("sd15_1024_freeu_pbc", "sdxl_2048_freeu_pbc", "sdxl_1024x3072_freeu_pbc",
-                 "dit_xl2_256_at_512_position_modes")
+                 "dit_xl2_256_at_512_position_modes", "flux_dev_2048_position_modes",
+                 "sd35_large_2048_position_modes")
 
 
 @pytest.mark.parametrize("name", GPU_WORKFLOWS)
@@ -183,12 +184,17 @@ def test_big_model_workflows_pass_comfyui_validation(server, name):
     validation (every widget value, every link type): with empty stand-in files under the model
     names, POST /prompt accepts the prompt and execution stops at the first loader, on the file."""
     wf = json.loads((WORKFLOWS / f"{name}.json").read_text())
-    folders = {"CheckpointLoaderSimple": "checkpoints", "VAELoader": "vae", "RPE2DDiTLoader": "checkpoints"}
+    folders = {"CheckpointLoaderSimple": "checkpoints", "VAELoader": "vae", "RPE2DDiTLoader": "checkpoints",
+               "UNETLoader": "diffusion_models", "DualCLIPLoader": "text_encoders",
+               "TripleCLIPLoader": "text_encoders"}
     for node in wf["nodes"]:
-        if node["type"] in folders and node["widgets_values"][0] != "pixel_space":
-            path = server["base"] / "models" / folders[node["type"]] / node["widgets_values"][0]
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.touch()
+        if node["type"] not in folders:
+            continue
+        for value in node["widgets_values"]:
+            if isinstance(value, str) and value.endswith((".safetensors", ".pt")):
+                path = server["base"] / "models" / folders[node["type"]] / value
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.touch()
     object_info = get_json(f"{server['url']}object_info", 60)   # lists the stand-in files
     prompt = to_api(wf, object_info)
     req = urllib.request.Request(server["url"] + "prompt", data=json.dumps({"prompt": prompt}).encode(),
