@@ -9,6 +9,9 @@ section 3).  Methods, each a (model, position mode) pair of posenc/position_mode
 * ``vanilla+first``: positions 0..n-1, plain extrapolation (what a DiT does by default);
 * ``vanilla+interpolate``: positional interpolation onto the trained grid (fractional positions);
 * ``vanilla+ntk``: positions 0..n-1 with NTK-scaled sin-cos frequencies;
+* ``vanilla+yarn`` (not in the default set, whose 64-seed table predates it; pass it with
+  ``--methods``): positions 0..n-1 with YaRN's per-frequency blend (no attention temperature on a
+  sin-cos DiT, docs/DESIGN.md section 9);
 * ``rpe2d+linspace``: round(linspace(0, L-1, n)), the loader's default for RPE-2D checkpoints;
 * ``rpe2d+random``: a seeded sorted subset of [0, L) (seed 0).
 

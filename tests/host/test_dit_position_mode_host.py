@@ -1,4 +1,4 @@
-"""Host test (opt-in): the DiT Position Mode node on Flux and SD3 models built by real ComfyUI
+"""Host test (opt-in): the DiT Position Mode node on Flux, Chroma and SD3 models built by real ComfyUI
 (comfy.supported_models / comfy.model_base at toy width and depth, random weights), sampled by
 ComfyUI's sampler.
 
@@ -18,6 +18,11 @@ FLUX = {"image_model": "flux", "guidance_embed": True, "in_channels": 16, "out_c
         "vec_in_dim": 32, "context_in_dim": 64, "hidden_size": 64, "mlp_ratio": 2.0, "num_heads": 2,
         "depth": 1, "depth_single_blocks": 1, "axes_dim": [4, 14, 14], "theta": 10000, "patch_size": 2,
         "qkv_bias": True}
+# Chroma: Flux's blocks and RoPE embedder, a small modulation approximator; latents patchified 2x2
+CHROMA = {"image_model": "chroma", "in_channels": 64, "out_channels": 64, "context_in_dim": 64,
+          "hidden_size": 64, "mlp_ratio": 2.0, "num_heads": 2, "depth": 1, "depth_single_blocks": 1,
+          "axes_dim": [4, 14, 14], "theta": 10000, "patch_size": 2, "qkv_bias": True, "in_dim": 64,
+          "out_dim": 64, "hidden_dim": 64, "n_layers": 1}
 # SD3: depth 1 = hidden 64, one head; a 24x24 pos_embed table (SD3's 192 at 1/8 scale), positions
 # index / 3 as SD3's (pos_embed_max_size / base grid = 192 / 64)
 SD3_TABLE, SD3_SCALE = 24, 3
@@ -36,8 +41,8 @@ def build(kind, seed=0):
     import comfy.model_patcher
     import comfy.supported_models as sm
     from comfy.ldm.modules.diffusionmodules.mmdit import get_2d_sincos_pos_embed
-    unet = dict(FLUX if kind == "Flux" else SD3, dtype=torch.float32)
-    config = (sm.Flux if kind == "Flux" else sm.SD3)(unet)
+    unet = dict({"Flux": FLUX, "Chroma": CHROMA, "SD3": SD3}[kind], dtype=torch.float32)
+    config = getattr(sm, kind)(unet)
     config.set_inference_dtype(torch.float32, None)
     model = config.get_model({})
     g = torch.Generator().manual_seed(seed)
@@ -69,7 +74,7 @@ def node(pack, model, mode, base=BASE, position_seed=0):
     return pack.nodes.dit_position_mode.DiTPositionMode.execute(model, mode, base, position_seed).result[0]
 
 
-@pytest.mark.parametrize("kind", ["Flux", "SD3"])
+@pytest.mark.parametrize("kind", ["Flux", "Chroma", "SD3"])
 def test_identity_at_base_changed_above_original_untouched(pack, kind):
     model = build(kind)
     one = sample(model, BASE, BASE)
