@@ -166,3 +166,18 @@ def test_bundled_tiny_dits_through_ksampler_at_1x_2x_non_square(host, name):
     for w, h in ((64, 64), (64, 32)):
         out = _sample(host, model, w, h, label=1, steps=4)
         assert out.shape == (1, 3, h, w) and torch.isfinite(out).all()
+
+
+def test_dit_position_mode_node_on_a_loaded_dit(host):
+    """One load, the mode from the DiT Position Mode node: at 2x (both axes above the 4x4 grid) it
+    samples as the loader's own `interpolate`, at 1x as the loaded model, the original untouched."""
+    import torch
+    loader = host.nodes.rpe2d_loader.RPE2DDiTLoader
+    node = host.nodes.dit_position_mode.DiTPositionMode
+    model = loader.execute("tiny-official-dit.safetensors", "auto", 0)[0]
+    patched = node.execute(model, "interpolate", 0, 0)[0]
+    assert _mode(model) == {"mode": "first", "seed": 0}
+    assert torch.equal(_sample(host, patched, 64, 64), _sample(host, model, 64, 64))
+    two = _sample(host, patched, 128, 128)
+    assert torch.equal(two, _sample(host, loader.execute("tiny-official-dit.safetensors", "interpolate", 0)[0], 128, 128))
+    assert (two - _sample(host, model, 128, 128)).abs().max() > 1e-3
