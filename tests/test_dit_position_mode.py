@@ -110,6 +110,9 @@ def test_sincos_table_fit_and_axis_encoding():
     fit = pm.fit_sincos_table(torch.tensor(table, dtype=torch.float16), dim)
     assert fit is not None and fit[0] == pytest.approx(a, abs=2e-3) and fit[1] == pytest.approx(c, abs=2e-3)
     assert pm.fit_sincos_table(torch.randn(size, size, dim), dim) is None
+    bad = torch.tensor(table.copy())
+    bad[5, :, dim // 2:] = bad[5, :, dim // 2:].roll(1, dims=-1)   # one row's row channels wrong
+    assert pm.fit_sincos_table(bad, dim) is None
     # interpolate, n = 6 on L = 4 trained (centre rows 4..7): indices 4 + i * 3/5, in position units
     got = pm.table_axis_encoding(6, 4, size, a, c, dim // 2, "interpolate")
     want = one_d(dim // 2, a + c * (4 + np.arange(6) * 0.6))
