@@ -21,9 +21,10 @@ FLUX_ROW_COL_AXES = (1, 2)  # Flux's ids: (index, row, col); the index axis is n
 
 class ModeRoPE(torch.nn.Module):
     """Flux's ``EmbedND`` under a position mode: the row and column axes of the ids get
-    ``rope_axis`` where that axis is longer than L tokens (n = its largest position + 1, so text
-    ids, all 0, stay 0 and Kontext references beside the image count in); every other axis, and
-    every call with no such axis, goes through the original embedder unchanged."""
+    ``rope_axis`` where that axis is longer than L tokens; every other axis, and every call with no
+    such axis, goes through the original embedder unchanged.  n per axis is the largest position
+    + 1 among the tokens of index 0 (the image being drawn, and the text, all at 0); Kontext
+    reference images (index 1) take the same mapping as the image but do not set n."""
 
     def __init__(self, original, mode: str, L: int):
         super().__init__()
@@ -31,7 +32,9 @@ class ModeRoPE(torch.nn.Module):
         self.axes_dim, self.theta = original.axes_dim, original.theta
 
     def forward(self, ids):
-        n = {i: int(ids[..., i].max()) + 1 for i in FLUX_ROW_COL_AXES}
+        main = ids[..., 0] == 0
+        own = ids[main] if bool(main.any()) else ids.reshape(-1, ids.shape[-1])
+        n = {i: int(own[:, i].max()) + 1 for i in FLUX_ROW_COL_AXES}
         if not any(pm.axis_active(k, self.L) for k in n.values()):
             return self.original(ids)
         from comfy.ldm.flux.math import rope

@@ -116,6 +116,16 @@ def test_flux_rope_per_axis(pack):
     want_rows = rope(img[None, :, 1] * 7 / 23, 14, 10000)                  # p * (L-1)/(n-1)
     torch.testing.assert_close(pe[0, 0, 5:, 2:9], want_rows[0], atol=1e-6, rtol=0)
     torch.testing.assert_close(pe[0, 0, :5], orig[0, 0, :5], atol=0, rtol=0)   # text ids (0) as before
+    # a Kontext reference (index 1) placed below an image at the base (8x8): n comes from the
+    # image, so nothing changes
+    r2, c2 = torch.meshgrid(torch.arange(8.0, 16.0), torch.arange(8.0), indexing="ij")
+    ref = torch.stack([torch.ones(64), r2.flatten(), c2.flatten()], -1)
+    base_ids = torch.cat([torch.zeros(5, 3), img[:64], ref])[None]
+    assert torch.equal(emb(base_ids), model.model.diffusion_model.pe_embedder(base_ids))
+    # the same reference beside the 24-row image: squeezed by the image's factor, 15 -> 15 * 7/23
+    pe2 = emb(torch.cat([ids[0], ref])[None])
+    torch.testing.assert_close(pe2[0, 0, -1, 2:9], rope(torch.tensor([[15 * 7 / 23]]), 14, 10000)[0, 0],
+                               atol=1e-6, rtol=0)
 
 
 def test_sd3_table_modes(pack):
