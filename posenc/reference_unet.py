@@ -12,6 +12,12 @@ shared 2-core CPU); two downsamplings, so input sizes must be multiples of 4.  T
 training size (``base_resolution = 32``), its latent downscale (``latent_downscale = 1``: it works
 on pixels) and its ``config``; see schedule.py for the noise schedule (eps prediction, SD's
 scaled-linear betas).  Called like SD's U-Net: ``model(x, timesteps, y)``.
+
+Two optional config keys vary the architecture (absent = the defaults above, so older checkpoints
+load unchanged): ``"attention"``: ``"lowest"`` (default: attention after every ResBlock of the
+lowest level and in the middle block), ``"middle"`` (only in the middle block) or ``"none"`` (a
+pure-conv U-Net); ``"downsample"``: ``"conv"`` (default: stride-2 3x3 conv) or ``"avgpool"``
+(2x2 average pooling, then a zero-padded 3x3 conv).
 """
 from __future__ import annotations
 
@@ -109,6 +115,21 @@ class Downsample(nn.Module):
         return self.op(x)
 
 
+class AvgPoolDownsample(nn.Module):
+    """2x2 average pooling, then a zero-padded 3x3 conv at the lower resolution."""
+
+    def __init__(self, channels: int):
+        super().__init__()
+        self.conv = conv3x3(channels, channels)
+
+    def forward(self, x: torch.Tensor, emb: torch.Tensor | None = None) -> torch.Tensor:
+        return self.conv(F.avg_pool2d(x, 2))
+
+
+ATTENTION_MODES = ("lowest", "middle", "none")
+DOWNSAMPLE_MODES = {"conv": Downsample, "avgpool": AvgPoolDownsample}
+
+
 class Upsample(nn.Module):
     """Nearest-neighbour 2x upsampling followed by a zero-padded 3x3 conv (SD's ``Upsample``)."""
 
@@ -149,6 +170,13 @@ class ReferenceUNet(nn.Module):
         mult = list(cfg["channel_mult"])
         nres = int(cfg["num_res_blocks"])
         heads, groups = int(cfg["num_heads"]), int(cfg["num_groups"])
+        attention = cfg.get("attention", "lowest")
+        downsample = cfg.get("downsample", "conv")
+        if attention not in ATTENTION_MODES:
+            raise ValueError(f"config attention={attention!r}: expected one of {ATTENTION_MODES}")
+        if downsample not in DOWNSAMPLE_MODES:
+            raise ValueError(f"config downsample={downsample!r}: expected one of "
+                             f"{tuple(DOWNSAMPLE_MODES)}")
         self.downsample_factor = 2 ** (len(mult) - 1)
         emb_dim = 4 * ch
         self.model_channels = ch
@@ -162,28 +190,30 @@ class ReferenceUNet(nn.Module):
         cur = ch
         for level, m in enumerate(mult):
             lowest = level == len(mult) - 1
+            attend = lowest and attention == "lowest"
             for _ in range(nres):
                 blocks = [ResBlock(cur, m * ch, emb_dim, groups)]
                 cur = m * ch
-                if lowest:
+                if attend:
                     blocks.append(AttentionBlock(cur, heads, groups))
                 self.input_blocks.append(Stage(blocks))
                 skip_channels.append(cur)
             if not lowest:
-                self.input_blocks.append(Stage([Downsample(cur)]))
+                self.input_blocks.append(Stage([DOWNSAMPLE_MODES[downsample](cur)]))
                 skip_channels.append(cur)
 
-        self.middle_block = Stage([ResBlock(cur, cur, emb_dim, groups),
-                                   AttentionBlock(cur, heads, groups),
-                                   ResBlock(cur, cur, emb_dim, groups)])
+        middle = [ResBlock(cur, cur, emb_dim, groups)]
+        if attention != "none":
+            middle.append(AttentionBlock(cur, heads, groups))
+        self.middle_block = Stage(middle + [ResBlock(cur, cur, emb_dim, groups)])
 
         self.output_blocks = nn.ModuleList()
         for level in reversed(range(len(mult))):
-            lowest = level == len(mult) - 1
+            attend = level == len(mult) - 1 and attention == "lowest"
             for i in range(nres + 1):
                 blocks = [ResBlock(cur + skip_channels.pop(), mult[level] * ch, emb_dim, groups)]
                 cur = mult[level] * ch
-                if lowest:
+                if attend:
                     blocks.append(AttentionBlock(cur, heads, groups))
                 if level > 0 and i == nres:
                     blocks.append(Upsample(cur))

@@ -20,6 +20,8 @@ def add_train_unet(p: argparse.ArgumentParser) -> None:
     p.add_argument("--max-minutes", type=float, default=None,
                    help="stop after this much wall time (the LR schedule follows it)")
     p.add_argument("--channels", type=int, default=None, help="model_channels (default 16)")
+    p.add_argument("--config", default=None, help="JSON object of ReferenceUNet config keys over "
+                   "the defaults, e.g. '{\"attention\": \"middle\", \"downsample\": \"avgpool\"}'")
     p.add_argument("--eval-seeds", type=int, default=64, help="seeds for the 1x layout check")
     p.add_argument("--eval-steps", type=int, default=25, help="DDIM steps of the 1x check")
     p.add_argument("--eval-guidance", type=float, default=1.0,
@@ -35,11 +37,17 @@ def run_train_unet(args: argparse.Namespace) -> int:
     from .run_records import command_line
     from .train_unet import train_unet
 
-    config = {"model_channels": args.channels} if args.channels else None
+    config = json.loads(args.config) if args.config else {}
+    if not isinstance(config, dict):
+        print("error: --config must be a JSON object", file=sys.stderr)
+        return 2
+    if args.channels:
+        config["model_channels"] = args.channels
     try:
         summary = train_unet(args.out, steps=args.steps, seed=args.seed,
                              batch_size=args.batch_size, lr=args.lr, max_minutes=args.max_minutes,
-                             config=config, eval_seeds=args.eval_seeds, eval_steps=args.eval_steps,
+                             config=config or None, eval_seeds=args.eval_seeds,
+                             eval_steps=args.eval_steps,
                              eval_guidance=args.eval_guidance, threads=args.threads,
                              overwrite=args.overwrite, command=command_line(),
                              progress=not args.no_progress, init=args.init,

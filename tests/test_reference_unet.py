@@ -121,3 +121,49 @@ def test_guidance_uses_the_null_label(model):
 
     ddim_sample(spy, 1, 32, 32, seeds=[0], steps=2, guidance=3.0, num_classes=4)
     assert calls == [[1, 4], [1, 4]]
+
+
+VARIANT = {"model_channels": 8, "channel_mult": [1, 2, 3], "num_res_blocks": 2,
+           "attention": "middle", "downsample": "avgpool"}
+
+
+@pytest.mark.parametrize("attention,n_attn", [("middle", 1), ("none", 0)])
+def test_architecture_options_build_and_round_trip(attention, n_attn, tmp_path):
+    """attention="middle"/"none" and downsample="avgpool" (config keys absent = the defaults)."""
+    from posenc.reference_unet import AvgPoolDownsample, Downsample
+
+    torch.manual_seed(1)
+    m = ReferenceUNet(dict(VARIANT, attention=attention)).eval()
+    with torch.no_grad():
+        for p in m.parameters():
+            if p.abs().sum() == 0 and p.dim() > 1:
+                p.normal_(0, 0.02)
+    attn = [b for b in m.modules() if isinstance(b, AttentionBlock)]
+    assert len(attn) == n_attn and all(b in list(m.middle_block) for b in attn)
+    assert not any(isinstance(b, Downsample) for b in m.modules())
+    assert sum(isinstance(b, AvgPoolDownsample) for b in m.modules()) == 2
+    assert m.downsample_factor == 4
+    x, t, y = torch.randn(2, 3, 32, 64), torch.tensor([5.0, 500.0]), torch.tensor([1, 4])
+    with torch.no_grad():
+        out = m(x, t, y)
+    assert out.shape == x.shape and torch.isfinite(out).all()
+    path = tmp_path / "variant.safetensors"
+    save_reference_unet(m, path)
+    loaded = load_reference_unet(path)
+    assert loaded.checkpoint_metadata["config"] == m.config
+    assert loaded.config["attention"] == attention and loaded.config["downsample"] == "avgpool"
+    with torch.no_grad():
+        assert torch.equal(loaded(x, t, y), out)
+
+
+def test_default_architecture_is_unchanged_by_the_options():
+    """The options' defaults build exactly the default network (same parameter names/shapes)."""
+    a = ReferenceUNet()
+    b = ReferenceUNet({"attention": "lowest", "downsample": "conv"})
+    assert "attention" not in a.config and "downsample" not in a.config
+    assert {k: v.shape for k, v in a.state_dict().items()} == \
+        {k: v.shape for k, v in b.state_dict().items()}
+    with pytest.raises(ValueError, match="attention"):
+        ReferenceUNet({"attention": "everywhere"})
+    with pytest.raises(ValueError, match="downsample"):
+        ReferenceUNet({"downsample": "maxpool"})

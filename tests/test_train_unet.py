@@ -31,3 +31,13 @@ def test_refuses_to_overwrite_bundled_weights(tmp_path, monkeypatch):
     run_records.check_output(tmp_path / "elsewhere.safetensors", overwrite=False)
     assert main(["train-unet", "--out", str(target), "--steps", "1", "--no-progress"]) == 2
     assert target.read_bytes() == b"precious"
+
+
+def test_cli_config_option_sets_the_architecture(tmp_path):
+    out = tmp_path / "variant.safetensors"
+    cfg = '{"model_channels": 8, "attention": "none", "downsample": "avgpool"}'
+    assert main(["train-unet", "--out", str(out), "--steps", "1", "--batch-size", "2",
+                 "--eval-seeds", "0", "--config", cfg, "--no-progress"]) == 0
+    model = load_reference_unet(out)
+    assert model.config["attention"] == "none" and model.config["downsample"] == "avgpool"
+    assert model.config["model_channels"] == 8
