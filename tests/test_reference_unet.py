@@ -148,7 +148,7 @@ def test_architecture_options_build_and_round_trip(attention, n_attn, tmp_path):
         out = m(x, t, y)
     assert out.shape == x.shape and torch.isfinite(out).all()
     path = tmp_path / "variant.safetensors"
-    save_reference_unet(m, path)
+    save_reference_unet(m, path, ["a", "b", "c", "d"], schedule.SCHEDULE_INFO)
     loaded = load_reference_unet(path)
     assert loaded.checkpoint_metadata["config"] == m.config
     assert loaded.config["attention"] == attention and loaded.config["downsample"] == "avgpool"
