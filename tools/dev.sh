@@ -117,7 +117,8 @@ run_demo() {
     mkdir -p out
     say "sampling the U-Net panel (the reference U-Net, 4 seeds: 1x, then 4x direct, PBC N=3, PBC N=31," \
         "re-dilation), then the RPE-2D panel (tiny DiTs at 2x); each panel's table prints when it is" \
-        "done: about 40 s in all on 2 idle CPU cores, much longer on a busy machine"
+        "done: about 40 s in all on 2 idle CPU cores, much longer on a busy machine" \
+        "(there, OMP_NUM_THREADS=1 make demo is far faster)"
     export PYTHONUNBUFFERED=1
     exec "$VENV/bin/python" -m posenc_lab demo --out out/demo.png "$@"
 }
