@@ -13,7 +13,9 @@ of the same measures per column is returned for printing.
 """
 from __future__ import annotations
 
+import sys
 import time
+from pathlib import Path
 
 import torch
 
@@ -100,12 +102,16 @@ def _panel(out, sample, one_name, columns, seeds: int, base: int, scale: int, ce
     labels = torch.tensor([s % len(CLASSES) for s in seed_list])
     row_names = [f"seed {s}\n{CLASSES[int(y)]}" for s, y in zip(seed_list, labels)]
     cols, rows = [], []
-    for name, title, sz in [(one_name[0], one_name[1], base)] + [(n, t, size) for n, t in columns]:
+    todo = [(one_name[0], one_name[1], base)] + [(n, t, size) for n, t in columns]
+    for i, (name, title, sz) in enumerate(todo, start=1):
+        factor = "1x" if sz == base else f"{scale}x"
+        print(f"[{Path(out).name} {i}/{len(todo)}] sampling {factor} {title} ({sz}x{sz}), "
+              f"{seeds} seeds ...", end="", file=sys.stderr, flush=True)
         t0 = time.perf_counter()
         imgs = sample(name, labels, sz, seed_list)
         dt = time.perf_counter() - t0
+        print(f" {dt:.1f} s", file=sys.stderr, flush=True)
         rep = layout_metrics(imgs, labels)
-        factor = "1x" if sz == base else f"{scale}x"
         cols.append((f"{factor} {title}" + (f" ({base}x{base})" if sz == base else ""), imgs,
                      *_captions(rep)))
         rows.append((f"{factor} {title} ({sz}x{sz})", rep, None if sz == base else dt))

@@ -29,6 +29,10 @@ def test_demo_writes_a_labelled_png_and_prints_the_table(tmp_path):
     assert not (tmp_path / "demo_rpe2d.png").exists()
     assert [ln.split("|")[1].strip() for ln in lines] == [
         "1x direct (32x32)", "2x direct (64x64)", "2x PBC N=3 (64x64)"]
+    # progress while sampling: one line per column, before its images exist
+    progress = [ln for ln in r.stderr.splitlines() if ln.startswith("[demo.png ")]
+    assert [ln.split("] ")[0] for ln in progress] == ["[demo.png 1/3", "[demo.png 2/3", "[demo.png 3/3"]
+    assert all("sampling" in ln and ln.rstrip().endswith(" s") for ln in progress)
     img = Image.open(out)
     # 3 columns of 256-px cells and 2 rows: wider than 3 cells, taller than 2.
     assert img.width > 3 * 256 and img.height > 2 * 256
