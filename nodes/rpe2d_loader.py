@@ -96,7 +96,7 @@ def _comfy_model_classes():
 _CLASSES = None
 
 
-def latent_format_for(info):
+def latent_format_for(info, source="checkpoint"):
     import comfy.latent_formats as lf
     name = info["metadata"].get("posenc.latent_format")
     channels = info["config"].in_channels
@@ -104,13 +104,16 @@ def latent_format_for(info):
         name = "pixel" if channels == 3 else "sd1"
     if name == "pixel":
         if channels != 3:
-            raise ValueError(f"RPE-2D DiT: metadata says pixel space but the model has {channels} channels")
+            raise ValueError(f"RPE-2D DiT: metadata says pixel space but the model has {channels} channels "
+                             f"(file: {source})")
         return lf.ChromaRadiance(), 1  # 3 channels, identity scaling: ComfyUI's pixel_space VAE
     if name == "sd1":
         if channels != 4:
-            raise ValueError(f"RPE-2D DiT: an SD-VAE latent has 4 channels, the model has {channels}")
+            raise ValueError(f"RPE-2D DiT: an SD-VAE latent has 4 channels, the model has {channels} "
+                             f"(file: {source})")
         return lf.SD15(), 8  # official DiT: sd-vae-ft-ema/mse, scale 0.18215
-    raise ValueError(f"RPE-2D DiT: unknown latent format {name!r} in the checkpoint metadata")
+    raise ValueError(f"RPE-2D DiT: unknown latent format {name!r} in the checkpoint metadata "
+                     f"(file: {source})")
 
 
 def set_position_mode(model, mode, seed=0):
@@ -137,7 +140,7 @@ def model_from_file(path, position_mode="auto", seed=0):
     mode = default_position_mode(cfg) if position_mode == "auto" else position_mode
     if mode not in position_modes.POSITION_MODES:
         raise ValueError(f"RPE-2D DiT Loader: unknown position mode {position_mode!r}")
-    fmt, factor = latent_format_for(info)
+    fmt, factor = latent_format_for(info, path)
     dtype = mm.unet_dtype(model_params=sum(p.numel() for p in dit.parameters()))
     dit.to(dtype)
     dit.latent_downscale = factor
