@@ -12,6 +12,7 @@ from ..posenc.boundary_drawing import (DEFAULT_LATENT_DOWNSCALE, DEFAULT_LEVELS,
 from ..posenc.pbc import PBCRuntime
 from .model_info import (UnsupportedModelError, diffusion_model_of, latent_downscale, require_unet,
                          resolve_base_resolution, unet_levels)
+from .search import schema
 
 # Without a MODEL and with base_resolution 0 (auto) the picture assumes SD 1.x and says so.
 ASSUMED_BASE = 512
@@ -25,9 +26,12 @@ def _check(name: str, value, lo: int, hi: int, fix: str = "") -> None:
 
 
 class BoundaryVisualizer(io.ComfyNode):
+    SEARCH_ALIASES = ["PBC", "virtual boundaries", "boundary preview", "hires", "high res"]
+
     @classmethod
     def define_schema(cls):
-        return io.Schema(
+        return schema(
+            search_aliases=cls.SEARCH_ALIASES,
             node_id="BoundaryVisualizer",
             display_name="Boundary Visualizer",
             category="image",

@@ -26,6 +26,7 @@ from ..posenc.checkpoint_files import BUNDLED_DIR, BUNDLED_UNET
 from ..posenc.reference_unet import ReferenceUNet, load_reference_unet, read_metadata
 from .latent_channels import strict_latent_format
 from .model_info import DIT_CLASS_KEY, REFERENCE_CLASS_KEY
+from .search import schema
 
 COND_KEY = REFERENCE_CLASS_KEY
 UNCONDITIONAL = "unconditional"
@@ -131,9 +132,12 @@ def load_reference_model(path):
 
 
 class ReferenceModelLoader(io.ComfyNode):
+    SEARCH_ALIASES = ["tiny model", "reference U-Net", "CPU model", "test model", "hires test"]
+
     @classmethod
     def define_schema(cls):
-        return io.Schema(
+        return schema(
+            search_aliases=cls.SEARCH_ALIASES,
             node_id="ReferenceModelLoader",
             display_name="Reference Model Loader (posenc)",
             category="loaders",
@@ -161,9 +165,12 @@ class ReferenceModelLoader(io.ComfyNode):
 
 
 class ReferenceClassLabel(io.ComfyNode):
+    SEARCH_ALIASES = ["class label", "scene class", "reference conditioning"]
+
     @classmethod
     def define_schema(cls):
-        return io.Schema(
+        return schema(
+            search_aliases=cls.SEARCH_ALIASES,
             node_id="ReferenceClassLabel",
             display_name="Reference Class Label",
             category="conditioning",

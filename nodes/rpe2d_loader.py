@@ -16,6 +16,7 @@ from ..posenc.position_modes import POSITION_MODE_KEY
 from ..posenc.checkpoint_files import BUNDLED_DIR, read_header
 from .latent_channels import strict_latent_format
 from .model_info import DIT_CLASS_KEY, REFERENCE_CLASS_KEY
+from .search import schema
 
 MODES = ("auto",) + position_modes.POSITION_MODES
 LABEL_KEY = DIT_CLASS_KEY
@@ -219,11 +220,14 @@ def _resolve(name):
 
 
 class RPE2DDiTLoader(io.ComfyNode):
+    SEARCH_ALIASES = ["DiT", "Diffusion Transformer", "RPE-2D", "RPE2D", "load DiT", "DiT-XL", "hires", "high res", "any resolution", "position encoding"]
+
     @classmethod
     def define_schema(cls):
-        return io.Schema(
+        return schema(
+            search_aliases=cls.SEARCH_ALIASES,
             node_id="RPE2DDiTLoader",
-            display_name="RPE-2D DiT Loader",
+            display_name="DiT Loader (RPE-2D, high res)",
             category="loaders",
             description=("Loads a Diffusion Transformer (official facebookresearch DiT layout) as a MODEL "
                          "that samples at any size and aspect ratio, with RPE-2D position modes. Pair it "
@@ -250,9 +254,12 @@ def _dit_of(model):
 
 
 class DiTClassLabel(io.ComfyNode):
+    SEARCH_ALIASES = ["DiT", "class label", "ImageNet class", "class conditioning"]
+
     @classmethod
     def define_schema(cls):
-        return io.Schema(
+        return schema(
+            search_aliases=cls.SEARCH_ALIASES,
             node_id="DiTClassLabel",
             display_name="DiT Class Label",
             category="conditioning",
