@@ -9,7 +9,10 @@ from comfy_api.latest import io
 from ..posenc.boundaries import MAX_BOUNDARIES
 from ..posenc.boundary_drawing import (DEFAULT_LATENT_DOWNSCALE, DEFAULT_LEVELS, MAX_LEVELS, MAX_SIZE,
                                        plan_boundaries, render_boundaries)
-from .model_info import diffusion_model_of, latent_downscale, resolve_base_resolution, unet_levels
+from ..posenc.pbc import PBCRuntime
+from .model_info import (UnsupportedModelError, diffusion_model_of, latent_downscale, require_unet,
+                         resolve_base_resolution, unet_levels)
+from .search import schema
 
 # Without a MODEL and with base_resolution 0 (auto) the picture assumes SD 1.x and says so.
 ASSUMED_BASE = 512
@@ -23,9 +26,12 @@ def _check(name: str, value, lo: int, hi: int, fix: str = "") -> None:
 
 
 class BoundaryVisualizer(io.ComfyNode):
+    SEARCH_ALIASES = ["PBC", "virtual boundaries", "boundary preview", "hires", "high res"]
+
     @classmethod
     def define_schema(cls):
-        return io.Schema(
+        return schema(
+            search_aliases=cls.SEARCH_ALIASES,
             node_id="BoundaryVisualizer",
             display_name="Boundary Visualizer",
             category="image",
@@ -84,7 +90,12 @@ class BoundaryVisualizer(io.ComfyNode):
                              f"channels); got shape {tuple(getattr(image, 'shape', ()))}")
         base_note = ""
         if model is not None:
-            diffusion_model_of(model)          # clear error for something that is not a MODEL
+            try:   # draw only what PBC would do: refuse a MODEL the PBC Model Patcher refuses
+                require_unet(model, len(PBCRuntime.find(diffusion_model_of(model))))
+            except UnsupportedModelError as e:
+                raise UnsupportedModelError(
+                    f"Boundary Visualizer: {e}. Connect the U-Net MODEL you will patch with PBC, or "
+                    f"no MODEL (then set base_resolution)") from e
             base = resolve_base_resolution(model, base_resolution)
             downscale = latent_downscale(model)
             n_levels = levels or unet_levels(model)

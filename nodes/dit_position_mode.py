@@ -14,6 +14,7 @@ from comfy_api.latest import io
 from ..posenc import position_modes as pm
 from ..posenc.limits import MAX_SIZE
 from .model_info import diffusion_model_of, dit_family, latent_downscale
+from .search import schema
 
 MODES = ("first", "interpolate", "ntk", "yarn", "linspace", "random")
 FLUX_ROW_COL_AXES = (1, 2)  # Flux's ids: (index, row, col); the index axis is never touched
@@ -82,9 +83,12 @@ def sd3_cropped_pos_embed(original, dm, mode: str, L: int):
 
 
 class DiTPositionMode(io.ComfyNode):
+    SEARCH_ALIASES = ["high res", "high resolution", "hires", "upscale", "Flux", "SD3", "SD3.5",
+                      "RoPE", "NTK", "YaRN", "position interpolation", "RPE-2D", "DiT"]
     @classmethod
     def define_schema(cls):
-        return io.Schema(
+        return schema(
+            search_aliases=cls.SEARCH_ALIASES,
             node_id="DiTPositionMode",
             display_name="DiT Position Mode",
             category="model_patches",

@@ -18,6 +18,12 @@ _TRANSFORMER_HINTS = ("Flux", "SD3", "DiT", "PixArt", "AuraFlow", "HunyuanDiT", 
                       "HiDream", "Cosmos", "WAN", "Hunyuan", "LTXV", "Mochi", "QwenImage", "StableCascade")
 
 
+# Where the class labels travel in a CONDITIONING entry's dict (extra_conds reads them): each
+# model refuses the other's key, so a label node wired to the wrong model fails with a message.
+REFERENCE_CLASS_KEY = "reference_class"        # Reference Class Label -> the reference U-Net
+DIT_CLASS_KEY = "posenc_dit_class_label"       # DiT Class Label -> a DiT from the RPE-2D loader
+
+
 class UnsupportedModelError(ValueError):
     """The MODEL cannot be patched; the message says why and what to do."""
 

@@ -4,14 +4,18 @@ from comfy_api.latest import io
 from ..posenc.limits import MAX_BOUNDARIES, MAX_JITTER, MAX_SEED, MAX_SIZE
 from ..posenc.pbc import PBCRuntime, PBCSettings
 from .model_patching import base_latent_size, patch_model, sigma_window
+from .search import schema
 
 
 class PBCModelPatcher(io.ComfyNode):
+    SEARCH_ALIASES = ["hires", "hires fix", "high res", "high resolution", "upscale", "large image", "PBC", "boundary complement", "position encoding", "repetition", "SD 1.5", "SDXL"]
+
     @classmethod
     def define_schema(cls):
-        return io.Schema(
+        return schema(
+            search_aliases=cls.SEARCH_ALIASES,
             node_id="PBCModelPatcher",
-            display_name="PBC Model Patcher",
+            display_name="PBC Model Patcher (hires, upscale)",
             category="model_patches/unet",
             description=("Progressive Boundary Complement (Zhou et al. 2025): adds virtual boundaries with "
                          "valued padding inside the U-Net's convolutions so that position information reaches "

@@ -5,14 +5,18 @@ from comfy_api.latest import io
 from ..posenc.limits import MAX_SIZE
 from ..posenc.redilation import RedilationRuntime, RedilationSettings
 from .model_patching import base_latent_size, patch_model, sigma_window
+from .search import schema
 
 
 class RedilationPatcher(io.ComfyNode):
+    SEARCH_ALIASES = ["ScaleCrafter", "dilation", "dilated convolution", "hires", "high res", "high resolution", "upscale", "repetition"]
+
     @classmethod
     def define_schema(cls):
-        return io.Schema(
+        return schema(
+            search_aliases=cls.SEARCH_ALIASES,
             node_id="RedilationPatcher",
-            display_name="Re-dilation Patcher",
+            display_name="Re-dilation Patcher (ScaleCrafter)",
             category="model_patches/unet",
             description=("Re-dilation in the style of ScaleCrafter (He et al., ICLR 2024): above the training "
                          "size, the U-Net's 3x3 convolutions are dilated by the scale factor per axis during "

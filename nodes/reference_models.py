@@ -24,8 +24,11 @@ from comfy_api.latest import io
 
 from ..posenc.checkpoint_files import BUNDLED_DIR, BUNDLED_UNET
 from ..posenc.reference_unet import ReferenceUNet, load_reference_unet, read_metadata
+from .latent_channels import strict_latent_format
+from .model_info import DIT_CLASS_KEY, REFERENCE_CLASS_KEY
+from .search import schema
 
-COND_KEY = "reference_class"
+COND_KEY = REFERENCE_CLASS_KEY
 UNCONDITIONAL = "unconditional"
 
 
@@ -91,8 +94,12 @@ def _model_classes():
         def extra_conds(self, **kwargs):
             out = super().extra_conds(**kwargs)
             label = kwargs.get(COND_KEY, None)
-            if label is not None:
-                out["y"] = comfy.conds.CONDRegular(torch.tensor([float(label)]))
+            if label is None:   # without a label the model would sample its null class silently
+                got = ("'DiT Class Label' conditioning (that is for the RPE-2D DiT Loader's models)"
+                       if DIT_CLASS_KEY in kwargs else "conditioning without a class label")
+                raise ValueError(f"Reference model: got {got}; connect 'Reference Class Label' to "
+                                 f"KSampler's positive (a class) and negative ('unconditional')")
+            out["y"] = comfy.conds.CONDRegular(torch.tensor([float(label)]))
             return out
 
         def memory_required(self, input_shape, cond_shapes={}):
@@ -114,6 +121,7 @@ def load_reference_model(path):
     diffusion_model.requires_grad_(False)
     config_cls, model_cls = _model_classes()
     config = config_cls({"disable_unet_model_creation": True})
+    config.latent_format = strict_latent_format(type(config.latent_format), "The reference U-Net (pixel space)")
     model = model_cls(config, model_type=comfy.model_base.ModelType.EPS)
     model.diffusion_model = diffusion_model
     load_device = comfy.model_management.get_torch_device()
@@ -124,9 +132,12 @@ def load_reference_model(path):
 
 
 class ReferenceModelLoader(io.ComfyNode):
+    SEARCH_ALIASES = ["tiny model", "reference U-Net", "CPU model", "test model", "hires test"]
+
     @classmethod
     def define_schema(cls):
-        return io.Schema(
+        return schema(
+            search_aliases=cls.SEARCH_ALIASES,
             node_id="ReferenceModelLoader",
             display_name="Reference Model Loader (posenc)",
             category="loaders",
@@ -154,9 +165,12 @@ class ReferenceModelLoader(io.ComfyNode):
 
 
 class ReferenceClassLabel(io.ComfyNode):
+    SEARCH_ALIASES = ["class label", "scene class", "reference conditioning"]
+
     @classmethod
     def define_schema(cls):
-        return io.Schema(
+        return schema(
+            search_aliases=cls.SEARCH_ALIASES,
             node_id="ReferenceClassLabel",
             display_name="Reference Class Label",
             category="conditioning",

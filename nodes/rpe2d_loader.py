@@ -11,12 +11,15 @@ import torch
 from comfy_api.latest import io
 
 from ..posenc import position_modes
-from ..posenc.dit import DiT, default_position_mode, load_dit
+from ..posenc.dit import DiT, default_position_mode, forward_memory_bytes, load_dit
 from ..posenc.position_modes import POSITION_MODE_KEY
 from ..posenc.checkpoint_files import BUNDLED_DIR, read_header
+from .latent_channels import strict_latent_format
+from .model_info import DIT_CLASS_KEY, REFERENCE_CLASS_KEY
+from .search import schema
 
 MODES = ("auto",) + position_modes.LOADER_MODES
-LABEL_KEY = "posenc_dit_class_label"
+LABEL_KEY = DIT_CLASS_KEY
 FOLDERS = ("diffusion_models", "checkpoints")
 BUNDLED_PREFIX = "posenc-bundled/"  # the pack's own tiny DiTs (models/tiny_dit_*.safetensors)
 
@@ -87,9 +90,30 @@ def _comfy_model_classes():
             super().__init__(model_config, comfy.model_base.ModelType.EPS, device=device)
             self.diffusion_model = diffusion_model
 
+        def memory_required(self, input_shape, cond_shapes={}):
+            # The DiT's own activation peak (posenc/dit.py forward_memory_bytes); ComfyUI's
+            # default formula is calibrated for SD's U-Net on 1/8-scale latents and asks for
+            # about 5 GB for a pixel-space 128x128 image.  Attention scores count unless
+            # ComfyUI's own memory formula (BaseModel.memory_required) would assume a
+            # flash / xformers kernel.
+            import comfy.model_management as mm
+            dtype = self.manual_cast_dtype or self.get_dtype()
+            b, h, w = input_shape[0], input_shape[-2], input_shape[-1]
+            lean = mm.xformers_enabled() or mm.pytorch_attention_flash_attention()
+            return forward_memory_bytes(self.diffusion_model.config, b, h, w,
+                                        torch.empty((), dtype=dtype).element_size(),
+                                        attention_scores=not lean)
+
         def extra_conds(self, **kwargs):
             out = {}
             label = kwargs.get(LABEL_KEY, None)
+            wrong = REFERENCE_CLASS_KEY in kwargs
+            if wrong or (label is None and self.diffusion_model.config.num_classes):
+                # without a label a class-conditional DiT would sample its null class silently
+                got = ("'Reference Class Label' conditioning (that is for the Reference Model "
+                       "Loader's U-Net)" if wrong else "conditioning without a class label")
+                raise ValueError(f"RPE-2D DiT: got {got}; connect 'DiT Class Label' (fed by this "
+                                 f"MODEL) to KSampler's positive and negative")
             if label is not None:
                 out["y"] = comfy.conds.CONDRegular(torch.tensor([int(label)], dtype=torch.long))
             return out
@@ -101,7 +125,7 @@ def _comfy_model_classes():
 _CLASSES = None
 
 
-def latent_format_for(info):
+def latent_format_for(info, source="checkpoint"):
     import comfy.latent_formats as lf
     name = info["metadata"].get("posenc.latent_format")
     channels = info["config"].in_channels
@@ -109,13 +133,17 @@ def latent_format_for(info):
         name = "pixel" if channels == 3 else "sd1"
     if name == "pixel":
         if channels != 3:
-            raise ValueError(f"RPE-2D DiT: metadata says pixel space but the model has {channels} channels")
-        return lf.ChromaRadiance(), 1  # 3 channels, identity scaling: ComfyUI's pixel_space VAE
+            raise ValueError(f"RPE-2D DiT: metadata says pixel space but the model has {channels} channels "
+                             f"(file: {source})")
+        # 3 channels, identity scaling: ComfyUI's pixel_space VAE
+        return strict_latent_format(lf.ChromaRadiance, "This DiT (pixel space)"), 1
     if name == "sd1":
         if channels != 4:
-            raise ValueError(f"RPE-2D DiT: an SD-VAE latent has 4 channels, the model has {channels}")
-        return lf.SD15(), 8  # official DiT: sd-vae-ft-ema/mse, scale 0.18215
-    raise ValueError(f"RPE-2D DiT: unknown latent format {name!r} in the checkpoint metadata")
+            raise ValueError(f"RPE-2D DiT: an SD-VAE latent has 4 channels, the model has {channels} "
+                             f"(file: {source})")
+        return strict_latent_format(lf.SD15, "This DiT"), 8  # official DiT: sd-vae-ft-ema/mse, 0.18215
+    raise ValueError(f"RPE-2D DiT: unknown latent format {name!r} in the checkpoint metadata "
+                     f"(file: {source})")
 
 
 def set_position_mode(model, mode, seed=0):
@@ -142,7 +170,7 @@ def model_from_file(path, position_mode="auto", seed=0):
     mode = default_position_mode(cfg) if position_mode == "auto" else position_mode
     if mode not in position_modes.POSITION_MODES:
         raise ValueError(f"RPE-2D DiT Loader: unknown position mode {position_mode!r}")
-    fmt, factor = latent_format_for(info)
+    fmt, factor = latent_format_for(info, path)
     dtype = mm.unet_dtype(model_params=sum(p.numel() for p in dit.parameters()))
     dit.to(dtype)
     dit.latent_downscale = factor
@@ -197,11 +225,14 @@ def _resolve(name):
 
 
 class RPE2DDiTLoader(io.ComfyNode):
+    SEARCH_ALIASES = ["DiT", "Diffusion Transformer", "RPE-2D", "RPE2D", "load DiT", "DiT-XL", "hires", "high res", "any resolution", "position encoding"]
+
     @classmethod
     def define_schema(cls):
-        return io.Schema(
+        return schema(
+            search_aliases=cls.SEARCH_ALIASES,
             node_id="RPE2DDiTLoader",
-            display_name="RPE-2D DiT Loader",
+            display_name="DiT Loader (RPE-2D, high res)",
             category="loaders",
             description=("Loads a Diffusion Transformer (official facebookresearch DiT layout) as a MODEL "
                          "that samples at any size and aspect ratio, with RPE-2D position modes. Pair it "
@@ -228,9 +259,12 @@ def _dit_of(model):
 
 
 class DiTClassLabel(io.ComfyNode):
+    SEARCH_ALIASES = ["DiT", "class label", "ImageNet class", "class conditioning"]
+
     @classmethod
     def define_schema(cls):
-        return io.Schema(
+        return schema(
+            search_aliases=cls.SEARCH_ALIASES,
             node_id="DiTClassLabel",
             display_name="DiT Class Label",
             category="conditioning",

@@ -37,7 +37,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from . import position_modes
-from .checkpoint_files import CheckpointError, read_safetensors
+from .checkpoint_files import CheckpointError, read_safetensors, read_shapes
 
 MICRO_SCALE = 1000.0  # relative micro-conditioning values are scaled like timesteps before sin-cos
 METADATA_FORMAT = "posenc.dit.v1"
@@ -184,16 +184,46 @@ class DiTConfig:
         return {"posenc.format": METADATA_FORMAT, "posenc.dit_config": json.dumps(d)}
 
     @classmethod
-    def from_metadata(cls, metadata: dict | None):
+    def from_metadata(cls, metadata: dict | None, source: str = "checkpoint"):
+        """The config stored by ``to_metadata``, or None for files without one (official DiT).
+        Corrupt metadata (not JSON, wrong types, zero or negative sizes, heads that do not divide
+        the width) raises a CheckpointError naming ``source`` (the file)."""
         if not metadata or "posenc.dit_config" not in metadata:
             return None
-        raw = json.loads(metadata["posenc.dit_config"])
-        names = {f.name for f in fields(cls)}
-        raw = {k: v for k, v in raw.items() if k in names}
-        for k in ("grid", "max_positions"):
-            if k in raw:
-                raw[k] = tuple(int(v) for v in raw[k])
-        return cls(**raw)
+
+        def corrupt(why):
+            return CheckpointError(f"{source}: corrupt posenc metadata 'posenc.dit_config' ({why}); "
+                                   f"the file is damaged or was not written by this pack: re-export it")
+        try:
+            raw = json.loads(metadata["posenc.dit_config"])
+        except ValueError as e:
+            raise corrupt(f"not JSON: {e}") from e
+        if not isinstance(raw, dict):
+            raise corrupt(f"a JSON {type(raw).__name__}, not an object")
+        defaults = cls()
+        out = {}
+        for f in fields(cls):
+            if f.name not in raw:
+                continue
+            v, default = raw[f.name], getattr(defaults, f.name)
+            if isinstance(default, tuple):
+                ok = (isinstance(v, list) and len(v) == 2
+                      and all(isinstance(i, int) and not isinstance(i, bool) and i > 0 for i in v))
+                v = tuple(v) if ok else v
+            elif isinstance(default, bool):
+                ok = isinstance(v, bool)
+            elif isinstance(default, int):
+                ok = (isinstance(v, int) and not isinstance(v, bool)
+                      and (v >= 0 if f.name == "num_classes" else v > 0))
+            else:
+                ok = v in ("fixed", "rpe2d")
+            if not ok:
+                raise corrupt(f"{f.name} = {raw[f.name]!r}")
+            out[f.name] = v
+        cfg = cls(**out)
+        if cfg.hidden_size % cfg.num_heads or cfg.hidden_size % 4:
+            raise corrupt(f"hidden_size {cfg.hidden_size} with num_heads {cfg.num_heads}")
+        return cfg
 
 
 class DiT(nn.Module):
@@ -339,6 +369,24 @@ class DiT(nn.Module):
         return self.unpatchify(out, h, w)
 
 
+def forward_memory_bytes(config: DiTConfig, batch: int, height: int, width: int,
+                         element_size: int = 4, attention_scores: bool = True) -> int:
+    """Peak memory of the activations of one no-grad forward on a (batch, C, height, width)
+    latent, in bytes (weights not counted), for ComfyUI's memory planning (docs/DESIGN.md
+    section 8).  T tokens of width D and MLP width M; blocks run one after another, so the peak
+    is one block's: the residual, the modulated input, qkv and the copies SDPA makes (8 T D),
+    the MLP's hidden layer and its activation (2 T M), and the latent in and out (4 C H W).
+    ``attention_scores``: SDPA's math path also holds the scores and their softmax
+    (2 heads T^2); its flash and memory-efficient kernels do not.  Checked against measured
+    peaks of live tensors with each kernel in tests/test_dit.py."""
+    c = config
+    tokens = -(-height // c.patch_size) * -(-width // c.patch_size)
+    per_sample = tokens * (8 * c.hidden_size + 2 * c.mlp_hidden) + 4 * c.in_channels * height * width
+    if attention_scores:
+        per_sample += 2 * c.num_heads * tokens ** 2
+    return int(batch * element_size * per_sample)
+
+
 # ---------------------------------------------------------------------------------------------
 # Detection from a state dict
 # ---------------------------------------------------------------------------------------------
@@ -382,41 +430,46 @@ def is_dit_state_dict(sd: dict) -> bool:
     return all(k in sd for k in _REQUIRED) and "blocks.0.attn.qkv.weight" in sd
 
 
-def detect_config(sd: dict, metadata: dict | None = None) -> DiTConfig:
+def detect_config(sd: dict, metadata: dict | None = None, source: str | None = None) -> DiTConfig:
     """Depth, width, heads, patch size, channels, classes, learned sigma, micro-conditioning and
-    the training grid from the tensors (metadata of our checkpoints adds heads and L)."""
+    the training grid from the tensors (metadata of our checkpoints adds heads and L).
+    ``sd`` may map names to anything with a ``.shape`` (the header check of ``load_dit`` passes
+    shapes before any tensor is read); ``source`` (the file) is named in every error."""
+    def bad(msg):
+        return NotADiTError(f"{msg} (file: {source})" if source else msg)
+
     missing = [k for k in _REQUIRED if k not in sd]
     if missing or "blocks.0.attn.qkv.weight" not in sd:
         shown = ", ".join((missing or ["blocks.0.attn.qkv.weight"])[:4])
         some = ", ".join(list(sd)[:3]) or "(empty)"
-        raise NotADiTError(f"not a DiT checkpoint: missing {shown} (it has e.g. {some})")
+        raise bad(f"not a DiT checkpoint: missing {shown} (it has e.g. {some})")
     pw = sd["x_embedder.proj.weight"]
     if pw.ndim != 4 or pw.shape[2] != pw.shape[3]:
-        raise NotADiTError(f"not a DiT checkpoint: x_embedder.proj.weight has shape {tuple(pw.shape)}")
+        raise bad(f"not a DiT checkpoint: x_embedder.proj.weight has shape {tuple(pw.shape)}")
     hidden, in_ch, p = int(pw.shape[0]), int(pw.shape[1]), int(pw.shape[2])
     depth = 0
     while f"blocks.{depth}.attn.qkv.weight" in sd:
         depth += 1
     out = int(sd["final_layer.linear.weight"].shape[0])
     if out % (p * p):
-        raise NotADiTError(f"final_layer.linear has {out} outputs, not a multiple of p*p={p * p}")
+        raise bad(f"final_layer.linear has {out} outputs, not a multiple of p*p={p * p}")
     out_ch = out // (p * p)
     if out_ch not in (in_ch, 2 * in_ch):
-        raise NotADiTError(f"final layer predicts {out_ch} channels for {in_ch} input channels")
+        raise bad(f"final layer predicts {out_ch} channels for {in_ch} input channels")
     mlp_hidden = int(sd["blocks.0.mlp.fc1.weight"].shape[0]) if "blocks.0.mlp.fc1.weight" in sd else 4 * hidden
     pe = sd["pos_embed"]
     T = int(pe.shape[-2])
-    meta_cfg = DiTConfig.from_metadata(metadata)
+    meta_cfg = DiTConfig.from_metadata(metadata, source or "state dict")
     if meta_cfg is not None:
         grid = tuple(meta_cfg.grid)
     else:
         s = int(round(math.sqrt(T)))
         if s * s != T:
-            raise NotADiTError(f"pos_embed has {T} tokens, not a square grid, and the file has no "
+            raise bad(f"pos_embed has {T} tokens, not a square grid, and the file has no "
                                f"posenc metadata with the grid")
         grid = (s, s)
     if grid[0] * grid[1] != T or int(pe.shape[-1]) != hidden:
-        raise NotADiTError(f"pos_embed shape {tuple(pe.shape)} does not match grid {grid} x width {hidden}")
+        raise bad(f"pos_embed shape {tuple(pe.shape)} does not match grid {grid} x width {hidden}")
     if "y_embedder.embedding_table.weight" in sd:
         rows = int(sd["y_embedder.embedding_table.weight"].shape[0])
         class_dropout = meta_cfg.class_dropout if meta_cfg is not None else True
@@ -437,9 +490,23 @@ def detect_config(sd: dict, metadata: dict | None = None) -> DiTConfig:
     return cfg
 
 
-def pos_embed_is_sincos(sd: dict, grid=None, atol: float = 1e-5) -> bool:
-    """True if the stored ``pos_embed`` equals DiT's sin-cos at arange of its grid.  Official
-    vanilla checkpoints pass; anything that trained or replaced its position table fails."""
+def sincos_tolerance(dtype: torch.dtype) -> float:
+    """How far a stored sin-cos table may be from the exact one and still be "the sin-cos".
+    Its values lie in [-1, 1], where a float format rounds to within half its spacing at 1
+    (``finfo.eps / 2``: 4.9e-4 for float16, 3.9e-3 for bfloat16); we allow one full spacing,
+    ``eps``, and never less than 1e-5 (float32 tables computed in float64 by numpy differ from
+    ours by about 1e-7).  A trained or replaced table is off by far more."""
+    eps = torch.finfo(dtype).eps if dtype.is_floating_point else 0.0
+    return max(1e-5, float(eps))
+
+
+def pos_embed_is_sincos(sd: dict, grid=None, atol: float | None = None) -> bool:
+    """True if the stored ``pos_embed`` equals DiT's sin-cos at arange of its grid, within the
+    rounding of the stored dtype (``sincos_tolerance``; ``atol`` overrides it).  Official vanilla
+    checkpoints and float16 copies of them pass; anything that trained or replaced its position
+    table fails."""
+    if atol is None:
+        atol = sincos_tolerance(sd["pos_embed"].dtype)
     pe = sd["pos_embed"].float().reshape(-1, sd["pos_embed"].shape[-1])
     if grid is None:
         s = int(round(math.sqrt(pe.shape[0])))
@@ -505,6 +572,12 @@ def load_dit(path: str, device="cpu", dtype=None, cls=None) -> tuple[DiT, dict]:
     """Build a DiT from a file; strict key matching.  Returns (model in eval mode, info) where
     info holds the config, the metadata and whether pos_embed is the sin-cos of arange.
     ``cls``: a DiT subclass to build (the ComfyUI adapter uses one with ComfyUI's call signature)."""
+    if os.fspath(path).lower().endswith((".safetensors", ".sft")) and os.path.isfile(path) \
+            and os.path.getsize(path) > 0:   # (a missing or empty file: read_state_dict says so)
+        # The names, shapes and metadata first: a file that is not a DiT, or whose metadata is
+        # corrupt, fails before gigabytes of tensors are read.
+        shapes, metadata = read_shapes(path)
+        detect_config(strip_prefix(shapes), metadata, source=path)
     sd, metadata = read_state_dict(path)
     sd = strip_prefix(sd)
     return build_from_state_dict(sd, metadata, device, dtype, source=path, cls=cls)
@@ -517,7 +590,7 @@ def default_position_mode(config: DiTConfig) -> str:
 
 
 def build_from_state_dict(sd, metadata=None, device="cpu", dtype=None, source="state dict", cls=None):
-    cfg = detect_config(sd, metadata)
+    cfg = detect_config(sd, metadata, source=source)
     sincos = pos_embed_is_sincos(sd, cfg.grid)
     with torch.device("meta"):  # no init work or memory for weights that are replaced anyway
         model = (cls or DiT)(cfg)

@@ -319,6 +319,18 @@ def read_metadata(path) -> dict:
             out[k] = json.loads(v)
         except ValueError:
             out[k] = v
+    # What the loader builds the model from must be there and be JSON of the right kind.
+    for key, kind in (("config", dict), ("classes", list)):
+        if not isinstance(out.get(key), kind):
+            raise ValueError(f"{path}: corrupt reference U-Net metadata: {key!r} is "
+                             f"{raw.get(key, 'missing')!r:.80}, not a JSON {kind.__name__}; "
+                             f"the file is damaged: reinstall the pack")
+    for key, v in out["config"].items():
+        ok = (all(isinstance(i, int) and i > 0 for i in v) and v if isinstance(v, list)
+              else isinstance(v, int) and not isinstance(v, bool) and v > 0)
+        if key in DEFAULT_CONFIG and not ok:
+            raise ValueError(f"{path}: corrupt reference U-Net metadata: config {key} = {v!r} "
+                             f"(sizes must be positive integers); the file is damaged: reinstall the pack")
     return out
 
 
@@ -332,7 +344,11 @@ def load_reference_unet(path=None, device="cpu", model_class=None) -> ReferenceU
     """
     path = BUNDLED_UNET if path is None else Path(path)
     meta = read_metadata(path)
-    model = (model_class or ReferenceUNet)(meta["config"])
+    try:
+        model = (model_class or ReferenceUNet)(meta["config"])
+    except (ValueError, TypeError, KeyError, ZeroDivisionError, RuntimeError) as e:
+        raise ValueError(f"{path}: corrupt reference U-Net metadata: the stored config cannot "
+                         f"build a model ({type(e).__name__}: {e}); reinstall the pack") from e
     try:
         state, _ = read_safetensors(path)
     except CheckpointError as e:

@@ -231,8 +231,15 @@ def test_image_of_another_size_gets_the_drawing_scaled_onto_it():
 # MODEL input
 
 
-def fake_model(base=None, downscale=None, channel_mult=(1, 2, 4, 4)):
-    dm = SimpleNamespace(channel_mult=channel_mult)
+def fake_model(base=None, downscale=None, channel_mult=(1, 2, 4, 4), conv=True):
+    """A MODEL whose diffusion model has one zero-padded 3x3 conv (a U-Net, as far as PBC
+    cares), or none (conv=False: a transformer's patch embedding and a linear layer)."""
+    dm = torch.nn.Module()
+    dm.channel_mult = channel_mult
+    if conv:
+        dm.conv = torch.nn.Conv2d(4, 4, 3, padding=1)
+    else:
+        dm.patch_embed, dm.linear = torch.nn.Conv2d(4, 8, 2, stride=2), torch.nn.Linear(8, 8)
     if base is not None:
         dm.base_resolution = base
     if downscale is not None:
@@ -352,3 +359,10 @@ def test_line_pixel():
     assert D.line_pixel(16, 256, 512) == 32
     assert D.line_pixel(1, 3, 100) == 33
     assert D.line_pixel(3, 3, 100) == 99                         # clamped inside the panel
+
+
+def test_a_model_pbc_refuses_is_refused_with_what_to_connect():
+    """Drawing PBC rings for a DiT would show boundaries PBC itself never adds."""
+    with pytest.raises(ValueError, match="Boundary Visualizer: PBC applies to convolutional U-Nets.*"
+                                         "Connect the U-Net MODEL you will patch with PBC, or no MODEL"):
+        run(base_resolution=512, model=fake_model(base=256, conv=False))

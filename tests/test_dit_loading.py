@@ -180,3 +180,71 @@ def test_wrapper_prefixes_are_stripped(tmp_path, prefix):
     save_file(sd, str(tmp_path / "p.safetensors"))
     model, info = load_dit(str(tmp_path / "p.safetensors"))
     assert info["config"].depth == 2
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+def test_a_low_precision_copy_of_the_sincos_table_is_still_sincos(dtype):
+    """A float16 / bfloat16 checkpoint stores the sin-cos rounded to its format: that is not a
+    trained table (the bundled float16 DiTs were warned about on every load)."""
+    sd = official_state_dict(D=128, grid=8)
+    sd["pos_embed"] = sd["pos_embed"].to(dtype)
+    err = (sd["pos_embed"].float() - torch.from_numpy(official_pos_embed_np(128, 8)).float()).abs().max()
+    assert err > 1e-5                          # the fixed 1e-5 tolerance called this "not sin-cos"
+    assert err <= torch.finfo(dtype).eps / 2   # within half a spacing at 1: rounding, nothing else
+    assert pos_embed_is_sincos(sd)
+    # a trained table in the same dtype still fails
+    sd["pos_embed"] = (sd["pos_embed"].float() + 0.02 * torch.randn(sd["pos_embed"].shape)).to(dtype)
+    assert not pos_embed_is_sincos(sd)
+
+
+def test_bundled_float16_dits_load_without_the_sincos_false_alarm():
+    from posenc.checkpoint_files import BUNDLED_DIR
+    paths = sorted(BUNDLED_DIR.glob("tiny_dit_*.safetensors"))
+    assert len(paths) == 2
+    for path in paths:
+        _, info = load_dit(str(path))
+        assert info["metadata"]["posenc.stored_dtype"] == "float16" and info["pos_embed_is_sincos"]
+
+
+def _with_config(tmp_path, **changes):
+    from posenc.dit import DiTConfig
+    cfg = DiTConfig(in_channels=3, patch_size=2, hidden_size=64, depth=1, num_heads=2, mlp_hidden=96,
+                    num_classes=3, grid=(4, 4), max_positions=(8, 8))
+    import json
+    from posenc.dit import DiT
+    sd = {k: v.contiguous() for k, v in DiT(cfg).state_dict().items()}
+    meta = cfg.to_metadata()
+    raw = json.loads(meta["posenc.dit_config"])
+    raw.update(changes.pop("fields", {}))
+    meta["posenc.dit_config"] = changes.pop("text", json.dumps(raw))
+    path = tmp_path / "corrupt_meta.safetensors"
+    save_file(sd, str(path), metadata=meta)
+    return str(path)
+
+
+@pytest.mark.parametrize("change, shown", [
+    ({"text": "{not json"}, "not JSON"),
+    ({"text": "[1, 2]"}, "a JSON list"),
+    ({"fields": {"num_heads": 0}}, "num_heads = 0"),           # was ZeroDivisionError
+    ({"fields": {"num_heads": 3}}, "hidden_size 64 with num_heads 3"),
+    ({"fields": {"grid": ["a", 4]}}, "grid = ['a', 4]"),       # was a bare ValueError from int()
+    ({"fields": {"max_positions": [0, 8]}}, "max_positions = [0, 8]"),
+    ({"fields": {"learn_sigma": "no"}}, "learn_sigma = 'no'"),
+    ({"fields": {"position_sampling": "spiral"}}, "position_sampling = 'spiral'"),
+])
+def test_corrupt_metadata_names_the_file(tmp_path, change, shown):
+    path = _with_config(tmp_path, **change)
+    with pytest.raises(CheckpointError) as e:
+        load_dit(path)
+    assert path in str(e.value) and "corrupt posenc metadata" in str(e.value) and shown in str(e.value)
+
+
+def test_names_and_metadata_are_checked_before_any_tensor_is_read(tmp_path, monkeypatch):
+    def no_tensors(path):
+        raise AssertionError("tensors were read before the header was checked")
+    monkeypatch.setattr(ditmod, "read_safetensors", no_tensors)
+    save_file({"conv_in.weight": torch.zeros(4, 4, 3, 3)}, str(tmp_path / "unet.safetensors"))
+    with pytest.raises(NotADiTError, match="missing x_embedder.proj.weight.*unet.safetensors"):
+        load_dit(str(tmp_path / "unet.safetensors"))
+    with pytest.raises(CheckpointError, match="corrupt posenc metadata"):
+        load_dit(_with_config(tmp_path, fields={"num_heads": 0}))

@@ -40,6 +40,45 @@ def test_tool_comfy_fields(pyproject):
         assert icon.format == "PNG" and icon.size[0] == icon.size[1] <= 400
 
 
+# What the Registry reads (ComfyUI's comfy_config/types.py URLs and config_parser.py, as of 0.3.64;
+# comfy-cli's registry/config_parser.py reads the same four URL keys).
+REGISTRY_URL_KEYS = {"Homepage", "Documentation", "Repository", "Issues"}
+REGISTRY_OS_PREFIXES = ("Microsoft", "POSIX", "MacOS", "OS Independent")
+REGISTRY_ACCELERATORS = {"GPU :: NVIDIA CUDA", "GPU :: AMD ROCm", "GPU :: Intel Arc",
+                         "NPU :: Huawei Ascend", "GPU :: Apple Metal"}
+
+
+def test_urls_use_the_keys_the_registry_reads(pyproject):
+    urls = pyproject["project"]["urls"]
+    assert set(urls) <= REGISTRY_URL_KEYS, f"the Registry ignores {set(urls) - REGISTRY_URL_KEYS}"
+    assert urls["Issues"].startswith("https://") and urls["Issues"].endswith("/issues")
+
+
+def test_classifiers_are_ones_the_registry_keeps(pyproject):
+    """The Registry drops every OS classifier if one is unknown, and every accelerator likewise."""
+    cls = pyproject["project"]["classifiers"]
+    os_values = [c[len("Operating System :: "):] for c in cls if c.startswith("Operating System :: ")]
+    env_values = [c[len("Environment :: "):] for c in cls if c.startswith("Environment ::")]
+    assert os_values and all(v.startswith(REGISTRY_OS_PREFIXES) for v in os_values)
+    assert env_values and all(v in REGISTRY_ACCELERATORS for v in env_values)
+
+
+def test_placeholders_are_marked_and_the_readme_says_so(pyproject):
+    """PublisherId and the repository address are not ours to choose: they stay marked
+    PLACEHOLDER in pyproject.toml and the README's publishing section names each one."""
+    text = (ROOT / "pyproject.toml").read_text()
+    readme = (ROOT / "README.md").read_text()
+    section = readme[readme.index("## Publishing to the Comfy Registry"):]
+    section = section[:section.index("\n## ", 1)]
+    for key in ("PublisherId", "Repository", "Issues", "Documentation", "Icon"):
+        line = next(ln for ln in text.splitlines() if ln.startswith(key + " ="))
+        before = text[:text.index(line)].rsplit("\n\n", 1)[-1]   # the comment block above it
+        assert "PLACEHOLDER" in before, key
+        assert f"`{key}`" in section, key
+    assert f"`{pyproject['tool']['comfy']['PublisherId']}`" in section
+    assert pyproject["project"]["urls"]["Repository"] in section
+
+
 def test_version_is_the_newest_changelog_entry(pyproject):
     text = (ROOT / "CHANGELOG.md").read_text()
     versions = re.findall(r"^## (\d+\.\d+\.\d+)", text, re.M)

@@ -41,7 +41,7 @@ def test_inputs_are_the_contract(pack):
             req["end_percent"][1]["default"], req["base_resolution"][1]["default"]) == (31, 1, 0.0, 0.5, 0)
     assert all(opts.get("tooltip") for _, opts in req.values())
     assert node.RETURN_TYPES == ["MODEL"] and node.CATEGORY == "model_patches/unet"
-    assert registered_nodes(pack)["PBCModelPatcher"] == (node, "PBC Model Patcher")
+    assert registered_nodes(pack)["PBCModelPatcher"] == (node, "PBC Model Patcher (hires, upscale)")
 
 
 def test_above_base_matches_reference_and_original_stays_unpatched(pack, monkeypatch):

@@ -45,7 +45,7 @@ def test_inputs_are_the_contract(pack):
             req["base_resolution"][1]["default"]) == (0.0, 0.5, 0)
     assert all(opts.get("tooltip") for _, opts in req.values())
     assert node.RETURN_TYPES == ["MODEL"] and node.CATEGORY == "model_patches/unet"
-    assert registered_nodes(pack)["RedilationPatcher"] == (node, "Re-dilation Patcher")
+    assert registered_nodes(pack)["RedilationPatcher"] == (node, "Re-dilation Patcher (ScaleCrafter)")
 
 
 def test_patches_the_inner_convs_only(pack):

@@ -167,3 +167,31 @@ def test_default_architecture_is_unchanged_by_the_options():
         ReferenceUNet({"attention": "everywhere"})
     with pytest.raises(ValueError, match="downsample"):
         ReferenceUNet({"downsample": "maxpool"})
+
+
+@pytest.mark.parametrize("key, value, shown", [
+    ("config", "{not json", "'config' is '{not json', not a JSON dict"),     # was a bare ValueError
+    ("config", None, "'config' is 'missing'"),                               # was a KeyError
+    ("classes", "day,dusk", "'classes' is 'day,dusk', not a JSON list"),
+    ("config", {"num_heads": 0}, "config num_heads = 0"),                    # was ZeroDivisionError
+    ("config", {"channel_mult": "x"}, "config channel_mult = 'x'"),
+    ("config", {"num_groups": 3}, "cannot build a model"),                   # 16 channels, 3 groups
+])
+def test_corrupt_metadata_names_the_file(model, tmp_path, key, value, shown):
+    import json
+    from safetensors.torch import save_file
+    from posenc.checkpoint_files import read_safetensors
+    path = tmp_path / "m.safetensors"
+    save_reference_unet(model, path, ["a", "b", "c", "d"], schedule.SCHEDULE_INFO, {})
+    sd, meta = read_safetensors(path)
+    if value is None:
+        del meta[key]
+    elif isinstance(value, dict):
+        meta[key] = json.dumps({**json.loads(meta[key]), **value})
+    else:
+        meta[key] = value
+    save_file(sd, str(path), metadata=meta)
+    with pytest.raises(ValueError) as e:
+        load_reference_unet(path)
+    assert str(path) in str(e.value) and "corrupt reference U-Net metadata" in str(e.value)
+    assert shown in str(e.value)

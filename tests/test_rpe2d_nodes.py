@@ -24,7 +24,7 @@ def comfy_dit(mod, **kw):
 def test_registered_with_display_names_and_tooltips(loader_mod, monkeypatch):
     monkeypatch.setattr(loader_mod, "_checkpoint_names", lambda: ["a.safetensors"])
     nodes = registered_nodes()
-    assert nodes["RPE2DDiTLoader"] == (loader_mod.RPE2DDiTLoader, "RPE-2D DiT Loader")
+    assert nodes["RPE2DDiTLoader"] == (loader_mod.RPE2DDiTLoader, "DiT Loader (RPE-2D, high res)")
     assert nodes["DiTClassLabel"] == (loader_mod.DiTClassLabel, "DiT Class Label")
     assert loader_mod.RPE2DDiTLoader.CATEGORY == "loaders"
     for name in ("RPE2DDiTLoader", "DiTClassLabel"):

@@ -130,3 +130,33 @@ def test_redilation_node_in_comfyui(pack, loaded):
     with fn.runtime.step(64, 64, 1.0):
         got = fn(x, conv.weight, conv.bias)
     torch.testing.assert_close(got, F.conv2d(x, conv.weight, conv.bias, 1, 2, 2))
+
+
+def test_dit_class_label_into_the_reference_model_is_refused(pack, loaded):
+    """Each label node's conditioning is refused by the other family's model (issue #15)."""
+    import nodes as comfy_nodes
+    dit_cond = [[torch.zeros(1, 1, 1), {"posenc_dit_class_label": 1}]]     # what DiT Class Label gives
+    latent = {"samples": torch.zeros(1, 3, 32, 32)}
+    with pytest.raises(ValueError, match="Reference model: got 'DiT Class Label' conditioning.*"
+                                         "connect 'Reference Class Label'"):
+        comfy_nodes.KSampler().sample(loaded, 0, 2, 1.0, "euler", "normal", dit_cond, dit_cond, latent)
+    plain = [[torch.zeros(1, 1, 1), {}]]
+    with pytest.raises(ValueError, match="conditioning without a class label"):
+        comfy_nodes.KSampler().sample(loaded, 0, 2, 1.0, "euler", "normal", plain, plain, latent)
+
+
+def test_sd_empty_latent_into_the_reference_model_is_refused(pack, loaded):
+    """An SD Empty Latent Image (4 channels, 1/8 size) used to give a silent 16x16 image here."""
+    import nodes as comfy_nodes
+    LatentChannelsError = pack.nodes.latent_channels.LatentChannelsError
+    sd_latent = comfy_nodes.EmptyLatentImage().generate(128, 128, 1)[0]
+    with pytest.raises(LatentChannelsError, match="reference U-Net.*takes a 3-channel latent; this one "
+                                                  "has 4 channels.*EmptyChromaRadianceLatentImage"):
+        comfy_nodes.KSampler().sample(loaded, 0, 2, 1.0, "euler", "normal", _cond(pack, "day"),
+                                      _cond(pack, "unconditional"), sd_latent)
+    # the right latent still samples
+    from comfy_extras.nodes_chroma_radiance import EmptyChromaRadianceLatentImage
+    ok = EmptyChromaRadianceLatentImage.execute(width=32, height=32, batch_size=1).result[0]
+    out = comfy_nodes.KSampler().sample(loaded, 0, 2, 1.0, "euler", "normal", _cond(pack, "day"),
+                                        _cond(pack, "unconditional"), ok)[0]["samples"]
+    assert out.shape == (1, 3, 32, 32)

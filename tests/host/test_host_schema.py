@@ -79,3 +79,13 @@ def test_standin_node_output_behaves_alike(standin_pack):
         out = io.NodeOutput(1, 2)
         assert (out.result, out.args, out[1]) == ((1, 2), (1, 2), 2)
         assert io.NodeOutput().result is None
+
+
+def test_comfyuis_own_registry_parser_reads_issues_and_classifiers():
+    """ComfyUI's comfy_config parser (what the Registry tooling shares) finds the issues link,
+    the OS and the accelerators in pyproject.toml."""
+    from comfy_config import config_parser
+    cfg = config_parser.extract_node_configuration(str(ROOT))
+    assert cfg.project.urls.issues.endswith("/issues")
+    assert cfg.project.supported_os == ["OS Independent"]
+    assert "GPU :: NVIDIA CUDA" in cfg.project.supported_accelerators

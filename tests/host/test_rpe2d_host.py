@@ -181,3 +181,80 @@ def test_dit_position_mode_node_on_a_loaded_dit(host):
     two = _sample(host, patched, 128, 128)
     assert torch.equal(two, _sample(host, loader.execute("tiny-official-dit.safetensors", "interpolate", 0)[0], 128, 128))
     assert (two - _sample(host, model, 128, 128)).abs().max() > 1e-3
+
+
+# Wrong wiring fails with a message naming what to connect (issue #15 item 5), through
+# ComfyUI's own KSampler node.
+
+def _ksample(model, pos, neg, latent, steps=2):
+    import nodes as comfy_nodes
+    return comfy_nodes.KSampler().sample(model, 0, steps, 1.0, "euler", "normal", pos, neg, latent)[0]
+
+
+def test_reference_class_label_into_a_dit_is_refused(host):
+    import torch
+    model = host.nodes.rpe2d_loader.RPE2DDiTLoader.execute(BUNDLED[0], "auto", 0)[0]
+    (day,) = host.nodes.reference_models.ReferenceClassLabel.execute("day").result
+    latent = {"samples": torch.zeros(1, 3, 32, 32)}
+    with pytest.raises(ValueError, match="RPE-2D DiT: got 'Reference Class Label' conditioning.*"
+                                         "connect 'DiT Class Label'"):
+        _ksample(model, day, day, latent)
+    # conditioning with no label at all (a text encoder's, say) would sample the null class
+    plain = [[torch.zeros(1, 1, 1), {}]]
+    with pytest.raises(ValueError, match="conditioning without a class label.*'DiT Class Label'"):
+        _ksample(model, plain, plain, latent)
+
+
+def test_sd_empty_latent_into_a_pixel_space_dit_is_refused(host):
+    """ComfyUI reshapes an all-zero latent to the model's channels before the model sees it: an
+    SD Empty Latent Image of 256x256 used to become a silent 32x32 pixel image."""
+    import nodes as comfy_nodes
+    LatentChannelsError = host.nodes.latent_channels.LatentChannelsError
+    model = host.nodes.rpe2d_loader.RPE2DDiTLoader.execute(BUNDLED[0], "auto", 0)[0]
+    pos, neg = host.nodes.rpe2d_loader.DiTClassLabel.execute(model, 1).result
+    sd_latent = comfy_nodes.EmptyLatentImage().generate(256, 256, 1)[0]
+    with pytest.raises(LatentChannelsError, match="takes a 3-channel latent; this one has 4 channels.*"
+                                                  "EmptyChromaRadianceLatentImage"):
+        _ksample(model, pos, neg, sd_latent)
+    # and an official (SD-latent) DiT given a pixel latent
+    official = host.nodes.rpe2d_loader.RPE2DDiTLoader.execute("tiny-official-dit.safetensors", "auto", 0)[0]
+    pos, neg = host.nodes.rpe2d_loader.DiTClassLabel.execute(official, 1).result
+    from comfy_extras.nodes_chroma_radiance import EmptyChromaRadianceLatentImage
+    pixel_latent = EmptyChromaRadianceLatentImage.execute(width=64, height=64, batch_size=1).result[0]
+    with pytest.raises(LatentChannelsError, match="takes a 4-channel latent; this one has 3.*'Empty Latent Image'"):
+        _ksample(official, pos, neg, pixel_latent)
+
+
+def test_the_boundary_visualizer_refuses_a_dit(host):
+    model = host.nodes.rpe2d_loader.RPE2DDiTLoader.execute(BUNDLED[0], "auto", 0)[0]
+    with pytest.raises(ValueError, match="Boundary Visualizer: PBC applies to convolutional U-Nets.*"
+                                         "a transformer.*Connect the U-Net MODEL"):
+        host.nodes.boundary_visualizer.BoundaryVisualizer.execute(
+            width=64, height=64, base_resolution=0, boundaries=3, jitter=0, seed=0, model=model)
+    with pytest.raises(ValueError, match="PBC applies to convolutional U-Nets"):   # as PBC itself
+        host.nodes.pbc_patcher.PBCModelPatcher.execute(model, 3, 0, 0.0, 1.0, 0, 0)
+
+
+def test_bundled_dits_load_without_the_sincos_warning(host, caplog):
+    """The float16 bundled DiTs store the sin-cos rounded to float16 (2.4e-4 off): no warning."""
+    import logging
+    loader = host.nodes.rpe2d_loader.RPE2DDiTLoader
+    with caplog.at_level(logging.WARNING):
+        for name in BUNDLED:
+            loader.execute(name, "auto", 0)
+    assert not [r for r in caplog.records if "pos_embed" in r.getMessage()]
+
+
+def test_pixel_dit_gives_comfyui_a_real_memory_estimate(host):
+    """ComfyUI's default formula (BaseModel.memory_required, made for SD latents) asks for ~5 GB
+    per 128x128 pixel-space image; the DiT's own estimate is its activation peak."""
+    import comfy.model_base
+    from posenc.dit import forward_memory_bytes
+    model = host.nodes.rpe2d_loader.RPE2DDiTLoader.execute(BUNDLED[0], "auto", 0)[0].model
+    shape = [2, 3, 128, 128]                       # cond + uncond, as sampler_helpers asks
+    default = comfy.model_base.BaseModel.memory_required(model, shape)
+    got = model.memory_required(shape)
+    assert default > 4 * 2 ** 30
+    cfg = model.diffusion_model.config
+    lean = forward_memory_bytes(cfg, 2, 128, 128, 4, attention_scores=False)
+    assert lean <= got <= forward_memory_bytes(cfg, 2, 128, 128, 4, attention_scores=True) < 100 * 2 ** 20

@@ -1,0 +1,69 @@
+// Browser test of the node search in a running ComfyUI (started by test_browser_search.py).
+//
+//   node tests/host/browser_search.mjs <comfy url> <artifact dir> [chromium path] -- <query>...
+//
+// For each query: double-clicks the empty canvas (which opens the node search box), types the
+// query as a user would, waits for the result list and reads the display names it shows, in
+// order; then closes the box with Escape.  Prints one JSON line {"results": {query: [names]}}
+// and saves a screenshot of each result list to the artifact dir.
+import assert from "node:assert/strict";
+import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { createRequire } from "node:module";
+
+const argv = process.argv.slice(2);
+const sep = argv.indexOf("--");
+const [url, artifacts, chromiumPath = "/usr/bin/chromium"] = argv.slice(0, sep < 0 ? argv.length : sep);
+const queries = sep < 0 ? [] : argv.slice(sep + 1);
+assert.ok(url && artifacts && queries.length, "usage: browser_search.mjs <url> <artifacts> [chromium] -- <query>...");
+mkdirSync(artifacts, { recursive: true });
+
+const require = createRequire(join(process.env.PLAYWRIGHT_CORE_DIR || process.cwd(), "noop.js"));
+const { chromium } = require("playwright-core");
+
+const userDataDir = mkdtempSync(join(tmpdir(), "posenc-search-chromium-"));
+const context = await chromium.launchPersistentContext(userDataDir, {
+  executablePath: chromiumPath,
+  headless: true,
+  viewport: { width: 1400, height: 900 },
+  args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+});
+const page = context.pages()[0] ?? (await context.newPage());
+const results = {};
+try {
+  for (const [key, value] of [["Comfy.TutorialCompleted", true], ["Comfy.VueNodes.Enabled", false],
+    ["Comfy.NodeSearchBoxImpl", "default"]]) {
+    await fetch(`${url}api/settings/${key}`, { method: "POST", body: JSON.stringify(value) });
+  }
+  await page.goto(url, { waitUntil: "load" });
+  await page.waitForFunction(() => window.app?.graph && window.LiteGraph?.registered_node_types?.PBCModelPatcher,
+    null, { timeout: 90000 });
+  await page.waitForTimeout(1500);
+  for (let i = 0; i < 3 && await page.locator(".p-dialog-mask").count(); i++) {
+    await page.keyboard.press("Escape");
+    await page.waitForTimeout(300);
+  }
+  await page.evaluate(() => { window.app.graph.clear(); window.app.canvas.setDirty(true, true); });
+  const box = await page.locator("#graph-canvas").boundingBox();
+  for (const [i, query] of queries.entries()) {
+    await page.mouse.dblclick(box.x + box.width / 2, box.y + box.height / 2);
+    const input = page.locator(".comfy-vue-node-search-container input").first();
+    await input.waitFor({ state: "visible", timeout: 15000 });
+    await input.fill("");
+    await input.pressSequentially(query, { delay: 40 });
+    await page.waitForTimeout(800);                       // the search runs on each keystroke
+    // no result at all is an answer too (the list stays empty): record it, do not fail here
+    await page.locator(".option-display-name").first().waitFor({ timeout: 8000 }).catch(() => {});
+    results[query] = await page.locator(".option-display-name").evaluateAll(
+      (els) => els.map((e) => e.textContent.replace(/\s+/g, " ").trim()));
+    await page.screenshot({ path: join(artifacts, `search_${i}_${query.replace(/\W+/g, "_")}.png`) });
+    await page.keyboard.press("Escape");
+    await page.waitForTimeout(400);
+  }
+  console.log(JSON.stringify({ results }));
+} finally {
+  await context.close();
+  rmSync(userDataDir, { recursive: true, force: true });
+}
