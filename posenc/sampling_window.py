@@ -186,8 +186,8 @@ class WindowedRuntime:
                if n >= 1 else "no steps")
         window = f"start_percent {s.start_percent:g} - end_percent {s.end_percent:g}"
         if n >= 1 and not window_steps(n, s.start_percent, s.end_percent):
-            why = (f"its window ({window}) covers none of the {n} steps of this run (step i of n is "
-                   "patched when start_percent <= i/n < end_percent); widen the window")
+            why = (f"its window ({window}) covers no step of this run (step i of n is patched "
+                   "when start_percent <= i/n < end_percent); widen the window")
         elif self.missing_run_sigmas:
             why = ("the sampler did not pass the run's sigmas (transformer_options['sample_sigmas']), "
                    f"so the window ({window}) could not be placed; use 0-1 to patch every step")
