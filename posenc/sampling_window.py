@@ -69,9 +69,9 @@ def window_steps(steps: int, start_percent: float, end_percent: float) -> range:
 def run_step(run_sigmas: Sequence[float], sigma: float) -> int:
     """The step of a run with sigmas s_0..s_n that a model call at `sigma` belongs to: the first i
     with s_i >= sigma > s_(i+1), sigmas equal within SIGMA_RTOL.  A call at a step's own sigma is
-    that step; a call between two sigmas (Heun's, dpm_2's or dpmpp_sde's extra evaluations) is the
-    step it lies in; a call at exactly s_(i+1) is step i+1 (docs/DESIGN.md section 7 says what that
-    means for Heun).  Above s_0: step 0; at or below s_n: the last step."""
+    that step; a call between two sigmas (dpm_2's midpoint, dpmpp_sde's intermediate sigma) is the
+    step it lies in; a call at exactly s_(i+1) is step i+1, also Heun's second evaluation of step i
+    (docs/DESIGN.md section 7).  Above s_0: step 0; at or below s_n: the last step."""
     n = len(run_sigmas) - 1
     tol = SIGMA_RTOL * abs(sigma)
     for i in range(n):
