@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import logging
 
-from ..posenc.sampling_window import check_step_window
+from ..posenc.sampling_window import check_step_window, window_overlap
 from .model_info import diffusion_model_of, latent_downscale, require_unet, resolve_base_resolution
 
 log = logging.getLogger(__name__)
@@ -30,9 +30,10 @@ def override_warning(runtime, earlier, shared: int) -> str | None:
     """What to tell the user when `runtime` is patched over `earlier` on `shared` of the same
     attributes, or None when their step windows do not overlap (then each runs in its own)."""
     a, b = runtime.settings, earlier.settings
-    lo, hi = max(a.start_percent, b.start_percent), min(a.end_percent, b.end_percent)
-    if lo >= hi:
+    both = window_overlap(a, b)
+    if both is None:
         return None
+    lo, hi = both
     return (f"{runtime.label} is applied after {earlier.label} on {shared} of the same "
             f"convolutions and their windows overlap ({b.start_percent:g}-{b.end_percent:g} and "
             f"{a.start_percent:g}-{a.end_percent:g} of the steps): in the steps where both are "

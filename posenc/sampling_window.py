@@ -80,6 +80,13 @@ def run_step(run_sigmas: Sequence[float], sigma: float) -> int:
     return 0 if n < 1 or sigma > run_sigmas[0] else n - 1
 
 
+def window_overlap(a, b) -> tuple[float, float] | None:
+    """The share of the steps that the step windows of settings `a` and `b` both cover, as
+    (start, end), or None when they do not overlap."""
+    lo, hi = max(a.start_percent, b.start_percent), min(a.end_percent, b.end_percent)
+    return (lo, hi) if lo < hi else None
+
+
 def full_step_window(settings) -> bool:
     return settings.start_percent <= 0.0 and settings.end_percent >= 1.0
 
