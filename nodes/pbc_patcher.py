@@ -3,7 +3,7 @@ from comfy_api.latest import io
 
 from ..posenc.limits import MAX_BOUNDARIES, MAX_JITTER, MAX_SEED, MAX_SIZE
 from ..posenc.pbc import PBCRuntime, PBCSettings
-from .model_patching import base_latent_size, patch_model, sigma_window
+from .model_patching import base_latent_size, patch_model, step_window
 from .search import schema
 
 
@@ -27,9 +27,16 @@ class PBCModelPatcher(io.ComfyNode):
                 io.Int.Input("jitter", default=1, min=0, max=MAX_JITTER, step=1,
                              tooltip="r: each boundary moves by a random integer in [-r, r] rows/columns every step (Eq. 3). 0 = fixed boundaries."),
                 io.Float.Input("start_percent", default=0.0, min=0.0, max=1.0, step=0.001,
-                               tooltip="Start of the sampling window where PBC is applied (0 = first step)."),
+                               tooltip=("Start of the window where PBC is applied, as a share of the steps this sampler runs "
+                                        "(0 = its first step): step i of n is patched when start_percent <= i/n < end_percent. "
+                                        "Always on the steps of the run itself: a full pass, a hires-fix second pass at denoise < 1, "
+                                        "img2img, KSamplerAdvanced's step range or custom SIGMAS.")),
                 io.Float.Input("end_percent", default=0.5, min=0.0, max=1.0, step=0.001,
-                               tooltip="End of the window; 0.5 = the first half of the steps, as in the paper (25 of 50 DDIM steps)."),
+                               tooltip=("End of the window, as a share of the steps this sampler runs: 0.5 = the first half of "
+                                        "them, as in the paper (25 of 50 DDIM steps; 10 of the 20 steps of a denoise-0.5 pass); "
+                                        "1.0 = up to the last step. Chained with another PBC or Re-dilation patcher whose window "
+                                        "overlaps, the later node's patch replaces the earlier one's on the convs both patch, in "
+                                        "the steps both cover (a warning says so).")),
                 io.Int.Input("base_resolution", default=0, min=0, max=MAX_SIZE, step=8,
                              tooltip="Training resolution in pixels; 0 = auto (SD1.x 512, SD2.x 512/768, SDXL 1024). Boundaries are added only along axes larger than this."),
                 io.Int.Input("seed", default=0, min=0, max=MAX_SEED,
@@ -40,7 +47,7 @@ class PBCModelPatcher(io.ComfyNode):
 
     @classmethod
     def execute(cls, model, boundaries, jitter, start_percent, end_percent, base_resolution, seed) -> io.NodeOutput:
-        window = sigma_window(model, start_percent, end_percent, "PBC")
+        window = step_window(start_percent, end_percent, "PBC")
         base = base_latent_size(model, base_resolution, PBCRuntime, "PBC")
         runtime = PBCRuntime(PBCSettings(boundaries=boundaries, jitter=jitter, seed=seed,
                                          base_height=base, base_width=base, **window))

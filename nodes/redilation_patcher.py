@@ -4,7 +4,7 @@ from comfy_api.latest import io
 
 from ..posenc.limits import MAX_SIZE
 from ..posenc.redilation import RedilationRuntime, RedilationSettings
-from .model_patching import base_latent_size, patch_model, sigma_window
+from .model_patching import base_latent_size, patch_model, step_window
 from .search import schema
 
 
@@ -25,9 +25,16 @@ class RedilationPatcher(io.ComfyNode):
             inputs=[
                 io.Model.Input("model", tooltip="An SD 1.x, SD 2.x or SDXL-family U-Net (or a bundled reference model)."),
                 io.Float.Input("start_percent", default=0.0, min=0.0, max=1.0, step=0.001,
-                               tooltip="Start of the sampling window with dilated convs (0 = first step)."),
+                               tooltip=("Start of the window with dilated convs, as a share of the steps this sampler runs "
+                                        "(0 = its first step): step i of n is dilated when start_percent <= i/n < end_percent. "
+                                        "Always on the steps of the run itself: a full pass, a hires-fix second pass at denoise < 1, "
+                                        "img2img, KSamplerAdvanced's step range or custom SIGMAS.")),
                 io.Float.Input("end_percent", default=0.5, min=0.0, max=1.0, step=0.001,
-                               tooltip="End of the window; 0.5 = the first half of the steps, where the layout forms (the same window as the PBC Model Patcher's default). Later steps use the plain convs to draw detail."),
+                               tooltip=("End of the window, as a share of the steps this sampler runs: 0.5 = the first half of "
+                                        "them, where the layout forms (the PBC Model Patcher's default too). Later steps use the "
+                                        "plain convs to draw detail. Chained with a PBC or another Re-dilation patcher whose window "
+                                        "overlaps, the later node's patch replaces the earlier one's on the convs both patch, in "
+                                        "the steps both cover (a warning says so).")),
                 io.Int.Input("base_resolution", default=0, min=0, max=MAX_SIZE, step=8,
                              tooltip="Training resolution in pixels; 0 = auto (SD1.x 512, SD2.x 512/768, SDXL 1024, the reference models their own). Each axis is dilated by round(size / base), so at or below the base nothing changes."),
             ],
@@ -36,7 +43,7 @@ class RedilationPatcher(io.ComfyNode):
 
     @classmethod
     def execute(cls, model, start_percent, end_percent, base_resolution) -> io.NodeOutput:
-        window = sigma_window(model, start_percent, end_percent, "Re-dilation")
+        window = step_window(start_percent, end_percent, "Re-dilation")
         base = base_latent_size(model, base_resolution, RedilationRuntime, "Re-dilation")
         runtime = RedilationRuntime(RedilationSettings(base_height=base, base_width=base, **window))
         return io.NodeOutput(patch_model(model, runtime, "posenc_redilation"))

@@ -21,18 +21,24 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from .sampling_window import PatchTarget, WindowedRuntime, tagged
+from .sampling_window import PatchTarget, WindowedRuntime, check_step_window, tagged
 
 
 @dataclass(frozen=True)
 class EntropyScalingSettings:
-    """Base (training) size in latent cells and the sigma window (sigma_start >= sigma >= end);
-    the default window is every step, as in Jin et al."""
+    """Base (training) size in latent cells and the sampling window (sigma_start >= sigma >=
+    sigma_end, and start_percent / end_percent of the run's steps; sampling_window.py); the
+    default window is every step, as in Jin et al."""
 
     base_height: int = 32
     base_width: int = 32
     sigma_start: float = math.inf
     sigma_end: float = 0.0
+    start_percent: float = 0.0
+    end_percent: float = 1.0
+
+    def __post_init__(self):
+        check_step_window(self.start_percent, self.end_percent, "attention-entropy scaling")
 
 
 def entropy_factor(n_test: float, n_train: float) -> float:
@@ -44,6 +50,8 @@ def entropy_factor(n_test: float, n_train: float) -> float:
 
 class EntropyScalingRuntime(WindowedRuntime):
     """The area ratio (H * W) / (base_h * base_w) of the current model call, or None when off."""
+
+    label = "attention-entropy scaling"
 
     def activation(self, height: int, width: int, sigma: float) -> float | None:
         s = self.settings

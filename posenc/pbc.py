@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from .boundaries import (Boundaries, active_axes, check_boundary_count, nominal_offset, sigma_key,
                          virtual_boundaries)
-from .sampling_window import PatchTarget, WindowedRuntime, tagged
+from .sampling_window import PatchTarget, WindowedRuntime, check_step_window, tagged
 from .valued_padding import ConvPlan, ConvSpec, check_merge, make_plan, valued_padding_conv2d
 
 
@@ -25,9 +25,10 @@ LAYOUTS = ("progressive", "central")
 
 @dataclass(frozen=True)
 class PBCSettings:
-    """User settings: N boundaries (Eq. 4), jitter r (Eq. 3), seed of the jitter hash, the
-    sampling window as sigmas (sigma_start >= sigma >= sigma_end, ComfyUI's Deep Shrink
-    convention), the base size in latent cells, and the conv method ("auto", "per_tap", "strips").
+    """User settings: N boundaries (Eq. 4), jitter r (Eq. 3), seed of the jitter hash, the base
+    size in latent cells, the conv method ("auto", "per_tap", "strips") and the sampling window:
+    start_percent / end_percent, a share of the steps of the run being sampled, and sigma_start /
+    sigma_end, an absolute noise-level window (sampling_window.py; docs/DESIGN.md section 7).
 
     The open choices of docs/DESIGN.md section 2, as optional knobs whose defaults are the definition
     (with the defaults the patch is bit-identical to the plain definition):
@@ -56,9 +57,12 @@ class PBCSettings:
     min_size: int = 0
     merge: str = "product"
     layout: str = "progressive"
+    start_percent: float = 0.0
+    end_percent: float = 1.0
 
     def __post_init__(self):
         check_boundary_count(self.boundaries)
+        check_step_window(self.start_percent, self.end_percent, "PBC")
         if self.jitter < 0:
             raise ValueError(f"jitter must be >= 0 (got {self.jitter})")
         if self.base_height < 1 or self.base_width < 1:
@@ -91,6 +95,8 @@ def central_boundary(height: int, width: int, latent_h: int, latent_w: int, base
 
 class PBCRuntime(WindowedRuntime):
     """Per-patch state: the active step (or None) and the plans of the current boundary set."""
+
+    label = "PBC Model Patcher"
 
     def __init__(self, settings: PBCSettings):
         super().__init__(settings)

@@ -22,17 +22,23 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from .sampling_window import PatchTarget, WindowedRuntime, tagged
+from .sampling_window import PatchTarget, WindowedRuntime, check_step_window, tagged
 
 
 @dataclass(frozen=True)
 class RedilationSettings:
-    """Base (training) size in latent cells and the sigma window (sigma_start >= sigma >= end)."""
+    """Base (training) size in latent cells and the sampling window: sigma_start >= sigma >=
+    sigma_end, and start_percent / end_percent of the run's steps (sampling_window.py)."""
 
     base_height: int = 32
     base_width: int = 32
     sigma_start: float = math.inf
     sigma_end: float = 0.0
+    start_percent: float = 0.0
+    end_percent: float = 1.0
+
+    def __post_init__(self):
+        check_step_window(self.start_percent, self.end_percent, "Re-dilation")
 
     def factors(self, height: int, width: int) -> tuple[int, int]:
         """Dilation factors (rows, cols) for a model input of height x width."""
@@ -42,9 +48,15 @@ class RedilationSettings:
 class RedilationRuntime(WindowedRuntime):
     """The active dilation factors (or None) of the current model call."""
 
+    label = "Re-dilation Patcher"
+
     def activation(self, height: int, width: int, sigma: float) -> tuple[int, int] | None:
         f = self.settings.factors(height, width)
         return None if f == (1, 1) else f
+
+    def size_note(self, height: int, width: int) -> str:
+        return (f"it dilates each axis by round(size / base), which is 1 at {height}x{width}; "
+                "re-dilation starts at 1.5 times the base")
 
     @staticmethod
     def find(module):

@@ -23,7 +23,8 @@ Knobs, appended as ``:key=value`` (any order, several allowed), e.g. ``pbc3:mins
 ``pbc31:merge=strongest``, ``pbc3:window=0-0.3``, ``pbc-auto:merge=strongest:minsize=16``:
 
 * ``window=A-B`` (every method but direct): the sampling window as fractions of the steps; the
-  method is on for the model calls with index i, ceil(A * n) <= i < ceil(B * n), of n steps.
+  method is on for the model calls with index i, A <= i / n < B (ceil(A * n) <= i < ceil(B * n)),
+  of n steps: posenc.sampling_window.window_steps, the rule of the nodes' start/end_percent.
   Default 0-0.5 (the first ceil(n / 2) calls: 13 of 25), entropy 0-1.
 * ``minsize=S`` (PBC and unidirectional): an axis of a feature map gets boundaries only if the
   map has at least S rows/columns along it (default 0 = every U-Net level).
@@ -43,7 +44,7 @@ from dataclasses import dataclass, replace
 from posenc import schedule
 from posenc.attention_scaling import EntropyScalingRuntime, EntropyScalingSettings
 from posenc.pbc import PBCRuntime, PBCSettings
-from posenc.sampling_window import patched_module
+from posenc.sampling_window import patched_module, window_steps
 from posenc.redilation import RedilationRuntime, RedilationSettings
 from .unet_sampling import ddim_sample, timesteps_for
 from posenc.valued_padding import MERGES
@@ -159,12 +160,11 @@ def window_sigmas(steps: int, window: tuple[float, float]) -> tuple[float, float
     """(sigma_start, sigma_end) of a step-fraction window (module docstring)."""
     ts = timesteps_for(steps)
     sig = schedule.sigmas()
-    k0 = math.ceil(round(window[0] * steps, 9))
-    k1 = math.ceil(round(window[1] * steps, 9))
-    if k1 <= k0:
+    inside = window_steps(steps, *window)
+    if not inside:
         return -1.0, 0.0          # empty: no sigma lies in it
-    start = math.inf if k0 == 0 else float(sig[int(ts[k0])])
-    return start, float(sig[int(ts[k1 - 1])])
+    start = math.inf if inside.start == 0 else float(sig[int(ts[inside.start])])
+    return start, float(sig[int(ts[inside.stop - 1])])
 
 
 def half_window_sigma_end(steps: int) -> float:

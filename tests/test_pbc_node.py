@@ -70,18 +70,22 @@ def test_at_or_below_base_is_bit_identical(pack, size):
 
 
 def test_window_outside_is_bit_identical(pack):
+    """Window 0-0.5 of a 4-step run: steps 0 and 1 patched, steps 2 and 3 not; a call outside
+    any run (no sample_sigmas) cannot be placed in the window and runs unpatched."""
     model = _model()
     x = _noise(32, 32)
     (patched,) = _node(pack).execute(model, **{**ARGS, "start_percent": 0.0, "end_percent": 0.5}).result
     patched.patch_model()
     try:
-        late = patched.diffusion_call(x, 0.01)    # sigma below the window's end: off
-        early = patched.diffusion_call(x, 14.0)   # inside: on
+        late = patched.diffusion_call(x, 2.0, SIGMAS)     # step 2 of 4: off
+        early = patched.diffusion_call(x, 6.0, SIGMAS)    # step 1 of 4: on
+        no_run = patched.diffusion_call(x, 6.0)
     finally:
         patched.unpatch_model()
     plain = model.clone()
-    assert torch.equal(late, plain.diffusion_call(x, 0.01))
-    assert not torch.equal(early, plain.diffusion_call(x, 14.0))
+    assert torch.equal(late, plain.diffusion_call(x, 2.0))
+    assert not torch.equal(early, plain.diffusion_call(x, 6.0))
+    assert torch.equal(no_run, plain.diffusion_call(x, 6.0))
 
 
 def test_odd_latent_and_non_square(pack, monkeypatch):
@@ -114,7 +118,7 @@ def test_chained_nodes_each_own_window(pack):
     def call(m, sigma):
         m.patch_model()
         try:
-            return m.diffusion_call(x, sigma)
+            return m.diffusion_call(x, sigma, SIGMAS)
         finally:
             m.unpatch_model()
     # equal up to float rounding: the auto method may pick a different exact form per run

@@ -83,7 +83,7 @@ def test_window(pack):
     plain = model.clone()
     patched.patch_model()
     try:
-        late, early = patched.diffusion_call(x, 0.01), patched.diffusion_call(x, 14.0)
+        late, early = patched.diffusion_call(x, 0.01, SIGMAS), patched.diffusion_call(x, 14.0, SIGMAS)
     finally:
         patched.unpatch_model()
     assert torch.equal(late, plain.diffusion_call(x, 0.01))
@@ -112,7 +112,7 @@ def test_composes_with_pbc(pack):
     def call(m, sigma):
         m.patch_model()
         try:
-            return m.diffusion_call(x, sigma)
+            return m.diffusion_call(x, sigma, SIGMAS)
         finally:
             m.unpatch_model()
     torch.testing.assert_close(call(both, 14.0), call(pbc, 14.0), rtol=1e-5, atol=1e-5)

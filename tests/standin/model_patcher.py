@@ -2,8 +2,12 @@
 clone() shares the torch module and copies the patch lists; object patches are applied on
 patch_model() and removed on unpatch_model(), with one backup shared by all clones;
 get_model_object() sees pending patches first, then the backup (the original); wrappers are
-kept per clone and run around the diffusion model's _forward; the diffusion model gets
-model_options["transformer_options"] with "sigmas" added, as ComfyUI's _calc_cond_batch does.
+kept per clone; DIFFUSION_MODEL wrappers run around the diffusion model's _forward, OUTER_SAMPLE
+wrappers around a whole sampling run with CFGGuider.outer_sample's arguments (noise,
+latent_image, sampler, sigmas, denoise_mask, callback, disable_pbar, seed); the diffusion model
+gets model_options["transformer_options"] with "sigmas" (the call's sigma, per batch element, as
+_calc_cond_batch adds it) and, inside a run, "sample_sigmas" (the run's sigmas, as
+CFGGuider.inner_sample adds them).
 It is not the truth: the host tests (COMFYUI_PATH) run the same nodes in real ComfyUI."""
 import copy
 
@@ -97,22 +101,54 @@ class ModelPatcher:
             _set_attr(self.model, k, v)
         self.object_patches_backup.clear()
 
-    def diffusion_call(self, x, sigma):
-        """One diffusion-model call as ComfyUI makes it during sampling (with the wrappers)."""
+    def _wrappers(self, kind):
+        return [w for ws in self.wrappers.get(kind, {}).values() for w in ws]
+
+    def diffusion_call(self, x, sigma, sample_sigmas=None):
+        """One diffusion-model call as ComfyUI makes it during sampling (with the wrappers);
+        `sample_sigmas`: the sigmas of the run the call belongs to (None = outside a run)."""
         dm = self.model.diffusion_model
         opts = {**self.model_options.get("transformer_options", {}),
                 "sigmas": torch.full((x.shape[0],), float(sigma))}
-        wrappers = [w for ws in self.wrappers.get(WrappersMP.DIFFUSION_MODEL, {}).values() for w in ws]
+        if sample_sigmas is not None:
+            opts["sample_sigmas"] = torch.as_tensor(sample_sigmas, dtype=torch.float32)
         t = torch.full((x.shape[0],), float(sigma))
-        return _run_wrapped(dm._forward, wrappers, x, t, None, None, None, opts)
+        return _run_wrapped(dm._forward, self._wrappers(WrappersMP.DIFFUSION_MODEL), x, t, None, None, None, opts)
 
-    def sample(self, x, sigmas):
-        """A toy Euler loop over `sigmas` with the model loaded (patched) for its duration."""
-        self.patch_model()
-        try:
-            for s0, s1 in zip(sigmas[:-1], sigmas[1:]):
-                denoised = x - s0 * self.diffusion_call(x, s0)
-                x = x + (x - denoised) / s0 * (s1 - s0)
+    def sample(self, x, sigmas, sampler="euler"):
+        """A toy sampling run over `sigmas` (KSampler's for denoise < 1 are the tail of a longer
+        schedule) with the model loaded (patched) and the OUTER_SAMPLE wrappers around it.
+        sampler "euler": one call per step at sigmas[i]; "heun": a second call at sigmas[i+1]
+        (none in the last step to sigma 0); "dpm_2": a second call between sigmas[i] and
+        sigmas[i+1], at their geometric mean."""
+        sigmas = torch.as_tensor(sigmas, dtype=torch.float32)
+        if sigmas.shape[-1] == 0:
             return x
-        finally:
-            self.unpatch_model()
+
+        def outer_sample(noise, latent_image, sampler_, sigmas_, denoise_mask=None, callback=None,
+                         disable_pbar=False, seed=None):
+            self.patch_model()
+            try:
+                return self._run(noise, sigmas_, sampler_)
+            finally:
+                self.unpatch_model()
+        return _run_wrapped(outer_sample, self._wrappers(WrappersMP.OUTER_SAMPLE), x, torch.zeros_like(x),
+                            sampler, sigmas, None, None, True, 0)
+
+    def _run(self, x, sigmas, sampler):
+        run = [float(s) for s in sigmas]
+
+        def d(x, s):
+            return (x - (x - s * self.diffusion_call(x, s, sigmas))) / s
+        for s0, s1 in zip(run[:-1], run[1:]):
+            d0 = d(x, s0)
+            if sampler == "euler" or s1 == 0:
+                x = x + d0 * (s1 - s0)
+            elif sampler == "heun":
+                x = x + (d0 + d(x + d0 * (s1 - s0), s1)) / 2 * (s1 - s0)
+            elif sampler == "dpm_2":
+                mid = (s0 * s1) ** 0.5
+                x = x + d(x + d0 * (mid - s0), mid) * (s1 - s0)
+            else:
+                raise ValueError(f"stand-in sampler {sampler!r}: use euler, heun or dpm_2")
+        return x
