@@ -1,5 +1,5 @@
 """How robust are the reference-workflow directions over seeds?  Samples the bundled reference
-U-Net at 128x128 (4x) through ComfyUI's own sampler, as workflows/reference_unet_4x_direct_pbc_
+U-Net at 128x128 (4x) through ComfyUI's own sampler, as example_workflows/reference_unet_4x_direct_pbc_
 redilation.json does (ddim, ddim_uniform, 25 steps, cfg 1, PBC N=3 jitter 1 / re-dilation in the
 first half), for several seeds, and prints one JSON line of layout metrics per seed and method.
 

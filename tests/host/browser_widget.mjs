@@ -291,7 +291,7 @@ try {
   await shot("09-classic-again", ids.viz);
 
   // The README picture: the Visualizer node alone, at a size above base with jitter.
-  for (const [k, v] of [["width", 2048], ["height", 1536], ["base_resolution", 0], ["boundaries", 16], ["jitter", 1], ["seed", 7]]) {
+  for (const [k, v] of [["width", 2048], ["height", 1536], ["base_resolution", 0], ["boundaries", 16], ["jitter", 1], ["jitter_seed", 7]]) {
     await setWidget(ids.viz, k, v);
   }
   await settle();
