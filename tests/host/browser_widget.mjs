@@ -111,7 +111,7 @@ try {
       red, runs, draws: st.draws, error: st.error, width, height,
       connected: w.element.isConnected,
       inVueNode: !!w.element.closest(".lg-node"),
-      plan: st.plan && { w: st.plan.width, h: st.plan.height, base: st.plan.baseResolution, n: st.plan.n, rows: st.plan.rows, cols: st.plan.cols, levels: st.plan.levels.length },
+      plan: st.plan && { latentW: st.plan.latentWidth, w: st.plan.width, h: st.plan.height, base: st.plan.baseResolution, n: st.plan.n, rows: st.plan.rows, cols: st.plan.cols, levels: st.plan.levels.length },
     };
   }, id);
 
@@ -221,6 +221,39 @@ try {
     p3.plan.base === 1024 && p3.plan.levels === 3 && p3.plan.w === 1536 && p3.plan.h === 2048
     && props3.pbc_preview_base === 1024 && props3.pbc_preview_levels === 3, { p3, props3 });
   await shot("06b-patcher-sdxl", ids.pat);
+
+  // ---- a connected Reference Model Loader decides what the previews assume (issue #15) ----
+  const refIds = await page.evaluate(([vizId, patId]) => {
+    const { app, LiteGraph } = window;
+    const loader = LiteGraph.createNode("ReferenceModelLoader");
+    loader.pos = [60, 700];
+    app.graph.add(loader);
+    const viz = app.graph.getNodeById(vizId);
+    const pat = app.graph.getNodeById(patId);
+    loader.connect(0, pat, pat.inputs.findIndex((i) => i.name === "model"));
+    loader.connect(0, viz, viz.inputs.findIndex((i) => i.name === "model"));
+    return { loader: loader.id };
+  }, [ids.viz, ids.pat]);
+  await setWidget(ids.pat, "base_resolution", 0);
+  await setWidget(ids.viz, "base_resolution", 0);
+  await setWidget(ids.viz, "levels", 0);
+  await setWidget(ids.viz, "width", 128);
+  await setWidget(ids.viz, "height", 128);
+  await page.waitForTimeout(1200);
+  const r0 = await stats(ids.viz);
+  const r1 = await stats(ids.pat);
+  const notes = await page.evaluate((i) => [i.viz, i.pat].map((id) => window.app.graph.getNodeById(id)
+    .widgets.find((w) => w.name === "pbc_boundary_grid").posencState.params.notes), ids);
+  check("visualizer linked to the reference loader: base 32, 3 levels, pixel latent, rings drawn",
+    r0.plan.base === 32 && r0.plan.levels === 3 && r0.plan.latentW === 128 && r0.red > 0
+    && /reference U-Net/.test(notes[0].join(" ")), { r0, notes: notes[0] });
+  check("patcher linked to the reference loader: base 32, 3 levels, says so",
+    r1.plan.base === 32 && r1.plan.levels === 3 && /reference U-Net \(from the connected/.test(notes[1].join(" ")), { r1, notes: notes[1] });
+  await shot("06c-linked-reference", ids.viz);
+  await page.evaluate((id) => window.app.graph.remove(window.app.graph.getNodeById(id)), refIds.loader);
+  await setWidget(ids.viz, "width", 1024);
+  await setWidget(ids.viz, "height", 1024);
+  await page.waitForTimeout(900);
 
   // ---- nothing serialized that the backend does not expect ----
   const ser = await page.evaluate(async (i) => {
