@@ -5,7 +5,8 @@
 // * Classic LiteGraph canvas: node.addDOMWidget; the frontend positions the element over the node.
 // * Vue node renderer: frontends that mount DOM widgets in Vue nodes do so with the same element;
 //   the 1.27 line (ComfyUI 0.3.64) does not mount custom DOM widgets in Vue nodes, so when the
-//   element is not in the page but the Vue node of this node is, we append it to that node's body.
+//   element is not in the page but the Vue node of this node is, we append it to that node's body
+//   (found by graph and id: only for the node the graph on screen holds under that id).
 // * Nothing is serialized: the widget has serialize: false (no entry in widgets_values, nothing in
 //   the prompt).  The patcher's preview size lives in node.properties.pbc_preview_width/height.
 // * No innerHTML: every text is canvas fillText or textContent.
@@ -399,9 +400,11 @@ function attachGrid(node, kind) {
   // of this node's Vue element.  (Frontends that do mount it leave root connected: nothing to do.)
   const mountInVueNode = () => {
     if (root.isConnected) return;
-    // Vue nodes carry only the node id, and ids repeat across workflow tabs and subgraphs: only
-    // the graph on screen has Vue nodes, so a node of any other graph must not look.
-    if (node.graph !== app.canvas?.graph) return;
+    // Vue nodes carry only the node id, and ids repeat across workflow tabs and subgraphs: look
+    // only while this node is the one the graph on screen holds under that id (a node of a tab
+    // that was closed or switched away keeps its timer until it is removed).
+    const shown = app.canvas?.graph;
+    if (!shown || node.graph !== shown || shown.getNodeById?.(node.id) !== node) return;
     const id = String(node.id);
     const vueNode = Array.from(document.querySelectorAll(".lg-node[data-node-id]"))
       .find((el) => el.getAttribute("data-node-id") === id);

@@ -57,7 +57,8 @@ class Graph:
         self.info = object_info
         self.nodes, self.links, self.groups = [], [], []
 
-    def add(self, type_, pos, widgets=None, title=None, models=None, width=None, height=None):
+    def add(self, type_, pos, widgets=None, title=None, models=None, width=None, height=None,
+            properties=None):
         """A node at pos; widgets: {input name: value} (missing ones take the declared default;
         control-after-generate values are "fixed" so a rerun gives the same image)."""
         nid = len(self.nodes) + 1
@@ -95,6 +96,7 @@ class Graph:
         node["properties"] = {"Node name for S&R": type_}
         if models:
             node["properties"]["models"] = models
+        node["properties"].update(properties or {})
         if title:
             node["title"] = title
         rows = max(len(node["inputs"]), len(node["outputs"])) + len(values)
@@ -252,7 +254,9 @@ def reference_unet_4x(oi):
     latent = g.add("EmptyChromaRadianceLatentImage", (0, 700), {"width": 128, "height": 128, "batch_size": 4})
     vae = g.add("VAELoader", (0, 880), {"vae_name": "pixel_space"})
     pbc = g.add("PBCModelPatcher", (360, 300), {"boundaries": 3, "jitter": 1, "start_percent": 0.0,
-                                                "end_percent": 0.5, "base_resolution": 0, "jitter_seed": 0})
+                                                "end_percent": 0.5, "base_resolution": 0, "jitter_seed": 0},
+                # the grid previews the size this workflow samples (the model comes from the loader)
+                properties={"pbc_preview_width": 128, "pbc_preview_height": 128})
     red = g.add("RedilationPatcher", (360, 800), {"start_percent": 0.0, "end_percent": 0.5,
                                                  "base_resolution": 0})
     g.link(loader, 0, pbc, "model")

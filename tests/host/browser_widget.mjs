@@ -311,6 +311,33 @@ try {
   check("Vue renderer: patcher widget drawn", vp.inVueNode && vp.red > 100 && vp.plan.n === 9, vp);
   await shot("08-vue-N5");
 
+  // Another workflow tab whose node has the Visualizer's id: the grid must not move into it
+  // (issue #15: the widget used to find its Vue node by id alone).
+  const wfA = await page.evaluate(() => window.app.graph.serialize());
+  await page.evaluate(async (vizId) => {
+    const other = { last_node_id: vizId, last_link_id: 0, links: [], groups: [], config: {}, extra: {}, version: 0.4,
+      nodes: [{ id: vizId, type: "Note", pos: [100, 100], size: [300, 160], flags: {}, order: 0, mode: 0,
+        inputs: [], outputs: [], properties: {}, widgets_values: ["another tab"] }] };
+    await window.app.loadGraphData(other, true, true, "posenc-other-tab");
+  }, ids.viz);
+  await page.waitForSelector(`.lg-node[data-node-id="${ids.viz}"]`, { timeout: 20000 });
+  await page.waitForTimeout(1500);
+  const foreign = await page.evaluate((vizId) => {
+    const el = document.querySelector(`.lg-node[data-node-id="${vizId}"]`);
+    return { vueNode: !!el, type: window.app.graph.getNodeById(vizId)?.type,
+      grids: el ? el.querySelectorAll(".pbc-grid-root").length : -1,
+      anyGrid: document.querySelectorAll(".pbc-grid-root").length };
+  }, ids.viz);
+  await shot("08b-vue-other-tab");
+  check("Vue renderer, another tab: no grid in a node that only shares the Visualizer's id",
+    foreign.vueNode && foreign.type === "Note" && foreign.grids === 0 && foreign.anyGrid === 0, foreign);
+  await page.evaluate(async (wf) => { await window.app.loadGraphData(wf, true, true, "posenc-widget-test"); }, wfA);
+  await page.waitForTimeout(1500);
+  const back = await stats(ids.viz);
+  check("Vue renderer, first tab again: the Visualizer's grid is back in its own node",
+    back.inVueNode && back.plan.n === 5 && back.red > 0, back);
+
+
   await page.evaluate(() => window.app.extensionManager.setting.set("Comfy.VueNodes.Enabled", false));
   await page.waitForTimeout(1500);
   for (let i = 0; i < 3 && await page.locator(".p-dialog-mask").count(); i++) {
