@@ -40,7 +40,7 @@ def main(argv=None) -> int:
 
     (model,) = pack.nodes.reference_models.ReferenceModelLoader.execute(BUNDLED_UNET.name).result
     (pbc,) = pack.nodes.pbc_patcher.PBCModelPatcher.execute(
-        model, boundaries=3, jitter=1, start_percent=0.0, end_percent=0.5, base_resolution=0, seed=0).result
+        model, boundaries=3, jitter=1, start_percent=0.0, end_percent=0.5, base_resolution=0, jitter_seed=0).result
     (red,) = pack.nodes.redilation_patcher.RedilationPatcher.execute(
         model, start_percent=0.0, end_percent=0.5, base_resolution=0).result
     labels = pack.nodes.reference_models.ReferenceClassLabel
