@@ -5,7 +5,8 @@
 // * Classic LiteGraph canvas: node.addDOMWidget; the frontend positions the element over the node.
 // * Vue node renderer: frontends that mount DOM widgets in Vue nodes do so with the same element;
 //   the 1.27 line (ComfyUI 0.3.64) does not mount custom DOM widgets in Vue nodes, so when the
-//   element is not in the page but the Vue node of this node is, we append it to that node's body.
+//   element is not in the page but the Vue node of this node is, we append it to that node's body
+//   (found by graph and id: only for the node the graph on screen holds under that id).
 // * Nothing is serialized: the widget has serialize: false (no entry in widgets_values, nothing in
 //   the prompt).  The patcher's preview size lives in node.properties.pbc_preview_width/height.
 // * No innerHTML: every text is canvas fillText or textContent.
@@ -14,15 +15,21 @@ import { MAX_BOUNDARIES, planBoundaries } from "./boundaries.js";
 
 const WIDGET_NAME = "pbc_boundary_grid";
 const TARGETS = { BoundaryVisualizer: "visualizer", PBCModelPatcher: "patcher" };
-const WATCHED = ["width", "height", "base_resolution", "boundaries", "jitter", "seed", "levels"];
+const WATCHED = ["width", "height", "base_resolution", "boundaries", "jitter", "jitter_seed", "levels"];
 const ASSUMED_BASE = 512;          // base_resolution 0 without a MODEL: SD 1.5, as the node assumes
 const DEFAULT_LEVELS = 4;
 const MIN_HEIGHT = 220;
+// Model families the preview can assume: training size in pixels, U-Net levels, pixels per latent
+// cell.  The bundled reference U-Net (models/reference_unet.json) samples in pixel space.
 const PRESETS = [
-  { id: "sd1", label: "SD 1.x", base: 512, levels: 4 },
-  { id: "sd2v", label: "SD 2.x 768-v", base: 768, levels: 4 },
-  { id: "sdxl", label: "SDXL", base: 1024, levels: 3 },
+  { id: "sd1", label: "SD 1.x", base: 512, levels: 4, downscale: 8 },
+  { id: "sd2v", label: "SD 2.x 768-v", base: 768, levels: 4, downscale: 8 },
+  { id: "sdxl", label: "SDXL", base: 1024, levels: 3, downscale: 8 },
+  { id: "ref", label: "reference U-Net", base: 32, levels: 3, downscale: 1 },
 ];
+// Loaders whose model the frontend can name: the preview follows them when the MODEL input is
+// linked (through any chain of MODEL -> MODEL nodes such as LoRA or FreeU).
+const LOADER_PRESETS = { ReferenceModelLoader: "ref" };
 const POLL_MS = 400;
 
 const STRONG = [255, 41, 26];      // lambda -> 0 (edge): opaque red, as posenc/boundary_drawing.py
@@ -52,17 +59,47 @@ function toInt(v) {
   return Number.isFinite(n) ? Math.trunc(n) : NaN;
 }
 
+/** The preset of the loader feeding the node's `model` input (followed upstream through nodes
+ * that take and give a MODEL), with the loader's title; null when not linked or not known. */
+export function connectedModel(node) {
+  let current = node;
+  for (let hops = 0; hops < 16 && current; hops++) {
+    const input = current.inputs?.find((i) => i.name === "model" && i.link != null);
+    if (!input) return null;
+    const graph = current.graph;
+    const link = graph?.links?.get?.(input.link) ?? graph?.links?.[input.link];
+    const origin = link && graph.getNodeById?.(link.origin_id);
+    if (!origin) return null;
+    const presetId = LOADER_PRESETS[origin.comfyClass ?? origin.type];
+    if (presetId) return { preset: PRESETS.find((p) => p.id === presetId), loader: origin.title || origin.type };
+    current = origin;
+  }
+  return null;
+}
+
 /** The preview's parameters from the node's widgets (and, for the patcher, its properties). */
 function readParams(node, kind) {
   const baseWidget = toInt(widgetValue(node, "base_resolution", 0));
   const notes = [];
+  const linked = connectedModel(node);
+  const hasModel = node.inputs?.some((i) => i.name === "model" && i.link != null);
+  const chosen = PRESETS.find((p) => p.base === toInt(node.properties?.pbc_preview_base ?? ASSUMED_BASE)
+    && p.levels === toInt(node.properties?.pbc_preview_levels ?? DEFAULT_LEVELS)
+    && p.downscale === toInt(node.properties?.pbc_preview_downscale ?? 8));
+  const family = linked ? linked.preset : chosen;
+  let downscale = family ? family.downscale : toInt(node.properties?.pbc_preview_downscale ?? 8);
   let base = baseWidget;
+  if (linked) {
+    notes.push(`assumes ${linked.preset.label} (from the connected ${linked.loader}): base ${linked.preset.base} px, ${linked.preset.levels} levels, latent /${downscale}`);
+  } else if (kind === "visualizer" && hasModel) {
+    notes.push(`preview assumes ${family ? family.label : "a custom model"}; the connected MODEL decides when the node runs`);
+  } else {
+    notes.push(`preview assumes ${family ? family.label : "a custom model"} (menu above): latent /${downscale}; the real model decides when sampling`);
+  }
   if (baseWidget === 0) {
-    const assumed = toInt(node.properties?.pbc_preview_base ?? ASSUMED_BASE);
+    const assumed = linked ? linked.preset.base : toInt(node.properties?.pbc_preview_base ?? ASSUMED_BASE);
     base = assumed > 0 ? assumed : ASSUMED_BASE;
-    notes.push(kind === "visualizer"
-      ? `base auto: ${base} assumed (a connected MODEL decides when the node runs)`
-      : `base auto: ${base} assumed for this preview (model menu above; the model decides when sampling)`);
+    notes.push(`base_resolution 0 (auto): ${base} px assumed`);
   }
   let width;
   let height;
@@ -74,15 +111,15 @@ function readParams(node, kind) {
     height = toInt(node.properties?.pbc_preview_height ?? 2 * base);
   }
   let levels = kind === "visualizer" ? toInt(widgetValue(node, "levels", 0)) : 0;
-  if (!(levels > 0)) levels = toInt(node.properties?.pbc_preview_levels ?? DEFAULT_LEVELS);
-  let seed = widgetValue(node, "seed", 0);
+  if (!(levels > 0)) levels = linked ? linked.preset.levels : toInt(node.properties?.pbc_preview_levels ?? DEFAULT_LEVELS);
+  let seed = widgetValue(node, "jitter_seed", 0);
   try {
     seed = BigInt(typeof seed === "number" ? Math.trunc(seed) : String(seed));
   } catch {
     seed = 0n;
   }
   return {
-    width, height, baseResolution: base, levels, seed,
+    width, height, baseResolution: base, levels, seed, downscale,
     n: toInt(widgetValue(node, "boundaries", 31)),
     jitter: toInt(widgetValue(node, "jitter", 1)),
     notes,
@@ -130,7 +167,7 @@ export function drawGrid(ctx, cw, ch, plan, params, error, dpr = 1) {
     return { panels: [] };
   }
   const p = plan;
-  text(`${p.width}×${p.height} px → latent ${p.latentWidth}×${p.latentHeight}, base ${p.baseResolution}`, "#ddd");
+  text(`${p.width}×${p.height} px → latent ${p.latentWidth}×${p.latentHeight}, base ${p.baseResolution} px`, "#ddd");
   if (!p.active) {
     text(`at or below base ${p.baseResolution}: no boundaries (model untouched)`, "#ffcc4d");
   } else {
@@ -256,6 +293,7 @@ function attachGrid(node, kind) {
       node.properties = node.properties || {};
       node.properties.pbc_preview_base = p.base;
       node.properties.pbc_preview_levels = p.levels;
+      node.properties.pbc_preview_downscale = p.downscale;
       schedule();
     });
     const commit = (prop, input) => {
@@ -285,9 +323,11 @@ function attachGrid(node, kind) {
     if (document.activeElement !== inputs.w) inputs.w.value = String(state.params.width);
     if (document.activeElement !== inputs.h) inputs.h.value = String(state.params.height);
     const pr = node.properties || {};
-    const preset = PRESETS.find((p) => p.base === toInt(pr.pbc_preview_base ?? ASSUMED_BASE)
-      && p.levels === toInt(pr.pbc_preview_levels ?? DEFAULT_LEVELS));
+    const linked = connectedModel(node);
+    const preset = linked ? linked.preset : PRESETS.find((p) => p.base === toInt(pr.pbc_preview_base ?? ASSUMED_BASE)
+      && p.levels === toInt(pr.pbc_preview_levels ?? DEFAULT_LEVELS) && p.downscale === toInt(pr.pbc_preview_downscale ?? 8));
     if (document.activeElement !== inputs.preset) inputs.preset.value = preset ? preset.id : "custom";
+    inputs.preset.disabled = !!linked;   // the connected loader decides
   };
 
   const draw = () => {
@@ -316,6 +356,7 @@ function attachGrid(node, kind) {
       state.plan = planBoundaries({
         width: params.width, height: params.height, baseResolution: params.baseResolution,
         n: params.n, jitter: params.jitter, seed: params.seed, key: 0n, levels: params.levels,
+        latentDownscale: params.downscale,
       });
       state.error = null;
     } catch (e) {
@@ -339,7 +380,8 @@ function attachGrid(node, kind) {
   function signature() {
     const vals = WATCHED.map((n) => String(widgetValue(node, n, "")));
     const pr = node.properties || {};
-    vals.push(pr.pbc_preview_width, pr.pbc_preview_height, pr.pbc_preview_base, pr.pbc_preview_levels);
+    vals.push(pr.pbc_preview_width, pr.pbc_preview_height, pr.pbc_preview_base, pr.pbc_preview_levels,
+      pr.pbc_preview_downscale, connectedModel(node)?.preset.id ?? "");
     return vals.join("|");
   }
 
@@ -358,6 +400,11 @@ function attachGrid(node, kind) {
   // of this node's Vue element.  (Frontends that do mount it leave root connected: nothing to do.)
   const mountInVueNode = () => {
     if (root.isConnected) return;
+    // Vue nodes carry only the node id, and ids repeat across workflow tabs and subgraphs: look
+    // only while this node is the one the graph on screen holds under that id (a node of a tab
+    // that was closed or switched away keeps its timer until it is removed).
+    const shown = app.canvas?.graph;
+    if (!shown || node.graph !== shown || shown.getNodeById?.(node.id) !== node) return;
     const id = String(node.id);
     const vueNode = Array.from(document.querySelectorAll(".lg-node[data-node-id]"))
       .find((el) => el.getAttribute("data-node-id") === id);

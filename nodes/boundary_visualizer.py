@@ -56,7 +56,7 @@ class BoundaryVisualizer(io.ComfyNode):
                              tooltip="Random shift of each boundary side, in latent cells "
                                      "(±jitter). The picture shows one draw; the patcher "
                                      "draws it anew every sampling step."),
-                io.Int.Input("seed", default=0, min=0, max=0xFFFFFFFFFFFFFFFF,
+                io.Int.Input("jitter_seed", default=0, min=0, max=0xFFFFFFFFFFFFFFFF,
                              tooltip="Seed of the jitter, as on the PBC Model Patcher."),
                 io.Int.Input("levels", default=0, min=0, max=MAX_LEVELS,
                              tooltip="U-Net levels to draw, one panel each. 0 = auto: from "
@@ -76,14 +76,14 @@ class BoundaryVisualizer(io.ComfyNode):
         )
 
     @classmethod
-    def execute(cls, width, height, base_resolution, boundaries, jitter, seed, levels=0,
+    def execute(cls, width, height, base_resolution, boundaries, jitter, jitter_seed, levels=0,
                 image=None, model=None) -> io.NodeOutput:
         _check("width", width, 8, MAX_SIZE)
         _check("height", height, 8, MAX_SIZE)
         _check("base_resolution", base_resolution, 0, MAX_SIZE, " (0 = auto)")
         _check("boundaries", boundaries, 1, MAX_BOUNDARIES, " (the paper uses 31)")
         _check("jitter", jitter, 0, MAX_SIZE)
-        _check("seed", seed, 0, 0xFFFFFFFFFFFFFFFF)
+        _check("jitter_seed", jitter_seed, 0, 0xFFFFFFFFFFFFFFFF)
         _check("levels", levels, 0, MAX_LEVELS, " (0 = auto)")
         if image is not None and (getattr(image, "ndim", 0) != 4 or min(image.shape) < 1):
             raise ValueError("Boundary Visualizer: image must be an IMAGE (batch, height, width, "
@@ -112,7 +112,7 @@ class BoundaryVisualizer(io.ComfyNode):
                 base_note = (" (assumed: no MODEL connected; connect one or set base_resolution, "
                              "e.g. 1024 for SDXL)")
         n_levels = max(1, min(int(n_levels), MAX_LEVELS))
-        plan = plan_boundaries(width, height, base, boundaries, jitter=jitter, seed=seed, key=0,
+        plan = plan_boundaries(width, height, base, boundaries, jitter=jitter, seed=jitter_seed, key=0,
                                levels=n_levels, latent_downscale=downscale)
         picture, _ = render_boundaries(plan, image=image, base_note=base_note)
         return io.NodeOutput(picture)

@@ -39,16 +39,16 @@ class PBCModelPatcher(io.ComfyNode):
                                         "the steps both cover (a warning says so).")),
                 io.Int.Input("base_resolution", default=0, min=0, max=MAX_SIZE, step=8,
                              tooltip="Training resolution in pixels; 0 = auto (SD1.x 512, SD2.x 512/768, SDXL 1024). Boundaries are added only along axes larger than this."),
-                io.Int.Input("seed", default=0, min=0, max=MAX_SEED,
+                io.Int.Input("jitter_seed", default=0, min=0, max=MAX_SEED,
                              tooltip="Seed of the boundary jitter; the same seed gives the same boundaries at every step of a rerun."),
             ],
             outputs=[io.Model.Output()],
         )
 
     @classmethod
-    def execute(cls, model, boundaries, jitter, start_percent, end_percent, base_resolution, seed) -> io.NodeOutput:
+    def execute(cls, model, boundaries, jitter, start_percent, end_percent, base_resolution, jitter_seed) -> io.NodeOutput:
         window = step_window(start_percent, end_percent, "PBC")
         base = base_latent_size(model, base_resolution, PBCRuntime, "PBC")
-        runtime = PBCRuntime(PBCSettings(boundaries=boundaries, jitter=jitter, seed=seed,
+        runtime = PBCRuntime(PBCSettings(boundaries=boundaries, jitter=jitter, seed=jitter_seed,
                                          base_height=base, base_width=base, **window))
         return io.NodeOutput(patch_model(model, runtime, "posenc_pbc"))

@@ -240,14 +240,14 @@ class RPE2DDiTLoader(io.ComfyNode):
             inputs=[
                 io.Combo.Input("dit_name", options=_checkpoint_names(), tooltip="A DiT checkpoint from models/diffusion_models or models/checkpoints: an RPE-2D checkpoint trained by this pack, a bundled tiny reference DiT (posenc-bundled/..., pixel space, trained at 32x32 on the procedural scenes: tiny_dit_vanilla and tiny_dit_rpe2d), or an official DiT-XL/2 256/512 file (.safetensors, or .pt loaded weights-only)."),
                 io.Combo.Input("position_mode", options=list(MODES), default="auto", tooltip="Positions given to the sin-cos encoding. auto: linspace for RPE-2D checkpoints, first for vanilla ones. linspace: spread over the trained range [0, L). random: a seeded sorted subset of [0, L). first: 0..n-1 (plain extrapolation). interpolate: fractional positions squeezed onto the trained grid (for vanilla models). ntk: 0..n-1 with NTK-scaled sin-cos frequencies (for vanilla models)."),
-                io.Int.Input("seed", default=0, min=0, max=0xffffffffffffffff, tooltip="Seed of the 'random' position mode (ignored by the other modes)."),
+                io.Int.Input("position_seed", default=0, min=0, max=0xffffffffffffffff, tooltip="Seed of the 'random' position mode (ignored by the other modes)."),
             ],
             outputs=[io.Model.Output(display_name="model")],
         )
 
     @classmethod
-    def execute(cls, dit_name, position_mode, seed) -> io.NodeOutput:
-        model, _ = model_from_file(_resolve(dit_name), position_mode, seed)
+    def execute(cls, dit_name, position_mode, position_seed) -> io.NodeOutput:
+        model, _ = model_from_file(_resolve(dit_name), position_mode, position_seed)
         return io.NodeOutput(model)
 
 

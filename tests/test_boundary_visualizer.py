@@ -27,7 +27,7 @@ PANEL = torch.tensor(D.PANEL)
 
 
 def run(**kw):
-    args = dict(width=1024, height=1024, base_resolution=512, boundaries=3, jitter=0, seed=0, levels=0)
+    args = dict(width=1024, height=1024, base_resolution=512, boundaries=3, jitter=0, jitter_seed=0, levels=0)
     args.update(kw)
     (img,) = V.BoundaryVisualizer.execute(**args).result
     return img
@@ -63,7 +63,7 @@ def test_output_is_a_comfy_image():
 
 @pytest.mark.parametrize("jitter,seed", [(0, 0), (1, 5), (2, 123456789)])
 def test_rings_are_drawn_where_the_geometry_says(jitter, seed):
-    img = run(width=2048, height=2048, boundaries=3, jitter=jitter, seed=seed)[0]
+    img = run(width=2048, height=2048, boundaries=3, jitter=jitter, jitter_seed=seed)[0]
     lay = layout_for(2048, 2048, 512, 3)
     # 2048 px / 8 = 256 latent cells; levels 256, 128, 64, 32; both axes above the 512 base.
     for box, cells in zip(lay.panels, [256, 128, 64, 32]):
@@ -129,11 +129,11 @@ def panels_only(img, lay):
 
 def test_seed_and_jitter_change_the_rings_but_not_without_jitter():
     lay = layout_for(2048, 2048, 512, 8)
-    base = run(width=2048, height=2048, boundaries=8, jitter=0, seed=1)
-    same = run(width=2048, height=2048, boundaries=8, jitter=0, seed=2)
+    base = run(width=2048, height=2048, boundaries=8, jitter=0, jitter_seed=1)
+    same = run(width=2048, height=2048, boundaries=8, jitter=0, jitter_seed=2)
     assert torch.equal(panels_only(base, lay), panels_only(same, lay))
-    j1 = run(width=2048, height=2048, boundaries=8, jitter=2, seed=1)
-    j2 = run(width=2048, height=2048, boundaries=8, jitter=2, seed=2)
+    j1 = run(width=2048, height=2048, boundaries=8, jitter=2, jitter_seed=1)
+    j2 = run(width=2048, height=2048, boundaries=8, jitter=2, jitter_seed=2)
     assert not torch.equal(panels_only(j1, lay), panels_only(j2, lay))
 
 
@@ -297,7 +297,7 @@ def test_not_a_model_is_a_clear_error():
     ({"width": 0}, "width"), ({"width": -8}, "width"), ({"width": 16392}, "width"),
     ({"height": 0}, "height"), ({"height": 10**9}, "height"),
     ({"boundaries": 0}, "boundaries"), ({"boundaries": 257}, "boundaries"),
-    ({"jitter": -1}, "jitter"), ({"seed": -1}, "seed"), ({"levels": 9}, "levels"),
+    ({"jitter": -1}, "jitter"), ({"jitter_seed": -1}, "jitter_seed"), ({"levels": 9}, "levels"),
     ({"base_resolution": -8}, "base_resolution"), ({"base_resolution": 500}, "base_resolution"),
     ({"width": 512.0}, "width"), ({"boundaries": True}, "boundaries"),
     ({"image": torch.zeros(8, 8)}, "image"), ({"image": torch.zeros(1, 0, 8, 3)}, "image"),
@@ -316,7 +316,7 @@ def test_input_declaration():
     spec = V.BoundaryVisualizer.INPUT_TYPES()
     inputs = {**spec["required"], **spec["optional"]}
     assert list(spec["required"]) == ["width", "height", "base_resolution", "boundaries", "jitter",
-                                      "seed", "levels"]
+                                      "jitter_seed", "levels"]
     assert set(spec["optional"]) == {"image", "model"}
     for name, (kind, opts) in inputs.items():
         assert opts.get("tooltip"), f"{name} has no tooltip"

@@ -111,8 +111,8 @@ def ignored(path: str, patterns) -> bool:
 
 def _tracked():
     try:
-        out = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True, check=True)
-        files = out.stdout.split()
+        out = subprocess.run(["git", "ls-files", "-z"], cwd=ROOT, capture_output=True, text=True, check=True)
+        files = [f for f in out.stdout.split("\0") if f]      # names may hold spaces (the workflows')
     except (OSError, subprocess.CalledProcessError):
         files = []
     if not files:   # not a git checkout: walk the tree
@@ -131,9 +131,9 @@ def test_comfyignore_keeps_tests_and_tools_out():
     for f in ("__init__.py", "nodes/pbc_patcher.py", "nodes/redilation_patcher.py", "posenc/pbc.py",
               "js/boundary_grid.js", "models/reference_unet.safetensors", "README.md", "LICENSE",
               "pyproject.toml", "requirements.txt",
-              "workflows/reference_unet_4x_direct_pbc_redilation.json"):
+              "example_workflows/01 CPU, reference UNet at 4x, direct vs PBC vs redilation.json"):
         assert not ignored(f, patterns), f"{f} would be left out"
-    assert all(not ignored(f, patterns) for f in files if f.startswith(("nodes/", "posenc/", "workflows/")))
+    assert all(not ignored(f, patterns) for f in files if f.startswith(("nodes/", "posenc/", "example_workflows/")))
 
 
 def test_ignore_matcher_can_say_no():

@@ -8,7 +8,7 @@ from standin.model_patcher import BaseModelStandIn, ModelPatcher
 from tiny_unet import TinyUNet
 
 SIGMAS = [14.6, 6.0, 2.0, 0.5, 0.0]
-ARGS = dict(boundaries=31, jitter=1, start_percent=0.0, end_percent=1.0, base_resolution=128, seed=7)
+ARGS = dict(boundaries=31, jitter=1, start_percent=0.0, end_percent=1.0, base_resolution=128, jitter_seed=7)
 
 
 def _model(config="SD15", seed=0, **kw):
@@ -35,7 +35,7 @@ def _with_reference_conv(pack, monkeypatch):
 def test_inputs_are_the_contract(pack):
     node = pack.nodes.pbc_patcher.PBCModelPatcher
     req = node.INPUT_TYPES()["required"]
-    assert list(req) == ["model", "boundaries", "jitter", "start_percent", "end_percent", "base_resolution", "seed"]
+    assert list(req) == ["model", "boundaries", "jitter", "start_percent", "end_percent", "base_resolution", "jitter_seed"]
     assert [req[k][0] for k in req] == ["MODEL", "INT", "INT", "FLOAT", "FLOAT", "INT", "INT"]
     assert (req["boundaries"][1]["default"], req["jitter"][1]["default"], req["start_percent"][1]["default"],
             req["end_percent"][1]["default"], req["base_resolution"][1]["default"]) == (31, 1, 0.0, 0.5, 0)

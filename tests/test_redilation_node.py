@@ -106,7 +106,7 @@ def test_composes_with_pbc(pack):
     model = _model()
     x = _noise(32, 32)
     (pbc,) = pack.nodes.pbc_patcher.PBCModelPatcher.execute(
-        model, boundaries=3, jitter=0, start_percent=0.0, end_percent=0.5, base_resolution=128, seed=0).result
+        model, boundaries=3, jitter=0, start_percent=0.0, end_percent=0.5, base_resolution=128, jitter_seed=0).result
     (both,) = _node(pack).execute(pbc, **{**ARGS, "start_percent": 0.5}).result
 
     def call(m, sigma):

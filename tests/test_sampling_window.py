@@ -12,7 +12,7 @@ from standin.model_patcher import BaseModelStandIn, ModelPatcher
 from tiny_unet import TinyUNet
 
 BASE = 128                       # px; 16 latent cells in the stand-in (latent downscale 8)
-PBC = dict(boundaries=3, jitter=0, base_resolution=BASE, seed=0)
+PBC = dict(boundaries=3, jitter=0, base_resolution=BASE, jitter_seed=0)
 SCHEDULE = torch.linspace(14.6, 0.03, 1000)   # the stand-in model's sigmas, high to low
 
 

@@ -1,4 +1,4 @@
-"""The example workflows (workflows/*.json, ComfyUI's UI format) against the nodes they use.
+"""The example workflows (example_workflows/*.json, ComfyUI's UI format) against the nodes they use.
 
 No ComfyUI needed: core node specs come from tests/fixtures/core_nodes.json (recorded from a real
 ComfyUI's /object_info by tools/update_core_nodes.py), the pack's from its nodes' schemas (the
@@ -21,13 +21,14 @@ from posenc_lab.workflow_format import (CONTROL_VALUES, FRONTEND_ONLY, combo_opt
                                         kind, to_api, widget_slots)
 
 ROOT = Path(__file__).resolve().parents[1]
-WORKFLOWS = sorted((ROOT / "workflows").glob("*.json"))
+WORKFLOWS = sorted((ROOT / "example_workflows").glob("*.json"))
 CORE = json.loads((ROOT / "tests" / "fixtures" / "core_nodes.json").read_text())
 PROMPTS = json.loads((ROOT / "tests" / "fixtures" / "workflow_prompts.json").read_text())["prompts"]
 # Workflows that run on a CPU with what the pack ships; only they may carry a thumbnail, rendered
 # from a real run (POSENC_RENDER_THUMBNAILS=1 with tests/host/test_host_workflows.py).
-CPU_WORKFLOWS = {"reference_unet_4x_direct_pbc_redilation", "tiny_dit_2x_vanilla_vs_rpe2d",
-                 "boundary_visualizer"}
+REFERENCE = "01 CPU, reference UNet at 4x, direct vs PBC vs redilation"
+CPU_WORKFLOWS = {REFERENCE, "02 CPU, tiny DiTs at 2x, vanilla vs RPE2D",
+                 "03 CPU, Boundary Visualizer, where PBC puts its boundaries"}
 THUMBNAILED = CPU_WORKFLOWS
 # Combo inputs whose choices are the user's model files: any file name is valid there.
 MODEL_FILE_INPUTS = {("CheckpointLoaderSimple", "ckpt_name"), ("VAELoader", "vae_name"),
@@ -240,7 +241,7 @@ def test_thumbnail_only_where_rendered(path):
 
 # The checks must be able to fail: broken copies of a real workflow.
 def _broken(specs, edit):
-    wf = _load(ROOT / "workflows" / "reference_unet_4x_direct_pbc_redilation.json")
+    wf = _load(ROOT / "example_workflows" / f"{REFERENCE}.json")
     wf = copy.deepcopy(wf)
     edit(wf, {n["type"]: n for n in wf["nodes"]})
     return problems(wf, specs)
@@ -258,7 +259,7 @@ def _set_widget(n, index, value):
     (lambda wf, by: by["PBCModelPatcher"].__setitem__("type", "PBCModelPatcherX"), "neither a core node"),
     (lambda wf, by: _set_widget(by["PBCModelPatcher"], 0, 0), "boundaries = 0 < min 1"),
     (lambda wf, by: _set_widget(by["PBCModelPatcher"], 2, 1.5), "start_percent = 1.5 > max 1.0"),
-    (lambda wf, by: _set_widget(by["PBCModelPatcher"], 6, "sometimes"), "control_after_generate"),
+    (lambda wf, by: _set_widget(by["KSampler"], 1, "sometimes"), "control_after_generate"),
     (lambda wf, by: by["PBCModelPatcher"]["widgets_values"].pop(), "widget values for"),
     (lambda wf, by: _set_widget(by["KSampler"], 4, "dpm_fancy"), "sampler_name = 'dpm_fancy' not in"),
     (lambda wf, by: _set_widget(by["ReferenceClassLabel"], 0, "sunrise"), "class_label"),
@@ -274,13 +275,13 @@ def test_checks_catch_broken_workflows(specs, edit, expect):
 
 
 def test_converter_skips_control_values_and_notes(specs):
-    wf = _load(ROOT / "workflows" / "reference_unet_4x_direct_pbc_redilation.json")
+    wf = _load(ROOT / "example_workflows" / f"{REFERENCE}.json")
     prompt = to_api(wf, specs)
     ks = next(n for n in prompt.values() if n["class_type"] == "KSampler")
     assert set(ks["inputs"]) == {"model", "seed", "steps", "cfg", "sampler_name", "scheduler",
                                  "positive", "negative", "latent_image", "denoise"}
     assert ks["inputs"]["steps"] == 25 and ks["inputs"]["sampler_name"] == "ddim"
     pbc = next(n for n in prompt.values() if n["class_type"] == "PBCModelPatcher")
-    assert pbc["inputs"]["boundaries"] == 3 and pbc["inputs"]["seed"] == 0
+    assert pbc["inputs"]["boundaries"] == 3 and pbc["inputs"]["jitter_seed"] == 0
     assert "fixed" not in pbc["inputs"].values()
     assert not any(n["class_type"] == "Note" for n in prompt.values())

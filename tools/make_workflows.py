@@ -1,5 +1,12 @@
-"""Write workflows/*.json, the pack's example workflows, in ComfyUI's UI format (what the web UI
-saves and loads; ComfyUI lists the folder under Browse Templates).
+"""Write example_workflows/*.json, the pack's example workflows, in ComfyUI's UI format (what the
+web UI saves and loads; ComfyUI lists the folder under Browse Templates).
+
+ComfyUI 0.3.64 with frontend 1.27 shows a custom node's template by its file name alone: the
+name is the card's title, and the name with - and _ turned into spaces its description; the list
+comes in the server's directory order.  So the names are titles (no - or _), numbered so that
+the CPU workflows come first wherever names are sorted.  Each workflow's stored view (extra.ds)
+fits every node and group into a 1600x1000 browser window at a zoom the frontend still draws
+text at (tests/host/browser_workflows.mjs checks this and that no two nodes overlap).
 
 The graphs are described below by node type, widget values by input name, and links by input
 name; sockets, widget order, link ids and sizes come from a running ComfyUI's /object_info (with
@@ -22,7 +29,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from posenc_lab.workflow_format import combo_options, input_specs, is_widget, kind, widget_slots  # noqa: E402
 
-OUT = ROOT / "workflows"
+OUT = ROOT / "example_workflows"
 SD15 = {"name": "v1-5-pruned-emaonly-fp16.safetensors", "directory": "checkpoints",
         "url": "https://huggingface.co/Comfy-Org/stable-diffusion-v1-5-archive/resolve/main/"
                "v1-5-pruned-emaonly-fp16.safetensors?download=true"}
@@ -37,6 +44,12 @@ PROMPT = ("a photograph of a mountain lake at sunrise, a wooden cabin on the sho
 NEGATIVE = "blurry, lowres, watermark, text, deformed"
 COLORS = ["#3f789e", "#8A8", "#b58b2a", "#a1309b"]
 DOM_WIDGET_HEIGHT = {"PBCModelPatcher": 200, "BoundaryVisualizer": 220}
+TITLE_H = 30                 # LiteGraph.NODE_TITLE_HEIGHT: the title bar sits above node.pos
+# The graph canvas of frontend 1.27 in a 1600x1000 window starts right of the side toolbar (64 px)
+# and below the menu bar and workflow tabs (78 px): 1536x922.  The stored view must show the
+# whole graph there, with a 10 px margin (offsets are relative to the canvas).
+VIEW = {"left": 10, "top": 10, "width": 1516, "height": 902}
+MIN_SCALE = 0.6              # below 8 px / 14 px the frontend draws nodes without text (MinFontSizeForLOD 8)
 
 
 class Graph:
@@ -44,13 +57,14 @@ class Graph:
         self.info = object_info
         self.nodes, self.links, self.groups = [], [], []
 
-    def add(self, type_, pos, widgets=None, title=None, models=None, width=None):
+    def add(self, type_, pos, widgets=None, title=None, models=None, width=None, height=None,
+            properties=None):
         """A node at pos; widgets: {input name: value} (missing ones take the declared default;
         control-after-generate values are "fixed" so a rerun gives the same image)."""
         nid = len(self.nodes) + 1
         node = {"id": nid, "type": type_, "pos": list(pos), "flags": {}, "order": 0, "mode": 0}
         if type_ == "Note":
-            node.update(size=[width or 420, 220], inputs=[], outputs=[], properties={},
+            node.update(size=[width or 420, height or 220], inputs=[], outputs=[], properties={},
                         widgets_values=[widgets], color="#432", bgcolor="#653")
             self.nodes.append(node)
             return nid
@@ -82,11 +96,12 @@ class Graph:
         node["properties"] = {"Node name for S&R": type_}
         if models:
             node["properties"]["models"] = models
+        node["properties"].update(properties or {})
         if title:
             node["title"] = title
         rows = max(len(node["inputs"]), len(node["outputs"])) + len(values)
         extra = DOM_WIDGET_HEIGHT.get(type_, 0)   # the pack's boundary-grid preview
-        node["size"] = [width or 315, 46 + 24 * rows + extra]
+        node["size"] = [width or 315, height or 46 + 24 * rows + extra]
         self.nodes.append(node)
         return nid
 
@@ -107,12 +122,42 @@ class Graph:
                             "color": COLORS[len(self.groups) % len(COLORS)], "font_size": 24,
                             "flags": {}})
 
+    def rects(self):
+        """(label, x0, y0, x1, y1) of every node (with its title bar) and group, canvas units."""
+        out = [(f"{n['id']} {n.get('title', n['type'])}", n["pos"][0], n["pos"][1] - TITLE_H,
+                n["pos"][0] + n["size"][0], n["pos"][1] + n["size"][1]) for n in self.nodes]
+        out += [(f"group {g['title']}", g["bounding"][0], g["bounding"][1],
+                 g["bounding"][0] + g["bounding"][2], g["bounding"][1] + g["bounding"][3])
+                for g in self.groups]
+        return out
+
+    def view(self) -> dict:
+        """The stored view (extra.ds): the whole graph inside VIEW, as large as fits, at most 1.
+        The frontend draws a canvas point p at (p + offset) * scale."""
+        rects = self.rects()
+        x0, y0 = min(r[1] for r in rects), min(r[2] for r in rects)
+        x1, y1 = max(r[3] for r in rects), max(r[4] for r in rects)
+        scale = min(1.0, VIEW["width"] / (x1 - x0), VIEW["height"] / (y1 - y0))
+        if scale < MIN_SCALE:
+            raise ValueError(f"graph of {x1 - x0}x{y1 - y0} needs zoom {scale:.2f} < {MIN_SCALE} to fit")
+        scale = round(scale - 0.005, 2)
+        return {"scale": scale, "offset": [round(VIEW["left"] / scale - x0, 1),
+                                           round(VIEW["top"] / scale - y0, 1)]}
+
+    def check_overlaps(self):
+        boxes = [r for r in self.rects() if not r[0].startswith("group")]
+        for i, a in enumerate(boxes):
+            for b in boxes[i + 1:]:
+                if a[1] < b[3] and b[1] < a[3] and a[2] < b[4] and b[2] < a[4]:
+                    raise ValueError(f"nodes overlap: {a[0]} and {b[0]}")
+
     def to_json(self) -> dict:
         self._order()
+        self.check_overlaps()
         return {"last_node_id": len(self.nodes),
                 "last_link_id": len(self.links), "nodes": self.nodes, "links": self.links,
                 "groups": self.groups, "config": {},
-                "extra": {"ds": {"scale": 0.75, "offset": [40, 40]}}, "version": 0.4}
+                "extra": {"ds": self.view()}, "version": 0.4}
 
     def _order(self):
         """Execution order the frontend would compute: a topological order of the links."""
@@ -131,22 +176,68 @@ def _sampler(g, pos, steps, cfg, seed=0, sampler="ddim", scheduler="ddim_uniform
                                    "scheduler": scheduler, "denoise": 1.0})
 
 
-def _stitch(g, pos, images, spacing=8):
-    """ImageStitch chain: images side by side, left to right."""
+# One sample row: KSampler, VAE Decode, Save Image side by side (x offsets from the row's x).
+ROW_DECODE, ROW_SAVE, ROW_WIDTH = 345, 610, 890
+ROW_PITCH = 400          # rows of a comparison, top to bottom (KSampler is about 310 high)
+
+
+def _stitch(g, pos, images, labels, spacing=8):
+    """ImageStitch chain (images side by side, left to right), stacked downwards from pos; each
+    stitch node is titled with what its picture holds.  Returns the last node."""
     left = images[0]
     for i, right in enumerate(images[1:]):
-        st = g.add("ImageStitch", (pos[0] + 340 * i, pos[1]),
+        st = g.add("ImageStitch", (pos[0], pos[1] + 230 * i),
                    {"direction": "right", "match_image_size": True, "spacing_width": spacing,
-                    "spacing_color": "white"})
+                    "spacing_color": "white"}, title=" | ".join(labels[:i + 2]))
         g.link(left, 0, st, "image1")
         g.link(right, 0, st, "image2")
         left = st
     return left
 
 
+def _sample_decode_save(g, x, y, model, pos, neg, latent, vae, steps, cfg, prefix, save_width, label):
+    """KSampler at (x, y) -> VAE Decode -> SaveImage in a row; `pos`, `neg`, `model` are nodes
+    (output 0; `neg` may be (node, slot)), `vae` is (node, slot).  The decode and save nodes carry
+    the row's label in their titles.  Returns the decode node."""
+    ks = _sampler(g, (x, y), steps=steps, cfg=cfg)
+    g.link(model, 0, ks, "model")
+    g.link(pos, 0, ks, "positive")
+    g.link(*(neg if isinstance(neg, tuple) else (neg, 0)), ks, "negative")
+    g.link(latent, 0, ks, "latent_image")
+    dec = g.add("VAEDecode", (x + ROW_DECODE, y), title=f"VAE Decode: {label}", width=240)
+    g.link(ks, 0, dec, "samples")
+    g.link(vae[0], vae[1], dec, "vae")
+    save = g.add("SaveImage", (x + ROW_SAVE, y), {"filename_prefix": prefix}, width=save_width,
+                 title=f"Save: {label}")
+    g.link(dec, 0, save, "images")
+    return dec
+
+
+def _rows(g, x, y0, labels, build):
+    """A group per compared branch, rows ROW_PITCH apart from y0; build(i, y) makes row i and
+    returns its decode node."""
+    decoded = []
+    for i, label in enumerate(labels):
+        y = y0 + ROW_PITCH * i
+        decoded.append(build(i, y))
+        g.group(label, x - 20, y - 70, ROW_WIDTH + 40, ROW_PITCH - 20)
+    return decoded
+
+
+def _side_by_side(g, x, y, decoded, labels, prefix, **stitch):
+    """The decoded images stitched into one picture, left to right in the order of `labels`,
+    at (x, y) with its Save Image below; titles say which picture is where."""
+    side = _stitch(g, (x, y), decoded, labels, **stitch)
+    n = len(decoded) - 1
+    save = g.add("SaveImage", (x, y + 230 * n), {"filename_prefix": prefix}, width=400,
+                 title="Side by side, left to right: " + " | ".join(labels))
+    g.link(side, 0, save, "images")
+    g.group("Side by side", x - 20, y - 70, 440, 230 * n + 340)
+
+
 def reference_unet_4x(oi):
     g = Graph(oi)
-    g.add("Note", (0, -260), (
+    g.add("Note", (0, 0), (
         "Reference U-Net at 4x: direct vs PBC vs re-dilation (runs on a CPU in about a minute)\n\n"
         "The bundled reference U-Net (models/reference_unet.safetensors, 2.7 MB) was trained at "
         "32x32 on procedural scenes: a sky, a ground, ONE horizon, ONE sun. Asked for 128x128 (4x) "
@@ -155,64 +246,56 @@ def reference_unet_4x(oi):
         "benchmark, docs/bench_layout.md). PBC: N=3 (the benchmark's best at 4x; the node's "
         "default 31 is the paper's and wrecks this small model), jitter 1, first half of the "
         "steps. Re-dilation: 3x3 convs dilated by 4 in the same window.\n\n"
-        "Output: each method's 4 images, and one picture with direct | PBC | re-dilation."), width=560)
-    loader = g.add("ReferenceModelLoader", (0, 40), {"model_name": "reference_unet.safetensors"})
-    pos = g.add("ReferenceClassLabel", (0, 200), {"class_label": "day"}, title="positive")
-    neg = g.add("ReferenceClassLabel", (0, 320), {"class_label": "unconditional"}, title="negative")
-    latent = g.add("EmptyChromaRadianceLatentImage", (0, 440), {"width": 128, "height": 128, "batch_size": 4})
-    vae = g.add("VAELoader", (0, 620), {"vae_name": "pixel_space"})
-    pbc = g.add("PBCModelPatcher", (380, 520), {"boundaries": 3, "jitter": 1, "start_percent": 0.0,
-                                                "end_percent": 0.5, "base_resolution": 0, "seed": 0})
-    red = g.add("RedilationPatcher", (380, 1000), {"start_percent": 0.0, "end_percent": 0.5,
-                                                  "base_resolution": 0})
+        "Output: each method's 4 images, and one picture with direct | PBC N=3 | re-dilation."),
+        width=680)
+    loader = g.add("ReferenceModelLoader", (0, 300), {"model_name": "reference_unet.safetensors"})
+    pos = g.add("ReferenceClassLabel", (0, 440), {"class_label": "day"}, title="positive")
+    neg = g.add("ReferenceClassLabel", (0, 570), {"class_label": "unconditional"}, title="negative")
+    latent = g.add("EmptyChromaRadianceLatentImage", (0, 700), {"width": 128, "height": 128, "batch_size": 4})
+    vae = g.add("VAELoader", (0, 880), {"vae_name": "pixel_space"})
+    pbc = g.add("PBCModelPatcher", (360, 300), {"boundaries": 3, "jitter": 1, "start_percent": 0.0,
+                                                "end_percent": 0.5, "base_resolution": 0, "jitter_seed": 0},
+                # the grid previews the size this workflow samples (the model comes from the loader)
+                properties={"pbc_preview_width": 128, "pbc_preview_height": 128})
+    red = g.add("RedilationPatcher", (360, 800), {"start_percent": 0.0, "end_percent": 0.5,
+                                                 "base_resolution": 0})
     g.link(loader, 0, pbc, "model")
     g.link(loader, 0, red, "model")
-    decoded = []
-    for i, (name, model) in enumerate((("direct", loader), ("pbc3", pbc), ("redilation", red))):
-        y = 40 + 480 * i
-        decoded.append(_sample_decode_save(g, 760, y, model, pos, neg, latent, (vae, 0), 25, 1.0,
-                                           f"posenc/ref4x_{name}", 280))
-        g.group(["direct (no patch)", "PBC N=3", "re-dilation"][i], 740, y - 80, 920, 480)
-    _side_by_side(g, 1700, decoded, "posenc/ref4x_side_by_side")
+    labels = ["direct", "PBC N=3", "re-dilation"]
+    models = [loader, pbc, red]
+    prefixes = ["direct", "pbc3", "redilation"]
+    decoded = _rows(g, 740, 100, ["direct (no patch)", "PBC N=3", "re-dilation"], lambda i, y: (
+        _sample_decode_save(g, 740, y, models[i], pos, neg, latent, (vae, 0), 25, 1.0,
+                            f"posenc/ref4x_{prefixes[i]}", 280, labels[i])))
+    _side_by_side(g, 1700, 100, decoded, labels, "posenc/ref4x_side_by_side")
     return g
 
 
-def _sample_decode_save(g, x, y, model, pos, neg, latent, vae, steps, cfg, prefix, save_width):
-    """KSampler at (x, y) -> VAE Decode -> SaveImage in a row; `pos`, `neg`, `model` are nodes
-    (output 0; `neg` may be (node, slot)), `vae` is (node, slot).  Returns the decode node."""
-    ks = _sampler(g, (x, y), steps=steps, cfg=cfg)
-    g.link(model, 0, ks, "model")
-    g.link(pos, 0, ks, "positive")
-    g.link(*(neg if isinstance(neg, tuple) else (neg, 0)), ks, "negative")
-    g.link(latent, 0, ks, "latent_image")
-    dec = g.add("VAEDecode", (x + 350, y))
-    g.link(ks, 0, dec, "samples")
-    g.link(vae[0], vae[1], dec, "vae")
-    save = g.add("SaveImage", (x + 600, y), {"filename_prefix": prefix}, width=save_width)
-    g.link(dec, 0, save, "images")
-    return dec
+def _dit_row(g, x, y, loader_values, class_label, steps, cfg, latent, vae, prefix, save_width, label):
+    """One DiT row at height y: RPE-2D DiT Loader, DiT Class Label below it, then KSampler ->
+    VAE Decode -> SaveImage; returns the decode node (for the side-by-side picture)."""
+    loader = g.add("RPE2DDiTLoader", (x, y), loader_values, width=330, title=f"RPE-2D DiT Loader: {label}")
+    label_node = g.add("DiTClassLabel", (x, y + 190), {"class_label": class_label})
+    g.link(loader, 0, label_node, "model")
+    return _sample_decode_save(g, x + 370, y, loader, label_node, (label_node, 1), latent, (vae, 0),
+                               steps, cfg, prefix, save_width, label)
 
 
-def _side_by_side(g, x, decoded, prefix, **stitch):
-    """The decoded images stitched into one picture at (x, 40) and saved below it."""
-    side = _stitch(g, (x, 40), decoded, **stitch)
-    save = g.add("SaveImage", (x, 300), {"filename_prefix": prefix}, width=400)
-    g.link(side, 0, save, "images")
+DIT_ROW_WIDTH = 370 + ROW_WIDTH
 
 
-def _dit_column(g, y, loader_values, class_label, steps, cfg, latent, vae, prefix, save_width):
-    """One DiT row at height y: RPE-2D DiT Loader -> DiT Class Label -> KSampler -> VAE Decode ->
-    SaveImage; returns the decode node (for the side-by-side picture)."""
-    loader = g.add("RPE2DDiTLoader", (380, y), loader_values, width=400)
-    label = g.add("DiTClassLabel", (380, y + 180), {"class_label": class_label})
-    g.link(loader, 0, label, "model")
-    return _sample_decode_save(g, 820, y, loader, label, (label, 1), latent, (vae, 0), steps, cfg,
-                               prefix, save_width)
+def _dit_rows(g, x, y0, labels, build):
+    decoded = []
+    for i, label in enumerate(labels):
+        y = y0 + ROW_PITCH * i
+        decoded.append(build(i, y))
+        g.group(label, x - 20, y - 70, DIT_ROW_WIDTH + 40, ROW_PITCH - 20)
+    return decoded
 
 
 def tiny_dit_2x(oi):
     g = Graph(oi)
-    g.add("Note", (0, -260), (
+    g.add("Note", (0, 0), (
         "Tiny reference DiTs at 2x: vanilla vs RPE-2D (runs on a CPU in seconds)\n\n"
         "Two tiny pixel-space DiTs bundled with the pack (models/tiny_dit_vanilla.safetensors, "
         "models/tiny_dit_rpe2d.safetensors), trained at 32x32 on the same procedural scenes as the "
@@ -220,45 +303,43 @@ def tiny_dit_2x(oi):
         "wider range). At 64x64 the vanilla DiT meets positions it never saw (position mode auto = "
         "first: 0..n-1); the RPE-2D one spreads its positions over the trained range (auto = "
         "linspace).\n\nSame seed for both; 25 DDIM steps, cfg 1. Output: each model's 4 images "
-        "and one picture vanilla | RPE-2D."), width=560)
-    latent = g.add("EmptyChromaRadianceLatentImage", (0, 500), {"width": 64, "height": 64, "batch_size": 4})
-    vae = g.add("VAELoader", (0, 680), {"vae_name": "pixel_space"})
-    decoded = []
-    for i, name in enumerate(("vanilla", "rpe2d")):
-        y = 40 + 400 * i
-        decoded.append(_dit_column(
-            g, y, {"dit_name": f"posenc-bundled/tiny_dit_{name}.safetensors",
-                   "position_mode": "auto", "seed": 0}, 0, 25, 1.0, latent, vae,
-            f"posenc/dit2x_{name}", 280))
-        g.group(["vanilla DiT (fixed positions)", "RPE-2D DiT"][i], 360, y - 80, 1360, 410)
-    _side_by_side(g, 1760, decoded, "posenc/dit2x_side_by_side")
+        "and one picture vanilla | RPE-2D."), width=600)
+    latent = g.add("EmptyChromaRadianceLatentImage", (0, 300), {"width": 64, "height": 64, "batch_size": 4})
+    vae = g.add("VAELoader", (0, 480), {"vae_name": "pixel_space"})
+    labels = ["vanilla", "RPE-2D"]
+    decoded = _dit_rows(g, 660, 100, ["vanilla DiT (fixed positions)", "RPE-2D DiT"], lambda i, y: (
+        _dit_row(g, 660, y, {"dit_name": f"posenc-bundled/tiny_dit_{('vanilla', 'rpe2d')[i]}.safetensors",
+                             "position_mode": "auto", "position_seed": 0}, 0, 25, 1.0, latent, vae,
+                 f"posenc/dit2x_{('vanilla', 'rpe2d')[i]}", 280, labels[i])))
+    _side_by_side(g, 660 + DIT_ROW_WIDTH + 60, 100, decoded, labels, "posenc/dit2x_side_by_side")
     return g
 
 
 def _unet_with_pbc(oi, title, ckpt, width, height, freeu, cfg, note):
     """Checkpoint -> FreeU_V2 -> (PBC) -> KSampler at a size above the model's base, side by side."""
     g = Graph(oi)
-    g.add("Note", (0, -300), note, width=600)
-    ckpt_node = g.add("CheckpointLoaderSimple", (0, 40), {"ckpt_name": ckpt["name"]}, models=[ckpt])
-    pos = g.add("CLIPTextEncode", (0, 220), {"text": PROMPT}, width=400, title="positive")
-    neg = g.add("CLIPTextEncode", (0, 420), {"text": NEGATIVE}, width=400, title="negative")
+    g.add("Note", (0, 0), note, width=700)
+    ckpt_node = g.add("CheckpointLoaderSimple", (0, 300), {"ckpt_name": ckpt["name"]}, models=[ckpt],
+                      width=340)
+    pos = g.add("CLIPTextEncode", (0, 480), {"text": PROMPT}, width=340, height=160, title="positive")
+    neg = g.add("CLIPTextEncode", (0, 680), {"text": NEGATIVE}, width=340, height=120, title="negative")
     g.link(ckpt_node, 1, pos, "clip")
     g.link(ckpt_node, 1, neg, "clip")
-    latent = g.add("EmptyLatentImage", (0, 620), {"width": width, "height": height, "batch_size": 1})
-    fu = g.add("FreeU_V2", (460, 40), dict(zip(("b1", "b2", "s1", "s2"), freeu)))
+    latent = g.add("EmptyLatentImage", (0, 840), {"width": width, "height": height, "batch_size": 1},
+                   width=340)
+    fu = g.add("FreeU_V2", (380, 300), dict(zip(("b1", "b2", "s1", "s2"), freeu)))
     g.link(ckpt_node, 0, fu, "model")
-    pbc = g.add("PBCModelPatcher", (460, 500), {"boundaries": 31, "jitter": 1, "start_percent": 0.0,
-                                                "end_percent": 0.5, "base_resolution": 0, "seed": 0})
+    pbc = g.add("PBCModelPatcher", (380, 520), {"boundaries": 31, "jitter": 1, "start_percent": 0.0,
+                                                "end_percent": 0.5, "base_resolution": 0, "jitter_seed": 0})
     g.link(fu, 0, pbc, "model")
-    decoded = []
-    for i, (name, model) in enumerate((("freeu", fu), ("freeu_pbc", pbc))):
-        y = 40 + 460 * i
-        decoded.append(_sample_decode_save(g, 840, y, model, pos, neg, latent, (ckpt_node, 2), 50,
-                                           cfg, f"posenc/{title}_{name}", 300))
-        g.group(["FreeU_V2 only", "FreeU_V2 + PBC (N=31, first 25 of 50 steps)"][i], 820, y - 80, 940, 440)
-    _side_by_side(g, 1800, decoded, f"posenc/{title}_side_by_side", spacing=16)
+    labels = ["FreeU_V2", "FreeU_V2 + PBC"]
+    models = [fu, pbc]
+    decoded = _rows(g, 760, 100, ["FreeU_V2 only", "FreeU_V2 + PBC (N=31, first 25 of 50 steps)"],
+                    lambda i, y: _sample_decode_save(g, 760, y, models[i], pos, neg, latent, (ckpt_node, 2),
+                                                     50, cfg, f"posenc/{title}_{('freeu', 'freeu_pbc')[i]}",
+                                                     280, labels[i]))
+    _side_by_side(g, 760 + ROW_WIDTH + 60, 100, decoded, labels, f"posenc/{title}_side_by_side", spacing=16)
     return g
-
 
 def sd15_1024(oi):
     return _unet_with_pbc(oi, "sd15_1024", SD15, 1024, 1024, (1.5, 1.6, 0.9, 0.2), 7.5, (
@@ -286,173 +367,67 @@ def sdxl_1024x3072(oi):
         "SDXL at 1024x3072 (width x height: a tall image, 3x the training size vertically)\n\n"
         "Needs: models/checkpoints/sd_xl_base_1.0.safetensors and a GPU.\n\n"
         "PBC adds boundaries only along axes larger than the base (1024): here only the height, "
-        "so every boundary is a horizontal line; the width is left alone. Open workflows/"
-        "boundary_visualizer.json to see them. Same settings as the 2048x2048 workflow."))
+        "so every boundary is a horizontal line; the width is left alone. Open the template "
+        "03 CPU, Boundary Visualizer ... to see them. Same settings as the 2048x2048 workflow."))
 
 
 def dit_xl_512(oi):
     g = Graph(oi)
-    g.add("Note", (0, -300), (
+    g.add("Note", (0, 0), (
         "Official DiT-XL/2-256 sampled at 512x512 (2x) with the position modes a vanilla DiT can use\n\n"
         "Needs: models/checkpoints/DiT-XL-2-256x256.pt (facebookresearch DiT: "
         "https://dl.fbaipublicfiles.com/DiT/models/DiT-XL-2-256x256.pt, loaded weights-only) and "
         "the SD VAE models/vae/vae-ft-mse-840000-ema-pruned.safetensors. A GPU is advised.\n\n"
-        "One loader, three DiT Position Mode nodes on its MODEL (the checkpoint is loaded once). "
         "The official model was trained with fixed positions on a 16x16 grid; at 512 the grid is "
         "32x32. Branches: first = 0..31, plain extrapolation (what you get without this pack); "
         "interpolate = 32 fractional positions squeezed onto the trained 0..15 (positional "
-        "interpolation); ntk = 0..31 with NTK-scaled sin-cos frequencies (yarn is the fourth "
-        "choice). RPE-2D's own modes (linspace, random) need 32 distinct trained positions, i.e. a "
-        "checkpoint trained with RPE-2D on L >= 32 (python -m posenc_lab.train_dit); with this "
-        "one sampling stops with an error saying so.\n\n"
-        "Class 207 (golden retriever), cfg 4, 50 DDIM steps, same seed."), width=620)
-    vae = g.add("VAELoader", (0, 40), {"vae_name": SD_VAE["name"]}, models=[SD_VAE])
-    latent = g.add("EmptyLatentImage", (0, 200), {"width": 512, "height": 512, "batch_size": 1})
-    loader = g.add("RPE2DDiTLoader", (0, 400), {"dit_name": "DiT-XL-2-256x256.pt",
-                                                "position_mode": "auto", "seed": 0}, width=400)
-    label = g.add("DiTClassLabel", (0, 600), {"class_label": 207})
-    g.link(loader, 0, label, "model")
-    decoded = []
-    for i, mode in enumerate(("first", "interpolate", "ntk")):
-        y = 40 + 400 * i
-        pm = g.add("DiTPositionMode", (460, y), {"mode": mode, "base_resolution": 0, "position_seed": 0},
-                   width=320)
-        g.link(loader, 0, pm, "model")
-        decoded.append(_sample_decode_save(g, 820, y, pm, label, (label, 1), latent, (vae, 0), 50, 4.0,
-                                           f"posenc/dit_xl_512_{mode}", 300))
-        g.group(f"DiT Position Mode: {mode}", 440, y - 80, 1300, 420)
-    _side_by_side(g, 1780, decoded, "posenc/dit_xl_512_side_by_side", spacing=16)
-    return g
-
-
-FLUX_DEV = {"name": "flux1-dev.safetensors", "directory": "diffusion_models",
-            "url": "https://huggingface.co/black-forest-labs/FLUX.1-dev/resolve/main/flux1-dev.safetensors"}
-FLUX_AE = {"name": "ae.safetensors", "directory": "vae",
-           "url": "https://huggingface.co/black-forest-labs/FLUX.1-dev/resolve/main/ae.safetensors"}
-CLIP_L = {"name": "clip_l.safetensors", "directory": "text_encoders",
-          "url": "https://huggingface.co/comfyanonymous/flux_text_encoders/resolve/main/clip_l.safetensors"}
-T5XXL = {"name": "t5xxl_fp16.safetensors", "directory": "text_encoders",
-         "url": "https://huggingface.co/comfyanonymous/flux_text_encoders/resolve/main/t5xxl_fp16.safetensors"}
-SD35 = {"name": "sd3.5_large.safetensors", "directory": "checkpoints",
-        "url": "https://huggingface.co/stabilityai/stable-diffusion-3.5-large/resolve/main/sd3.5_large.safetensors"}
-CLIP_G = {"name": "clip_g.safetensors", "directory": "text_encoders",
-          "url": "https://huggingface.co/stabilityai/stable-diffusion-3.5-large/resolve/main/text_encoders/clip_g.safetensors"}
-
-
-def _dit_modes(g, model, pos, neg, latent, vae, modes, steps, cfg, title, sampler, scheduler):
-    """One DiT Position Mode node per mode on `model`, each sampled, decoded and saved, then side by side."""
-    decoded = []
-    for i, mode in enumerate(modes):
-        y = 40 + 400 * i
-        pm = g.add("DiTPositionMode", (520, y), {"mode": mode, "base_resolution": 0, "position_seed": 0},
-                   width=320)
-        g.link(model, 0, pm, "model")
-        ks = _sampler(g, (880, y), steps=steps, cfg=cfg, sampler=sampler, scheduler=scheduler)
-        g.link(pm, 0, ks, "model")
-        g.link(pos, 0, ks, "positive")
-        g.link(neg, 0, ks, "negative")
-        g.link(latent, 0, ks, "latent_image")
-        dec = g.add("VAEDecode", (1230, y))
-        g.link(ks, 0, dec, "samples")
-        g.link(vae[0], vae[1], dec, "vae")
-        save = g.add("SaveImage", (1480, y), {"filename_prefix": f"posenc/{title}_{mode}"}, width=300)
-        g.link(dec, 0, save, "images")
-        decoded.append(dec)
-        g.group(f"DiT Position Mode: {mode}", 500, y - 80, 1320, 420)
-    _side_by_side(g, 1860, decoded, f"posenc/{title}_side_by_side", spacing=16)
-
-
-def flux_dev_2048(oi):
-    g = Graph(oi)
-    g.add("Note", (0, -340), (
-        "Flux dev at 2048x2048 (2x its 1024 base): first / interpolate / ntk / yarn\n\n"
-        "Needs (not run here: no GPU; the graph passes ComfyUI's validation in the host tests): "
-        "models/diffusion_models/flux1-dev.safetensors, models/text_encoders/clip_l.safetensors and "
-        "t5xxl_fp16.safetensors, models/vae/ae.safetensors (the loaders carry the download "
-        "addresses; flux1-dev is gated on Hugging Face). A GPU with memory for 2048x2048 "
-        "(16,384 image tokens).\n\n"
-        "One load, four DiT Position Mode nodes: first = the model as it is (RoPE positions "
-        "0..127); interpolate = rows and columns squeezed onto 0..63; ntk = RoPE base theta * "
-        "s^(d/(d-2)) per axis (s = 2); yarn = per-frequency blend plus attention temperature "
-        "0.1 ln 2 + 1 on the rotations. Base auto = 1024. 20 steps, euler / simple, guidance 3.5, "
-        "cfg 1, same seed."), width=620)
-    unet = g.add("UNETLoader", (0, 40), {"unet_name": FLUX_DEV["name"], "weight_dtype": "default"},
-                 models=[FLUX_DEV])
-    clip = g.add("DualCLIPLoader", (0, 200), {"clip_name1": CLIP_L["name"], "clip_name2": T5XXL["name"],
-                                             "type": "flux"}, models=[CLIP_L, T5XXL])
-    vae = g.add("VAELoader", (0, 380), {"vae_name": FLUX_AE["name"]}, models=[FLUX_AE])
-    text = g.add("CLIPTextEncode", (0, 520), {"text": PROMPT}, width=400, title="positive")
-    g.link(clip, 0, text, "clip")
-    guided = g.add("FluxGuidance", (0, 740), {"guidance": 3.5})
-    g.link(text, 0, guided, "conditioning")
-    neg = g.add("ConditioningZeroOut", (0, 880))
-    g.link(text, 0, neg, "conditioning")
-    latent = g.add("EmptySD3LatentImage", (0, 980), {"width": 2048, "height": 2048, "batch_size": 1})
-    _dit_modes(g, unet, guided, neg, latent, (vae, 0), ("first", "interpolate", "ntk", "yarn"), 20, 1.0,
-               "flux_dev_2048", "euler", "simple")
-    return g
-
-
-def sd35_2048(oi):
-    g = Graph(oi)
-    g.add("Note", (0, -340), (
-        "SD3.5 Large at 2048x2048 (2x its 1024 base): first / interpolate / ntk / yarn\n\n"
-        "Needs (not run here: no GPU; the graph passes ComfyUI's validation in the host tests): "
-        "models/checkpoints/sd3.5_large.safetensors and models/text_encoders/clip_g.safetensors, "
-        "clip_l.safetensors, t5xxl_fp16.safetensors (the loaders carry the download addresses; "
-        "SD3.5 is gated on Hugging Face). A GPU.\n\n"
-        "SD3.5 adds a sin-cos table to its tokens, cropped around the table's centre. first = the "
-        "crop as it is (128 of the table's 192 positions per axis); interpolate = 128 positions "
-        "squeezed into the 64 the model saw at 1024; ntk = the crop with NTK-scaled sin-cos "
-        "frequencies; yarn = the crop with YaRN's per-frequency blend (no attention temperature: "
-        "the table is added to the tokens, not rotated into q and k). Base auto = 1024. 28 steps, "
-        "euler / sgm_uniform, cfg 4.5, same seed."), width=620)
-    ckpt = g.add("CheckpointLoaderSimple", (0, 40), {"ckpt_name": SD35["name"]}, models=[SD35])
-    clip = g.add("TripleCLIPLoader", (0, 200), {"clip_name1": CLIP_L["name"], "clip_name2": CLIP_G["name"],
-                                               "clip_name3": T5XXL["name"]},
-                 models=[dict(CLIP_L, url=CLIP_G["url"].replace("clip_g", "clip_l")), CLIP_G,
-                         dict(T5XXL, url=CLIP_G["url"].replace("clip_g", "t5xxl_fp16"))])
-    pos = g.add("CLIPTextEncode", (0, 400), {"text": PROMPT}, width=400, title="positive")
-    neg = g.add("CLIPTextEncode", (0, 600), {"text": NEGATIVE}, width=400, title="negative")
-    g.link(clip, 0, pos, "clip")
-    g.link(clip, 0, neg, "clip")
-    latent = g.add("EmptySD3LatentImage", (0, 800), {"width": 2048, "height": 2048, "batch_size": 1})
-    _dit_modes(g, ckpt, pos, neg, latent, (ckpt, 2), ("first", "interpolate", "ntk", "yarn"), 28, 4.5,
-               "sd35_2048", "euler", "sgm_uniform")
+        "interpolation); ntk = 0..31 with NTK-scaled sin-cos frequencies. RPE-2D's own modes "
+        "(linspace, random) need 32 distinct trained positions, i.e. a checkpoint trained with "
+        "RPE-2D on L >= 32 (python -m posenc_lab.train_dit); with this one sampling stops with an "
+        "error saying so.\n\n"
+        "Class 207 (golden retriever), cfg 4, 50 DDIM steps, same seed."), width=340, height=290)
+    vae = g.add("VAELoader", (0, 340), {"vae_name": SD_VAE["name"]}, models=[SD_VAE])
+    latent = g.add("EmptyLatentImage", (0, 470), {"width": 512, "height": 512, "batch_size": 1})
+    modes = ("first", "interpolate", "ntk")
+    decoded = _dit_rows(g, 380, 100, [f"position_mode = {m}" for m in modes], lambda i, y: (
+        _dit_row(g, 380, y, {"dit_name": "DiT-XL-2-256x256.pt", "position_mode": modes[i],
+                             "position_seed": 0}, 207, 50, 4.0, latent, vae,
+                 f"posenc/dit_xl_512_{modes[i]}", 280, modes[i])))
+    _side_by_side(g, 380 + DIT_ROW_WIDTH + 60, 100, decoded, list(modes),
+                  "posenc/dit_xl_512_side_by_side", spacing=16)
     return g
 
 
 def boundary_visualizer(oi):
     g = Graph(oi)
-    g.add("Note", (0, -260), (
+    g.add("Note", (0, 0), (
         "Boundary Visualizer: where PBC puts its virtual boundaries (no model needed; instant)\n\n"
-        "Top: SD 1.5 at 1024x1024 (base 512), the paper's N=31, one panel per U-Net level (4). "
-        "Bottom: SDXL at 1024x3072 (width x height; base 1024, 3 levels) with N=3: only the height "
+        "Left: SD 1.5 at 1024x1024 (base 512), the paper's N=31, one panel per U-Net level (4). "
+        "Right: SDXL at 1024x3072 (width x height; base 1024, 3 levels) with N=3: only the height "
         "is larger than the base, so only horizontal boundaries.\n\nRed and opaque near the edge "
         "= small lambda, strong position signal; faint yellow near the centre = nearly transparent. "
         "The grid on the node follows the widgets as you edit them; connect a MODEL to read the "
-        "base size and levels from it, or an IMAGE to draw over a sample."), width=560)
+        "base size and levels from it, or an IMAGE to draw over a sample."), width=400, height=480)
     for i, (w, h, base, n, levels) in enumerate(((1024, 1024, 512, 31, 4), (1024, 3072, 1024, 3, 3))):
-        y = 40 + 640 * i
-        vis = g.add("BoundaryVisualizer", (0, y), {"width": w, "height": h, "base_resolution": base,
-                                                  "boundaries": n, "jitter": 1, "seed": 0,
-                                                  "levels": levels}, width=400)
-        save = g.add("SaveImage", (460, y), {"filename_prefix": f"posenc/boundaries_{w}x{h}_N{n}"},
-                     width=500)
+        x = 460 + 940 * i
+        vis = g.add("BoundaryVisualizer", (x, 30), {"width": w, "height": h, "base_resolution": base,
+                                                   "boundaries": n, "jitter": 1, "jitter_seed": 0,
+                                                   "levels": levels}, width=400)
+        save = g.add("SaveImage", (x + 440, 30), {"filename_prefix": f"posenc/boundaries_{w}x{h}_N{n}"},
+                     width=440, title=f"Save: {w}x{h}, N={n}")
         g.link(vis, 0, save, "images")
     return g
 
 
+# File name = the template's title in ComfyUI's Browse Templates (see the module docstring).
 WORKFLOWS = {
-    "reference_unet_4x_direct_pbc_redilation": reference_unet_4x,
-    "tiny_dit_2x_vanilla_vs_rpe2d": tiny_dit_2x,
-    "sd15_1024_freeu_pbc": sd15_1024,
-    "sdxl_2048_freeu_pbc": sdxl_2048,
-    "sdxl_1024x3072_freeu_pbc": sdxl_1024x3072,
-    "dit_xl2_256_at_512_position_modes": dit_xl_512,
-    "flux_dev_2048_position_modes": flux_dev_2048,
-    "sd35_large_2048_position_modes": sd35_2048,
-    "boundary_visualizer": boundary_visualizer,
+    "01 CPU, reference UNet at 4x, direct vs PBC vs redilation": reference_unet_4x,
+    "02 CPU, tiny DiTs at 2x, vanilla vs RPE2D": tiny_dit_2x,
+    "03 CPU, Boundary Visualizer, where PBC puts its boundaries": boundary_visualizer,
+    "04 GPU, SD 1.5 at 1024x1024, FreeU V2 with and without PBC": sd15_1024,
+    "05 GPU, SDXL at 2048x2048, FreeU V2 with and without PBC": sdxl_2048,
+    "06 GPU, SDXL at 1024x3072, FreeU V2 with and without PBC": sdxl_1024x3072,
+    "07 GPU, DiT XL2 256 at 512, position modes": dit_xl_512,
 }
 
 

@@ -2,7 +2,7 @@
 
 The workflow tests (tests/test_workflows.py) run without ComfyUI; this file is their record of
 ComfyUI's core nodes: the ComfyUI version, the names of all core node types (python_module not
-under custom_nodes), and the input/output specs of the core node types that workflows/*.json use.
+under custom_nodes), and the input/output specs of the core node types that example_workflows/*.json use.
 
     # against a running ComfyUI
     python tools/update_core_nodes.py --url http://127.0.0.1:8188/
@@ -26,7 +26,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "tests" / "fixtures" / "core_nodes.json"
-WORKFLOWS = ROOT / "workflows"
+WORKFLOWS = ROOT / "example_workflows"
 FRONTEND_ONLY = {"Note", "MarkdownNote"}
 KEEP = ("input", "input_order", "output", "output_name", "output_is_list", "python_module")
 
@@ -106,7 +106,7 @@ def main(argv=None) -> int:
             shutil.rmtree(base, ignore_errors=True)
     missing = sorted(workflow_types() - set(data["core_node_names"]) - set(_pack_nodes()))
     if missing:
-        print(f"warning: node types in workflows/ that are neither core nor ours: {missing}",
+        print(f"warning: node types in example_workflows/ that are neither core nor ours: {missing}",
               file=sys.stderr)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(data, indent=1, sort_keys=True) + "\n")

@@ -1,5 +1,5 @@
 """How robust are the reference-workflow directions over seeds?  Samples the bundled reference
-U-Net at 128x128 (4x) through ComfyUI's own sampler, as workflows/reference_unet_4x_direct_pbc_
+U-Net at 128x128 (4x) through ComfyUI's own sampler, as example_workflows/reference_unet_4x_direct_pbc_
 redilation.json does (ddim, ddim_uniform, 25 steps, cfg 1, PBC N=3 jitter 1 / re-dilation in the
 first half), for several seeds, and prints one JSON line of layout metrics per seed and method.
 
@@ -40,7 +40,7 @@ def main(argv=None) -> int:
 
     (model,) = pack.nodes.reference_models.ReferenceModelLoader.execute(BUNDLED_UNET.name).result
     (pbc,) = pack.nodes.pbc_patcher.PBCModelPatcher.execute(
-        model, boundaries=3, jitter=1, start_percent=0.0, end_percent=0.5, base_resolution=0, seed=0).result
+        model, boundaries=3, jitter=1, start_percent=0.0, end_percent=0.5, base_resolution=0, jitter_seed=0).result
     (red,) = pack.nodes.redilation_patcher.RedilationPatcher.execute(
         model, start_percent=0.0, end_percent=0.5, base_resolution=0).result
     labels = pack.nodes.reference_models.ReferenceClassLabel

@@ -111,7 +111,7 @@ try {
       red, runs, draws: st.draws, error: st.error, width, height,
       connected: w.element.isConnected,
       inVueNode: !!w.element.closest(".lg-node"),
-      plan: st.plan && { w: st.plan.width, h: st.plan.height, base: st.plan.baseResolution, n: st.plan.n, rows: st.plan.rows, cols: st.plan.cols, levels: st.plan.levels.length },
+      plan: st.plan && { latentW: st.plan.latentWidth, w: st.plan.width, h: st.plan.height, base: st.plan.baseResolution, n: st.plan.n, rows: st.plan.rows, cols: st.plan.cols, levels: st.plan.levels.length },
     };
   }, id);
 
@@ -222,6 +222,39 @@ try {
     && props3.pbc_preview_base === 1024 && props3.pbc_preview_levels === 3, { p3, props3 });
   await shot("06b-patcher-sdxl", ids.pat);
 
+  // ---- a connected Reference Model Loader decides what the previews assume (issue #15) ----
+  const refIds = await page.evaluate(([vizId, patId]) => {
+    const { app, LiteGraph } = window;
+    const loader = LiteGraph.createNode("ReferenceModelLoader");
+    loader.pos = [60, 700];
+    app.graph.add(loader);
+    const viz = app.graph.getNodeById(vizId);
+    const pat = app.graph.getNodeById(patId);
+    loader.connect(0, pat, pat.inputs.findIndex((i) => i.name === "model"));
+    loader.connect(0, viz, viz.inputs.findIndex((i) => i.name === "model"));
+    return { loader: loader.id };
+  }, [ids.viz, ids.pat]);
+  await setWidget(ids.pat, "base_resolution", 0);
+  await setWidget(ids.viz, "base_resolution", 0);
+  await setWidget(ids.viz, "levels", 0);
+  await setWidget(ids.viz, "width", 128);
+  await setWidget(ids.viz, "height", 128);
+  await page.waitForTimeout(1200);
+  const r0 = await stats(ids.viz);
+  const r1 = await stats(ids.pat);
+  const notes = await page.evaluate((i) => [i.viz, i.pat].map((id) => window.app.graph.getNodeById(id)
+    .widgets.find((w) => w.name === "pbc_boundary_grid").posencState.params.notes), ids);
+  check("visualizer linked to the reference loader: base 32, 3 levels, pixel latent, rings drawn",
+    r0.plan.base === 32 && r0.plan.levels === 3 && r0.plan.latentW === 128 && r0.red > 0
+    && /reference U-Net/.test(notes[0].join(" ")), { r0, notes: notes[0] });
+  check("patcher linked to the reference loader: base 32, 3 levels, says so",
+    r1.plan.base === 32 && r1.plan.levels === 3 && /reference U-Net \(from the connected/.test(notes[1].join(" ")), { r1, notes: notes[1] });
+  await shot("06c-linked-reference", ids.viz);
+  await page.evaluate((id) => window.app.graph.remove(window.app.graph.getNodeById(id)), refIds.loader);
+  await setWidget(ids.viz, "width", 1024);
+  await setWidget(ids.viz, "height", 1024);
+  await page.waitForTimeout(900);
+
   // ---- nothing serialized that the backend does not expect ----
   const ser = await page.evaluate(async (i) => {
     const { app } = window;
@@ -278,6 +311,33 @@ try {
   check("Vue renderer: patcher widget drawn", vp.inVueNode && vp.red > 100 && vp.plan.n === 9, vp);
   await shot("08-vue-N5");
 
+  // Another workflow tab whose node has the Visualizer's id: the grid must not move into it
+  // (issue #15: the widget used to find its Vue node by id alone).
+  const wfA = await page.evaluate(() => window.app.graph.serialize());
+  await page.evaluate(async (vizId) => {
+    const other = { last_node_id: vizId, last_link_id: 0, links: [], groups: [], config: {}, extra: {}, version: 0.4,
+      nodes: [{ id: vizId, type: "Note", pos: [100, 100], size: [300, 160], flags: {}, order: 0, mode: 0,
+        inputs: [], outputs: [], properties: {}, widgets_values: ["another tab"] }] };
+    await window.app.loadGraphData(other, true, true, "posenc-other-tab");
+  }, ids.viz);
+  await page.waitForSelector(`.lg-node[data-node-id="${ids.viz}"]`, { timeout: 20000 });
+  await page.waitForTimeout(1500);
+  const foreign = await page.evaluate((vizId) => {
+    const el = document.querySelector(`.lg-node[data-node-id="${vizId}"]`);
+    return { vueNode: !!el, type: window.app.graph.getNodeById(vizId)?.type,
+      grids: el ? el.querySelectorAll(".pbc-grid-root").length : -1,
+      anyGrid: document.querySelectorAll(".pbc-grid-root").length };
+  }, ids.viz);
+  await shot("08b-vue-other-tab");
+  check("Vue renderer, another tab: no grid in a node that only shares the Visualizer's id",
+    foreign.vueNode && foreign.type === "Note" && foreign.grids === 0 && foreign.anyGrid === 0, foreign);
+  await page.evaluate(async (wf) => { await window.app.loadGraphData(wf, true, true, "posenc-widget-test"); }, wfA);
+  await page.waitForTimeout(1500);
+  const back = await stats(ids.viz);
+  check("Vue renderer, first tab again: the Visualizer's grid is back in its own node",
+    back.inVueNode && back.plan.n === 5 && back.red > 0, back);
+
+
   await page.evaluate(() => window.app.extensionManager.setting.set("Comfy.VueNodes.Enabled", false));
   await page.waitForTimeout(1500);
   for (let i = 0; i < 3 && await page.locator(".p-dialog-mask").count(); i++) {
@@ -291,7 +351,7 @@ try {
   await shot("09-classic-again", ids.viz);
 
   // The README picture: the Visualizer node alone, at a size above base with jitter.
-  for (const [k, v] of [["width", 2048], ["height", 1536], ["base_resolution", 0], ["boundaries", 16], ["jitter", 1], ["seed", 7]]) {
+  for (const [k, v] of [["width", 2048], ["height", 1536], ["base_resolution", 0], ["boundaries", 16], ["jitter", 1], ["jitter_seed", 7]]) {
     await setWidget(ids.viz, k, v);
   }
   await settle();

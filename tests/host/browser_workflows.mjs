@@ -52,6 +52,7 @@ try {
       const nodes = app.graph._nodes.map((n) => ({
         id: n.id, type: n.type,
         widgets: (n.widgets ?? []).filter((w) => w.type !== "button").map((w) => w.value),
+        widgetNames: (n.widgets ?? []).map((w) => w.name),
         inputs: (n.inputs ?? []).map((i) => ({ name: i.name, type: i.type, link: i.link })),
       }));
       const prompt = await app.graphToPrompt();
@@ -60,15 +61,49 @@ try {
         || app.graph.links?.size || 0, prompt: prompt.output,
         frontendOnly: nodes.filter((n) => frontendOnly.has(n.type)).length };
     }, wf);
-    await page.waitForTimeout(500);
+    await page.waitForTimeout(800);
     // the frontend reports schema problems of a loaded workflow in toasts ("Invalid workflow ...")
     result.alerts = await page.locator(".p-toast-message").allInnerTexts();
-    await page.screenshot({ path: join(artifacts, `${name}.png`) });
     await page.evaluate(() => document.querySelectorAll(".p-toast-close-button").forEach((b) => b.click()));
+    // the GPU workflows open the missing-models dialog: close it, as a user would, before looking
     for (let i = 0; i < 3 && await page.locator(".p-dialog-mask").count(); i++) {
       await page.keyboard.press("Escape");
       await page.waitForTimeout(300);
     }
+    await page.waitForTimeout(300);
+    // The stored view: every node (with its title bar) must be in sight, uncovered by the
+    // frontend's toolbars, and no two nodes may overlap.  A point is in sight when the topmost
+    // element there is the graph canvas or a DOM widget (text box, our grid) on that node.
+    result.layout = await page.evaluate((ds) => {
+      const { app, LiteGraph } = window;
+      const canvas = app.canvas.canvas;
+      const c = canvas.getBoundingClientRect();
+      const view = app.canvas.ds;
+      const T = LiteGraph.NODE_TITLE_HEIGHT;
+      const screen = (x, y) => [c.left + (x + view.offset[0]) * view.scale, c.top + (y + view.offset[1]) * view.scale];
+      const seen = (x, y) => {
+        const el = document.elementFromPoint(x, y);
+        return !!el && (el === canvas || !!el.closest(".dom-widget, .dom-widgets, .pbc-grid-root, textarea"));
+      };
+      const nodes = app.graph._nodes.map((n) => {
+        const box = [n.pos[0], n.pos[1] - T, n.pos[0] + n.size[0], n.pos[1] + n.size[1]];
+        const [x0, y0] = screen(box[0], box[1]);
+        const [x1, y1] = screen(box[2], box[3]);
+        const pts = [[x0 + 2, y0 + 2], [x1 - 2, y0 + 2], [x0 + 2, y1 - 2], [x1 - 2, y1 - 2], [(x0 + x1) / 2, y0 + 6]];
+        return { id: n.id, title: n.title, box, screen: [x0, y0, x1, y1].map(Math.round),
+          hidden: pts.filter(([x, y]) => !seen(x, y)).map((p) => p.map(Math.round)) };
+      });
+      const overlaps = [];
+      for (let i = 0; i < nodes.length; i++) {
+        for (let j = i + 1; j < nodes.length; j++) {
+          const a = nodes[i].box, b = nodes[j].box;
+          if (a[0] < b[2] && b[0] < a[2] && a[1] < b[3] && b[1] < a[3]) overlaps.push([nodes[i].title, nodes[j].title]);
+        }
+      }
+      return { scale: view.scale, offset: [...view.offset], stored: ds, window: [innerWidth, innerHeight],
+        nodes, overlaps, lowQuality: app.canvas.low_quality };
+    }, wf.extra?.ds ?? null);
+    await page.screenshot({ path: join(artifacts, `${name}.png`) });
     out.workflows[name] = result;
   }
 } finally {

@@ -83,7 +83,7 @@ def _run_prompt(url: str, prompt: dict, timeout: float = 120) -> dict:
 
 def _viz(**kw):
     inputs = {"width": 2048, "height": 1024, "base_resolution": 512, "boundaries": 31, "jitter": 1,
-              "seed": 0, "levels": 0}
+              "jitter_seed": 0, "levels": 0}
     inputs.update(kw)
     return {"1": {"class_type": "BoundaryVisualizer", "inputs": inputs},
             "2": {"class_type": "PreviewImage", "inputs": {"images": ["1", 0]}}}

@@ -11,7 +11,7 @@ pytestmark = pytest.mark.skipif(not os.environ.get("COMFYUI_PATH"),
 from reference_pbc import reference_conv  # noqa: E402
 
 # base_resolution 256 instead of the models' own (checked below) keeps 2x at 512 px: CPU-sized.
-ARGS = dict(boundaries=31, jitter=1, start_percent=0.0, end_percent=0.5, base_resolution=256, seed=3)
+ARGS = dict(boundaries=31, jitter=1, start_percent=0.0, end_percent=0.5, base_resolution=256, jitter_seed=3)
 
 
 def _reference(pack, monkeypatch):

@@ -94,7 +94,7 @@ def test_pbc_node_reads_the_base_size(pack, loaded):
                                    _cond(pack, "unconditional"), latent, disable_pbar=True, seed=0)
 
     (patched,) = pbc.PBCModelPatcher.execute(loaded, boundaries=3, jitter=0, start_percent=0.0,
-                                             end_percent=1.0, base_resolution=0, seed=0).result
+                                             end_percent=1.0, base_resolution=0, jitter_seed=0).result
     assert torch.equal(run(patched, 32), run(loaded, 32))
     plain = run(loaded, 64)
     assert (run(patched, 64) - plain).abs().max() > 1e-3

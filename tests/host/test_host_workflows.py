@@ -7,7 +7,7 @@ POST /prompt, polls /history until it is done, and checks the saved images: they
 expected sizes, and for the reference U-Net at 4x the layout metrics (posenc_lab/layout_metrics.py) go the
 way the layout benchmark (docs/bench_layout.md) says.
 
-POSENC_RENDER_THUMBNAILS=1 also writes workflows/<name>.jpg from these outputs (the thumbnails
+POSENC_RENDER_THUMBNAILS=1 also writes example_workflows/<name>.jpg from these outputs (the thumbnails
 ComfyUI shows under Browse Templates).  Needs COMFYUI_PATH and the Python that runs ComfyUI
 (COMFYUI_PYTHON, default: this interpreter).  About 2-3 minutes on 2 shared CPU cores.
 """
@@ -19,6 +19,7 @@ import shutil
 import subprocess
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from pathlib import Path
 
@@ -28,8 +29,11 @@ from host.comfy_server import get_json, running_comfyui
 from posenc_lab.workflow_format import to_api
 
 ROOT = Path(__file__).resolve().parents[2]
-WORKFLOWS = ROOT / "workflows"
+WORKFLOWS = ROOT / "example_workflows"
 ARTIFACTS = ROOT / "tests" / "artifacts" / "workflows"
+REFERENCE = "01 CPU, reference UNet at 4x, direct vs PBC vs redilation"
+TINY_DIT = "02 CPU, tiny DiTs at 2x, vanilla vs RPE2D"
+VISUALIZER = "03 CPU, Boundary Visualizer, where PBC puts its boundaries"
 COMFYUI_PATH = os.environ.get("COMFYUI_PATH")
 RENDER = os.environ.get("POSENC_RENDER_THUMBNAILS") == "1"
 
@@ -64,7 +68,7 @@ def _queue(server, prompt: dict, timeout: float = 900) -> dict:
 
 
 def _run(server, name: str):
-    """Run workflows/<name>.json; {filename_prefix: [PIL images]} of its SaveImage nodes."""
+    """Run example_workflows/<name>.json; {filename_prefix: [PIL images]} of its SaveImage nodes."""
     from PIL import Image
     wf = json.loads((WORKFLOWS / f"{name}.json").read_text())
     prompt = to_api(wf, server["object_info"])
@@ -116,7 +120,7 @@ def test_reference_unet_4x(server):
     """Direct vs PBC N=3 vs re-dilation at 128x128 on the reference U-Net (trained at 32x32)."""
     from posenc_lab.layout_metrics import layout_metrics
     from posenc_lab.scenes import CLASSES
-    out = _run(server, "reference_unet_4x_direct_pbc_redilation")
+    out = _run(server, REFERENCE)
     reports = {}
     for method in ("direct", "pbc3", "redilation"):
         images = out[f"posenc/ref4x_{method}"]
@@ -135,7 +139,7 @@ def test_reference_unet_4x(server):
     assert p["sun_below_rate"] <= d["sun_below_rate"]
     assert r["palette_outside"] > 2 * d["palette_outside"]
     if RENDER:
-        _thumbnail("reference_unet_4x_direct_pbc_redilation", [[im] for im in side], 128)
+        _thumbnail(REFERENCE, [[im] for im in side], 128)
 
 
 def test_tiny_dit_2x(server):
@@ -143,7 +147,7 @@ def test_tiny_dit_2x(server):
     bundled = [ROOT / "models" / f"tiny_dit_{n}.safetensors" for n in ("vanilla", "rpe2d")]
     if not all(p.is_file() for p in bundled):
         pytest.skip("the bundled tiny DiTs are not in models/ in this checkout")
-    out = _run(server, "tiny_dit_2x_vanilla_vs_rpe2d")
+    out = _run(server, TINY_DIT)
     reports = {}
     for name in ("vanilla", "rpe2d"):
         images = out[f"posenc/dit2x_{name}"]
@@ -157,12 +161,12 @@ def test_tiny_dit_2x(server):
     # 10.6% (while RPE-2D draws more suns: 6.5 vs 2.5, which is not asserted here)
     assert reports["rpe2d"]["palette_outside"] < reports["vanilla"]["palette_outside"]
     if RENDER:
-        _thumbnail("tiny_dit_2x_vanilla_vs_rpe2d", [[im] for im in side], 128)
+        _thumbnail(TINY_DIT, [[im] for im in side], 128)
 
 
 def test_boundary_visualizer(server):
     import numpy as np
-    out = _run(server, "boundary_visualizer")
+    out = _run(server, VISUALIZER)
     square, tall = out["posenc/boundaries_1024x1024_N31"], out["posenc/boundaries_1024x3072_N3"]
     assert len(square) == 1 and len(tall) == 1
     for im in (square[0], tall[0]):
@@ -170,12 +174,13 @@ def test_boundary_visualizer(server):
         red = (a[..., 0] > 150) & (a[..., 1] < 110) & (a[..., 2] < 110)
         assert red.mean() > 0.001, "no boundary drawn"
     if RENDER:
-        _thumbnail("boundary_visualizer", [[square[0], tall[0]]], 360)
+        _thumbnail(VISUALIZER, [[square[0], tall[0]]], 360)
 
 
-GPU_WORKFLOWS = ("sd15_1024_freeu_pbc", "sdxl_2048_freeu_pbc", "sdxl_1024x3072_freeu_pbc",
-                 "dit_xl2_256_at_512_position_modes", "flux_dev_2048_position_modes",
-                 "sd35_large_2048_position_modes")
+GPU_WORKFLOWS = ("04 GPU, SD 1.5 at 1024x1024, FreeU V2 with and without PBC",
+                 "05 GPU, SDXL at 2048x2048, FreeU V2 with and without PBC",
+                 "06 GPU, SDXL at 1024x3072, FreeU V2 with and without PBC",
+                 "07 GPU, DiT XL2 256 at 512, position modes")
 
 
 @pytest.mark.parametrize("name", GPU_WORKFLOWS)
@@ -184,17 +189,12 @@ def test_big_model_workflows_pass_comfyui_validation(server, name):
     validation (every widget value, every link type): with empty stand-in files under the model
     names, POST /prompt accepts the prompt and execution stops at the first loader, on the file."""
     wf = json.loads((WORKFLOWS / f"{name}.json").read_text())
-    folders = {"CheckpointLoaderSimple": "checkpoints", "VAELoader": "vae", "RPE2DDiTLoader": "checkpoints",
-               "UNETLoader": "diffusion_models", "DualCLIPLoader": "text_encoders",
-               "TripleCLIPLoader": "text_encoders"}
+    folders = {"CheckpointLoaderSimple": "checkpoints", "VAELoader": "vae", "RPE2DDiTLoader": "checkpoints"}
     for node in wf["nodes"]:
-        if node["type"] not in folders:
-            continue
-        for value in node["widgets_values"]:
-            if isinstance(value, str) and value.endswith((".safetensors", ".pt")):
-                path = server["base"] / "models" / folders[node["type"]] / value
-                path.parent.mkdir(parents=True, exist_ok=True)
-                path.touch()
+        if node["type"] in folders and node["widgets_values"][0] != "pixel_space":
+            path = server["base"] / "models" / folders[node["type"]] / node["widgets_values"][0]
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.touch()
     object_info = get_json(f"{server['url']}object_info", 60)   # lists the stand-in files
     prompt = to_api(wf, object_info)
     req = urllib.request.Request(server["url"] + "prompt", data=json.dumps({"prompt": prompt}).encode(),
@@ -215,10 +215,8 @@ def test_big_model_workflows_pass_comfyui_validation(server, name):
     assert failed and failed[0]["node_type"] in folders, failed
 
 
-def test_frontend_loads_every_workflow(server):
-    """Each workflow loads in the real frontend (headless Chromium) with every node type known,
-    saves back the same widget values (the pack's own DOM widgets are not serialized), and the
-    frontend's own API prompt (app.graphToPrompt) equals posenc_lab/workflow_format.py's."""
+def _frontend(server, files, artifacts):
+    """Load `files` in the real frontend (browser_workflows.mjs); its report, or skip."""
     chromium = os.environ.get("CHROMIUM", "/usr/bin/chromium")
     node = shutil.which("node")
     pw = ROOT / "tests" / "host"
@@ -229,13 +227,66 @@ def test_frontend_loads_every_workflow(server):
                 ["npm", "ci", "--prefix", str(pw), "--no-audit", "--no-fund"],
                 capture_output=True, timeout=300).returncode:
             pytest.skip("playwright-core not installed: npm ci --prefix tests/host")
-    files = sorted(WORKFLOWS.glob("*.json"))
-    r = subprocess.run([node, str(pw / "browser_workflows.mjs"), server["url"], str(ARTIFACTS / "frontend"),
+    r = subprocess.run([node, str(pw / "browser_workflows.mjs"), server["url"], str(artifacts),
                         chromium, *map(str, files)], cwd=pw, env={**os.environ, "PLAYWRIGHT_CORE_DIR": str(pw)},
                        capture_output=True, text=True, timeout=900)
     lines = [ln for ln in r.stdout.splitlines() if ln.startswith('{"workflows"')]
     assert r.returncode == 0 and lines, r.stderr[-4000:]
-    seen = json.loads(lines[-1])
+    return json.loads(lines[-1])
+
+
+OLD_SAVES = ROOT / "tests" / "fixtures" / "old_saves"
+
+
+def test_saves_from_before_the_seed_rename_keep_their_values(server):
+    """Workflows saved with the old `seed` inputs (and their "control after generate" value) load
+    with every value on its widget (js/saved_values.js), and the renamed inputs get no
+    control-after-generate widget, so nothing is randomized (issue #15)."""
+    files = sorted(OLD_SAVES.glob("*.json"))
+    seen = _frontend(server, files, ARTIFACTS / "old_saves")
+    expect = {   # node id -> widget values after loading, the control value gone
+        "boundary_visualizer_v1": {2: [1024, 1024, 512, 31, 1, 5, 4], 4: [1024, 3072, 1024, 3, 1, 0, 3]},
+        "tiny_dit_2x_v1": {4: ["posenc-bundled/tiny_dit_vanilla.safetensors", "auto", 0],
+                           9: ["posenc-bundled/tiny_dit_rpe2d.safetensors", "auto", 9]},
+        "reference_unet_4x_v1": {7: [3, 1, 0.0, 0.5, 0, 7]},
+    }
+    renamed = {"BoundaryVisualizer": "jitter_seed", "PBCModelPatcher": "jitter_seed",
+               "RPE2DDiTLoader": "position_seed"}
+    for name, nodes in expect.items():
+        got = seen["workflows"][name]
+        by_id = {n["id"]: n for n in got["nodes"]}
+        for nid, values in nodes.items():
+            assert got["saved"][str(nid)] == values, (name, nid, got["saved"][str(nid)])
+            n = by_id[nid]
+            assert renamed[n["type"]] in n["widgetNames"], (name, n["widgetNames"])
+            assert "control_after_generate" not in n["widgetNames"], (name, n["widgetNames"])
+            prompt_inputs = got["prompt"][str(nid)]["inputs"]
+            assert prompt_inputs[renamed[n["type"]]] == values[n["widgetNames"].index(renamed[n["type"]])]
+            assert "seed" not in prompt_inputs
+        assert not got["alerts"], (name, got["alerts"])
+
+
+def test_api_prompt_with_the_old_seed_name_is_refused_naming_the_new_input(server):
+    """An API-format prompt written for the old input name fails ComfyUI's validation, which names
+    the missing input (no silent default)."""
+    prompt = {"1": {"class_type": "BoundaryVisualizer", "inputs": {
+        "width": 1024, "height": 1024, "base_resolution": 512, "boundaries": 3, "jitter": 1, "seed": 5,
+        "levels": 0}}, "2": {"class_type": "PreviewImage", "inputs": {"images": ["1", 0]}}}
+    req = urllib.request.Request(server["url"] + "prompt", data=json.dumps({"prompt": prompt}).encode(),
+                                 headers={"Content-Type": "application/json"})
+    with pytest.raises(urllib.error.HTTPError) as e:
+        urllib.request.urlopen(req, timeout=30)
+    body = e.value.read().decode()
+    assert e.value.code == 400 and "jitter_seed" in body and "Required input is missing" in body, body
+
+
+def test_frontend_loads_every_workflow(server):
+    """Each workflow loads in the real frontend (headless Chromium, 1600x1000) with every node type known,
+    every node in sight and uncovered at the stored view with text drawn, no two nodes overlapping,
+    saves back the same widget values (the pack's own DOM widgets are not serialized), and the
+    frontend's own API prompt (app.graphToPrompt) equals posenc_lab/workflow_format.py's."""
+    files = sorted(WORKFLOWS.glob("*.json"))
+    seen = _frontend(server, files, ARTIFACTS / "frontend")
     assert set(seen["workflows"]) == {f.stem for f in files}
     object_info = server["object_info"]
     for f in files:
@@ -246,6 +297,12 @@ def test_frontend_loads_every_workflow(server):
         assert got["links"] == len(wf["links"]), f.stem
         for n in wf["nodes"]:   # what the frontend would save is what the file holds
             assert got["saved"][str(n["id"])] == n.get("widgets_values", []), (f.stem, n["id"], n["type"])
+        lay = got["layout"]
+        assert abs(lay["scale"] - wf["extra"]["ds"]["scale"]) < 1e-6, (f.stem, lay["scale"])   # view restored
+        assert not lay["lowQuality"], (f.stem, "text not drawn at the stored zoom")
+        hidden = [(n["title"], n["screen"], n["hidden"]) for n in lay["nodes"] if n["hidden"]]
+        assert hidden == [], (f.stem, "out of sight or covered at the stored view", hidden)
+        assert lay["overlaps"] == [], (f.stem, "nodes overlap", lay["overlaps"])
         ours = to_api(wf, object_info)
         theirs = {k: {"class_type": v["class_type"], "inputs": v["inputs"]} for k, v in got["prompt"].items()}
         assert theirs == ours, f.stem
@@ -263,17 +320,18 @@ def test_workflows_convert_as_before_v3_with_the_servers_object_info(server):
 
 
 def test_listed_under_browse_templates(server):
-    """ComfyUI lists workflows/ of the pack under Browse Templates and serves the thumbnails the
+    """ComfyUI lists example_workflows/ of the pack under Browse Templates and serves the thumbnails the
     frontend asks for (/api/workflow_templates/<pack folder>/<name>.jpg)."""
     listed = get_json(f"{server['url']}api/workflow_templates")
     names = sorted(p.stem for p in WORKFLOWS.glob("*.json"))
     assert sorted(listed.get("ComfyUI-posenc", [])) == names, listed
     for name in names:
-        with urllib.request.urlopen(f"{server['url']}api/workflow_templates/ComfyUI-posenc/{name}.json") as r:
+        url = f"{server['url']}api/workflow_templates/ComfyUI-posenc/{urllib.parse.quote(name)}"
+        with urllib.request.urlopen(f"{url}.json") as r:
             assert json.load(r)["nodes"]
         thumb = WORKFLOWS / f"{name}.jpg"
         try:
-            with urllib.request.urlopen(f"{server['url']}api/workflow_templates/ComfyUI-posenc/{name}.jpg") as r:
+            with urllib.request.urlopen(f"{url}.jpg") as r:
                 assert thumb.exists() and r.read() == thumb.read_bytes()
         except urllib.error.HTTPError as e:
             assert e.code == 404 and not thumb.exists()
