@@ -192,8 +192,8 @@ class ConvPlan:
     boundaries: Boundaries | None = None
     tap_maps: list = field(default_factory=list)   # per_tap: (Ho, Wo) float64 or None per tap
     # strips, per tap row i / tap column j / corner tap (i, j): the input rows (columns) to gather,
-    # the flat index of each corrected position's k taps in the padded gather, tap-major (corners:
-    # of its one tap in the flattened input), the flat output index of each position, its factor (P,)
+    # the flat index of each corrected position's k taps in the padded gather, position-major
+    # (corners: of its one tap in the padded row gather of tap row i), the flat output index of each position, its factor (P,)
     rows: list = field(default_factory=list)       # (i, in_rows, taps, out_index, scale)
     cols: list = field(default_factory=list)       # (j, in_cols, taps, out_index, scale)
     corners: list = field(default_factory=list)    # (i, j, in_index, out_index, scale)
@@ -252,7 +252,7 @@ def make_plan(boundaries: Boundaries, spec: ConvSpec, method: str = "auto",
             scale = m[i, cj] - 1
             y, x = torch.nonzero(scale, as_tuple=True)
             r = torch.searchsorted(row_sets[i], y)                      # row within the gather
-            nbr = (r * (boundaries.width + 2 * spec.pw) + x * spec.sw).unsqueeze(0) + taps_w.unsqueeze(1)
+            nbr = (r * (boundaries.width + 2 * spec.pw) + x * spec.sw).unsqueeze(1) + taps_w.unsqueeze(0)
             rows.append((i, row_sets[i] * spec.sh + a, nbr.flatten(), y * wo + x, scale[y, x]))
     for j, b in enumerate(spec.col_offsets()):
         if j != cj and len(col_sets[j]):
@@ -260,7 +260,7 @@ def make_plan(boundaries: Boundaries, spec: ConvSpec, method: str = "auto",
             y, x = torch.nonzero(scale, as_tuple=True)
             c = torch.searchsorted(col_sets[j], x)
             ncol = len(col_sets[j])
-            nbr = ((y * spec.sh).unsqueeze(0) + taps_h.unsqueeze(1)) * ncol + c.unsqueeze(0)
+            nbr = ((y * spec.sh).unsqueeze(1) + taps_h.unsqueeze(0)) * ncol + c.unsqueeze(1)
             cols.append((j, col_sets[j] * spec.sw + b, nbr.flatten(), y * wo + x, scale[y, x]))
     width = boundaries.width
     for i, a in enumerate(spec.row_offsets()):
@@ -272,8 +272,9 @@ def make_plan(boundaries: Boundaries, spec: ConvSpec, method: str = "auto",
             on = (row_sets[i].unsqueeze(1), col_sets[j].unsqueeze(0))
             e[on] = (m[i, j] - m[i, cj] - m[ci, j] + 1)[on]
             y, x = torch.nonzero(e, as_tuple=True)
-            if len(y):
-                flat_in = (y * spec.sh + a) * width + x * spec.sw + b
+            if len(y):   # the tap, read from the padded row gather of tap row i
+                r = torch.searchsorted(row_sets[i], y)
+                flat_in = r * (width + 2 * spec.pw) + x * spec.sw + b + spec.pw
                 corners.append((i, j, flat_in, y * wo + x, e[y, x]))
     cost = estimate_costs(spec, ho, wo, rows, cols, corners)
     if method == "per_tap" or (method == "auto" and cost["per_tap"] < cost["strips"]):
@@ -313,38 +314,48 @@ def _per_tap(x, weight, bias, plan: ConvPlan):
     return out
 
 
+def _lengthwise(strip):
+    """(B, C, A, L) gathered rows or columns -> (B, A * L, C), positions row-major, channels last."""
+    return strip.flatten(2).transpose(1, 2).contiguous()
+
+
 def _strips(x, weight, bias, plan: ConvPlan):
     # Positions with a multiplier != 1 read their corrected taps inside the image along the
     # crossing axis (a tap into the real zero padding keeps factor 1), so the rows (columns) are
     # gathered from x itself; only the gathered rows are padded along their length, for the taps
-    # of a row term that reach past the left or right edge.  Per tap row, tap column and corner
-    # tap: one gather, one conv over exactly the corrected positions, one scale, one scatter.  The
-    # op count depends on the kernel only, not on the number of boundaries; no copy of the whole
+    # of a row term that reach past the left or right edge.  The taps are gathered from the
+    # strips laid out channels-last (each tap one contiguous run of channels).  Per tap row, tap column and corner tap: one
+    # gather, one matmul over exactly the corrected positions, one scale, one scatter.  The op
+    # count depends on the kernel only, not on the number of boundaries; no copy of the whole
     # map is made.
     s = plan.spec
     out = F.conv2d(x, weight, bias, (s.sh, s.sw), (s.ph, s.pw), (s.dh, s.dw), s.groups)
     if not (out.is_contiguous() or out.is_contiguous(memory_format=torch.channels_last)):
         out = out.contiguous()
     n, c = x.shape[:2]
+    g_ = s.groups
+    cg = c // g_
     flat_out = out.view(out.shape[0], out.shape[1], -1)   # (H, W) merge in both layouts
 
-    def correct(g, w, taps, out_index, scale):
-        # taps are ordered tap-major, so the gather is (B, C_in * k, P) as the grouped weight
-        # (groups, C_out / groups, C_in / groups * k) reads it: one batched matmul (a 1xk conv
-        # evaluated at exactly the P corrected positions).
+    def correct(strip, w, taps, out_index, scale):
+        # strip (B, L, C); taps position-major (P * k); w (C_out, C_in / groups, k)
         p = len(out_index)
-        g = g.flatten(2).index_select(2, taps).view(n, s.groups, -1, p)
-        z = torch.matmul(w.reshape(s.groups, w.shape[0] // s.groups, -1), g).view(n, -1, p)
-        flat_out.index_add_(2, out_index, z.mul_(scale))
+        k = w.shape[-1]
+        gath = strip.index_select(1, taps).view(n, p, k, g_, cg).permute(0, 3, 1, 2, 4)
+        wt = w.view(g_, -1, cg, k).permute(0, 1, 3, 2).reshape(g_, -1, k * cg)
+        z = torch.matmul(wt, gath.reshape(n, g_, p, k * cg).transpose(2, 3))   # (B, groups, C_out / groups, P)
+        flat_out.index_add_(2, out_index, z.view(n, -1, p).mul_(scale))
 
+    row_strips = {}
     for i, in_rows, taps, out_index, scale in plan.rows:
-        g = F.pad(x.index_select(2, in_rows), (s.pw, s.pw))
-        correct(g, weight[:, :, i, :], taps, out_index, scale)
+        strip = _lengthwise(F.pad(x.index_select(2, in_rows), (s.pw, s.pw)))
+        row_strips[i] = strip
+        correct(strip, weight[:, :, i, :], taps, out_index, scale)
     for j, in_cols, taps, out_index, scale in plan.cols:
-        g = F.pad(x.index_select(3, in_cols), (0, 0, s.ph, s.ph))
-        correct(g, weight[:, :, :, j], taps, out_index, scale)
+        strip = _lengthwise(F.pad(x.index_select(3, in_cols), (0, 0, s.ph, s.ph)))
+        correct(strip, weight[:, :, :, j], taps, out_index, scale)
     for i, j, in_index, out_index, scale in plan.corners:
-        correct(x, weight[:, :, i, j], in_index, out_index, scale)
+        correct(row_strips[i], weight[:, :, i, j:j + 1], in_index, out_index, scale)
     return out
 
 

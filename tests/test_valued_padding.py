@@ -167,7 +167,15 @@ def test_op_count_does_not_grow_with_boundaries(method, spec):
         torch.testing.assert_close(valued_padding_conv2d(x, w, bias, plan).double(), ref,
                                    rtol=1e-5, atol=2e-5)
     assert counts[1] == counts[3] == counts[31], counts
-    assert len(counts[31]) <= 10 * spec.kh * spec.kw, counts[31]
+    # and few of them: at most 7 ops that touch memory (gather, pad, layout copy, matmul, scale,
+    # scatter) per tap outside the centre, besides the plain conv (per-tap: 3 per tap).
+    work = [op for op in counts[31] if op not in VIEW_OPS]
+    assert len(work) <= 1 + 7 * (spec.kh * spec.kw - 1), sorted(set(work))
+
+
+VIEW_OPS = {"aten::view", "aten::permute", "aten::reshape", "aten::transpose", "aten::select",
+            "aten::slice", "aten::unsqueeze", "aten::flatten", "aten::as_strided", "aten::expand",
+            "aten::_unsafe_view"}
 
 
 def test_auto_form_is_chosen_by_the_cost_model_not_by_timing(monkeypatch):
