@@ -11,7 +11,6 @@ shared by cond and uncond.
 from __future__ import annotations
 
 import math
-import time
 from dataclasses import dataclass
 
 from .boundaries import (Boundaries, active_axes, check_boundary_count, nominal_offset, sigma_key,
@@ -102,7 +101,6 @@ class PBCRuntime(WindowedRuntime):
         super().__init__(settings)
         self._plans: dict = {}
         self._plans_for: ActiveStep | None = None
-        self._fastest: dict = {}   # (spec, H, W, weight shape, device, dtype) -> "per_tap" | "strips"
 
     def activation(self, latent_h: int, latent_w: int, sigma: float) -> ActiveStep | None:
         """The boundary activation of one model call inside the window, or None at or below the
@@ -145,29 +143,12 @@ class PBCRuntime(WindowedRuntime):
         return plan
 
     def _run(self, spec, x, weight, bias):
-        """Valued-padding conv; with method "auto" the faster exact form for this layer shape is
-        measured once (both forms on the real input, like cudnn.benchmark) and then reused."""
-        h, w = x.shape[-2:]
-        if self.settings.method != "auto":
-            plan = self.plan(spec, h, w)
-            return None if plan.method == "identity" else valued_padding_conv2d(x, weight, bias, plan)
-        shape_key = (spec, h, w, tuple(weight.shape), x.device, x.dtype)
-        method = self._fastest.get(shape_key)
-        if method is not None:
-            plan = self.plan(spec, h, w, method)
-            return None if plan.method == "identity" else valued_padding_conv2d(x, weight, bias, plan)
-        times, out = {}, None
-        for candidate in ("per_tap", "strips", "per_tap", "strips"):
-            plan = self.plan(spec, h, w, candidate)
-            if plan.method == "identity":
-                return None
-            _sync(x)
-            start = time.perf_counter()
-            out = valued_padding_conv2d(x, weight, bias, plan)
-            _sync(x)
-            times[candidate] = min(times.get(candidate, math.inf), time.perf_counter() - start)
-        self._fastest[shape_key] = min(times, key=times.get)
-        return out
+        """Valued-padding conv, or None where no multiplier differs from 1 (then the caller runs
+        the plain conv).  With method "auto" the plan holds the form of lower estimated cost
+        (valued_padding.estimate_costs): nothing is timed on the user's input, so the first call
+        at a new size costs one plan build, not a run of both forms."""
+        plan = self.plan(spec, *x.shape[-2:])
+        return None if plan.method == "identity" else valued_padding_conv2d(x, weight, bias, plan)
 
     def conv_forward(self, spec: ConvSpec, fallback):
         """A replacement for a conv's `_conv_forward(input, weight, bias)`: valued padding while a
@@ -180,12 +161,6 @@ class PBCRuntime(WindowedRuntime):
             return fallback(input, weight, bias) if out is None else out
 
         return tagged(_conv_forward, self)
-
-
-def _sync(x):
-    if x.device.type == "cuda":
-        import torch
-        torch.cuda.synchronize(x.device)
 
 
 def spatial_convs(module) -> list[tuple[str, object, ConvSpec]]:

@@ -22,10 +22,13 @@ and e_ab only on Y_a x X_b (where one boundary meets a tap that leaves it throug
                   + sum_{b != 0} (m_0b - 1) * sum_a Z_ab |cols X_b
                   + sum_{a, b != 0} e_ab * Z_ab |Y_a x X_b                                (strip form)
 
-with Z_ab = W_ab applied to x shifted by (a, b).  Each row term is one 1 x k conv over the gathered
-rows, each column term one k x 1 conv over the gathered columns.  The strip form is cheaper where
-boundaries are sparse, the per-tap form where they are dense; `make_plan` estimates both costs
-and picks per layer (the runtime times both once per layer shape instead).  Neither materialises a k*k-times copy of the feature map.
+with Z_ab = W_ab applied to x shifted by (a, b).  For each tap row a != 0 the rows Y_a of every
+boundary are gathered into one batch and corrected by one 1 x k conv scaled by the factor map
+(m_a0 - 1) on Y_a x all columns; each tap column likewise by one k x 1 conv, each corner tap by one
+1x1 conv on Y_a x X_b.  So a call runs a fixed number of ops set by the kernel, whatever the number
+of boundaries (docs/DESIGN.md section 8).  The per-tap form (k*k 1x1 convs) is also exact and
+N-independent; `make_plan` picks the one of lower estimated cost (`estimate_costs`), a model, not
+a timing of the user's input.  Neither materialises a k*k-times copy of the feature map.
 """
 from __future__ import annotations
 
@@ -37,11 +40,10 @@ import torch.nn.functional as F
 
 from .boundaries import Boundaries
 
-# Rough cost model for make_plan(method="auto") when no measurement is made: the per-tap form
-# against a plain conv, and the strip corrections' overhead per unit of conv work (single-thread
-# CPU, tools/bench_pbc.py).  The PBC runtime measures both forms instead (pbc.PBCRuntime._run).
+# Cost model of make_plan(method="auto"): the per-tap form against a plain conv, and the price of
+# the strip corrections' multiply-adds relative to the plain conv's (CPU, tools/bench_pbc.py).
 PER_TAP_COST = 1.6
-STRIP_OVERHEAD = 1.5
+STRIP_OVERHEAD = 2.3
 
 
 @dataclass(frozen=True)
@@ -177,16 +179,25 @@ def _tap_multipliers_by_boundary(b: Boundaries, spec: ConvSpec, merge: str) -> t
 
 @dataclass
 class ConvPlan:
-    """How to run one conv at one map size for one boundary set; built by `make_plan`."""
+    """How to run one conv at one map size for one boundary set; built by `make_plan`.
+
+    The strip form holds one entry per tap row / tap column / corner tap of the kernel, whatever
+    the number of boundaries: the rows (columns) that need a correction for that tap are gathered
+    into one batch, with a per-position factor map, so a call runs a fixed number of ops
+    (docs/DESIGN.md section 8)."""
 
     method: str  # "identity", "per_tap" or "strips"
     spec: ConvSpec
     in_size: tuple[int, int]
     boundaries: Boundaries | None = None
     tap_maps: list = field(default_factory=list)   # per_tap: (Ho, Wo) float64 or None per tap
-    rows: list = field(default_factory=list)       # strips: (i, out_rows, in_rows, (x0, x1), scale (|Y|, x1-x0))
-    cols: list = field(default_factory=list)       # strips: (j, out_cols, in_cols, (y0, y1), scale (y1-y0, |X|))
-    corners: list = field(default_factory=list)    # strips: (i, j, out_rows, in_rows, out_cols, in_cols, scale)
+    # strips, per tap row i / tap column j / corner tap (i, j): the input rows (columns) to gather,
+    # the flat index of each corrected position's k taps in the padded gather, position-major
+    # (corners: of its one tap in the padded row gather of tap row i), the flat output index of each position, its factor (P,)
+    rows: list = field(default_factory=list)       # (i, in_rows, taps, out_index, scale)
+    cols: list = field(default_factory=list)       # (j, in_cols, taps, out_index, scale)
+    corners: list = field(default_factory=list)    # (i, j, in_index, out_index, scale)
+    cost: dict = field(default_factory=dict)       # estimated cost of each form (plain conv = 1)
     _cast: dict = field(default_factory=dict, repr=False)
 
     def tensors(self, device: torch.device, dtype: torch.dtype) -> "ConvPlan":
@@ -200,48 +211,21 @@ class ConvPlan:
             self._cast[key] = ConvPlan(
                 self.method, self.spec, self.in_size, self.boundaries,
                 [mv(m) for m in self.tap_maps],
-                [(i, mv(yo), mv(yi), span, mv(s)) for i, yo, yi, span, s in self.rows],
-                [(j, mv(xo), mv(xi), span, mv(s)) for j, xo, xi, span, s in self.cols],
-                [(i, j, mv(yo), mv(yi), mv(xo), mv(xi), mv(s)) for i, j, yo, yi, xo, xi, s in self.corners],
+                [(i, mv(g), mv(t), mv(o), mv(s)) for i, g, t, o, s in self.rows],
+                [(j, mv(g), mv(t), mv(o), mv(s)) for j, g, t, o, s in self.cols],
+                [(i, j, mv(t), mv(o), mv(s)) for i, j, t, o, s in self.corners],
+                dict(self.cost),
             )
         return self._cast[key]
-
-
-def _span_groups(scale: torch.Tensor, slack: float = 1.3):
-    """Group the non-zero rows of `scale` (P, Q) into (rows, (q0, q1)) whose column span is the
-    union of the rows' own spans, so that corrections skip the columns where the scale is 0.
-    Rows go widest first into a group while its area stays within `slack` of the rows' own."""
-    nz = scale != 0
-    idx = torch.nonzero(nz.any(dim=1)).flatten().tolist()
-    spans = []
-    for r in idx:
-        cols = torch.nonzero(nz[r]).flatten()
-        spans.append((r, int(cols[0]), int(cols[-1]) + 1))
-    spans.sort(key=lambda t: t[1] - t[2])
-    groups, cur = [], []
-    for r, q0, q1 in spans:
-        trial = cur + [(r, q0, q1)]
-        lo, hi = min(t[1] for t in trial), max(t[2] for t in trial)
-        if cur and (hi - lo) * len(trial) > slack * sum(t[2] - t[1] for t in trial):
-            groups.append(cur)
-            trial = [(r, q0, q1)]
-        cur = trial
-    if cur:
-        groups.append(cur)
-    out = []
-    for g in groups:
-        rows = torch.tensor(sorted(t[0] for t in g), dtype=torch.long)
-        out.append((rows, (min(t[1] for t in g), max(t[2] for t in g))))
-    return out
 
 
 def make_plan(boundaries: Boundaries, spec: ConvSpec, method: str = "auto",
               merge: str = "product") -> ConvPlan:
     """Precompute the multipliers of one conv for one boundary set and choose the cheaper form.
 
-    method: "auto" (estimated cost), "per_tap" or "strips".  "identity" is returned when no
-    multiplier differs from 1 (the conv is then exactly the plain conv).  merge: see
-    `tap_multipliers`.
+    method: "auto" (the form of lower estimated cost, see `estimate_costs`), "per_tap" or
+    "strips".  "identity" is returned when no multiplier differs from 1 (the conv is then
+    exactly the plain conv).  merge: see `tap_multipliers`.
     """
     if method not in ("auto", "per_tap", "strips"):
         raise ValueError(f"unknown valued-padding method {method!r}")
@@ -255,41 +239,60 @@ def make_plan(boundaries: Boundaries, spec: ConvSpec, method: str = "auto",
     ho, wo = maps.shape[1:]
     m = maps.view(kh, kw, ho, wo)
 
-    def nz_index(mask):
-        return torch.nonzero(mask).flatten()
-
-    rows, cols, corners = [], [], []
-    for i, a in enumerate(spec.row_offsets()):
-        if i == ci:
-            continue
-        scale = m[i, cj] - 1                                            # (Ho, Wo), 0 off rows Y_a
-        for y, (x0, x1) in _span_groups(scale):
-            rows.append((i, y, y * spec.sh + a, (x0, x1), scale[y, x0:x1]))
-    for j, b in enumerate(spec.col_offsets()):
-        if j == cj:
-            continue
-        scale = (m[ci, j] - 1).T                                        # (Wo, Ho), 0 off cols X_b
-        for x, (y0, y1) in _span_groups(scale):
-            cols.append((j, x, x * spec.sw + b, (y0, y1), scale[x, y0:y1].T))
+    # The positions where tap row a needs a correction (m_a0 != 1), gathered as (y, x) pairs:
+    # the rows Y_a they lie on are gathered once, padded along their length, and the k taps of
+    # each position read from them (flat indices); tap columns likewise, corner taps directly.
     row_sets = {i: torch.nonzero((m[i, cj] != 1).any(dim=1)).flatten() for i in range(kh) if i != ci}
     col_sets = {j: torch.nonzero((m[ci, j] != 1).any(dim=0)).flatten() for j in range(kw) if j != cj}
+    rows, cols, corners = [], [], []
+    taps_w = torch.arange(kw) * spec.dw
+    taps_h = torch.arange(kh) * spec.dh
+    for i, a in enumerate(spec.row_offsets()):
+        if i != ci and len(row_sets[i]):
+            scale = m[i, cj] - 1
+            y, x = torch.nonzero(scale, as_tuple=True)
+            r = torch.searchsorted(row_sets[i], y)                      # row within the gather
+            nbr = (r * (boundaries.width + 2 * spec.pw) + x * spec.sw).unsqueeze(1) + taps_w.unsqueeze(0)
+            rows.append((i, row_sets[i] * spec.sh + a, nbr.flatten(), y * wo + x, scale[y, x]))
+    for j, b in enumerate(spec.col_offsets()):
+        if j != cj and len(col_sets[j]):
+            scale = m[ci, j] - 1
+            y, x = torch.nonzero(scale, as_tuple=True)
+            c = torch.searchsorted(col_sets[j], x)
+            ncol = len(col_sets[j])
+            nbr = ((y * spec.sh).unsqueeze(1) + taps_h.unsqueeze(0)) * ncol + c.unsqueeze(1)
+            cols.append((j, col_sets[j] * spec.sw + b, nbr.flatten(), y * wo + x, scale[y, x]))
+    width = boundaries.width
     for i, a in enumerate(spec.row_offsets()):
         for j, b in enumerate(spec.col_offsets()):
             if i == ci or j == cj or not len(row_sets[i]) or not len(col_sets[j]):
                 continue
-            yo, xo = row_sets[i], col_sets[j]
-            e = (m[i, j] - m[i, cj] - m[ci, j] + 1)[yo][:, xo]
-            if (e != 0).any():
-                corners.append((i, j, yo, yo * spec.sh + a, xo, xo * spec.sw + b, e))
-
-    strip_work = (sum(len(r[1]) * (r[3][1] - r[3][0]) * kw for r in rows)
-                  + sum(len(c[1]) * (c[3][1] - c[3][0]) * kh for c in cols)
-                  + sum(len(c[2]) * len(c[4]) for c in corners)) / (kh * kw * ho * wo)
-    strip_cost = 1.0 + STRIP_OVERHEAD * strip_work
-    if method == "per_tap" or (method == "auto" and PER_TAP_COST < strip_cost):
+            # e_ab is 0 off Y_a x X_b except where the tap reads the real zero padding (Z_ab = 0)
+            e = torch.zeros_like(m[i, j])
+            on = (row_sets[i].unsqueeze(1), col_sets[j].unsqueeze(0))
+            e[on] = (m[i, j] - m[i, cj] - m[ci, j] + 1)[on]
+            y, x = torch.nonzero(e, as_tuple=True)
+            if len(y):   # the tap, read from the padded row gather of tap row i
+                r = torch.searchsorted(row_sets[i], y)
+                flat_in = r * (width + 2 * spec.pw) + x * spec.sw + b + spec.pw
+                corners.append((i, j, flat_in, y * wo + x, e[y, x]))
+    cost = estimate_costs(spec, ho, wo, rows, cols, corners)
+    if method == "per_tap" or (method == "auto" and cost["per_tap"] < cost["strips"]):
         tap_maps = [mp if nt else None for mp, nt in zip(maps, nontrivial)]
-        return ConvPlan("per_tap", spec, size, boundaries, tap_maps=tap_maps)
-    return ConvPlan("strips", spec, size, boundaries, rows=rows, cols=cols, corners=corners)
+        return ConvPlan("per_tap", spec, size, boundaries, tap_maps=tap_maps, cost=cost)
+    return ConvPlan("strips", spec, size, boundaries, rows=rows, cols=cols, corners=corners, cost=cost)
+
+
+def estimate_costs(spec: ConvSpec, ho: int, wo: int, rows, cols, corners) -> dict:
+    """Cost of each exact form in units of the plain conv: "per_tap" a constant (k*k 1x1 convs
+    and their multiply-adds over the whole map), "strips" the plain conv plus its corrections'
+    multiply-adds (as a share of the conv's) times STRIP_OVERHEAD, the price of a multiply-add in
+    a gathered 1xk / kx1 conv plus the gather and scatter relative to one in the plain conv.
+    A model, not a measurement: the choice never depends on timing the user's input."""
+    taps = spec.kh * spec.kw * ho * wo
+    work = (sum(len(r[2]) for r in rows) + sum(len(c[2]) for c in cols)
+            + sum(len(c[2]) for c in corners)) / taps
+    return {"per_tap": PER_TAP_COST, "strips": 1.0 + STRIP_OVERHEAD * work}
 
 
 def _per_tap(x, weight, bias, plan: ConvPlan):
@@ -311,27 +314,48 @@ def _per_tap(x, weight, bias, plan: ConvPlan):
     return out
 
 
+def _lengthwise(strip):
+    """(B, C, A, L) gathered rows or columns -> (B, A * L, C), positions row-major, channels last."""
+    return strip.flatten(2).transpose(1, 2).contiguous()
+
+
 def _strips(x, weight, bias, plan: ConvPlan):
-    # Rows, columns and corners with a multiplier != 1 always read taps inside the image (a tap
-    # into the real zero padding keeps factor 1), so they are gathered from x itself; only the
-    # gathered strips are padded along their length.  No copy of the whole map is made.
+    # Positions with a multiplier != 1 read their corrected taps inside the image along the
+    # crossing axis (a tap into the real zero padding keeps factor 1), so the rows (columns) are
+    # gathered from x itself; only the gathered rows are padded along their length, for the taps
+    # of a row term that reach past the left or right edge.  The taps are gathered from the
+    # strips laid out channels-last (each tap one contiguous run of channels).  Per tap row, tap column and corner tap: one
+    # gather, one matmul over exactly the corrected positions, one scale, one scatter.  The op
+    # count depends on the kernel only, not on the number of boundaries; no copy of the whole
+    # map is made.
     s = plan.spec
     out = F.conv2d(x, weight, bias, (s.sh, s.sw), (s.ph, s.pw), (s.dh, s.dw), s.groups)
-    for i, y_out, y_in, (x0, x1), scale in plan.rows:
-        xr = F.pad(x.index_select(2, y_in), (s.pw, s.pw))
-        xr = xr[..., x0 * s.sw: (x1 - 1) * s.sw + s.dw * (s.kw - 1) + 1]
-        z = F.conv2d(xr, weight[:, :, i:i + 1, :], None, (1, s.sw), 0, (1, s.dw), s.groups)
-        out[..., x0:x1].index_add_(2, y_out, z.mul_(scale))
-    for j, x_out, x_in, (y0, y1), scale in plan.cols:
-        xc = F.pad(x.index_select(3, x_in), (0, 0, s.ph, s.ph))
-        xc = xc[:, :, y0 * s.sh: (y1 - 1) * s.sh + s.dh * (s.kh - 1) + 1]
-        z = F.conv2d(xc, weight[:, :, :, j:j + 1], None, (s.sh, 1), 0, (s.dh, 1), s.groups)
-        out[:, :, y0:y1].index_add_(3, x_out, z.mul_(scale))
-    for i, j, y_out, y_in, x_out, x_in, scale in plan.corners:
-        xs = x.index_select(2, y_in).index_select(3, x_in)
-        z = F.conv2d(xs, weight[:, :, i:i + 1, j:j + 1], None, 1, 0, 1, s.groups).mul_(scale)
-        rows = out.new_zeros(out.shape[0], out.shape[1], len(y_out), out.shape[3])
-        out.index_add_(2, y_out, rows.index_add_(3, x_out, z))
+    if not (out.is_contiguous() or out.is_contiguous(memory_format=torch.channels_last)):
+        out = out.contiguous()
+    n, c = x.shape[:2]
+    g_ = s.groups
+    cg = c // g_
+    flat_out = out.view(out.shape[0], out.shape[1], -1)   # (H, W) merge in both layouts
+
+    def correct(strip, w, taps, out_index, scale):
+        # strip (B, L, C); taps position-major (P * k); w (C_out, C_in / groups, k)
+        p = len(out_index)
+        k = w.shape[-1]
+        gath = strip.index_select(1, taps).view(n, p, k, g_, cg).permute(0, 3, 1, 2, 4)
+        wt = w.view(g_, -1, cg, k).permute(0, 1, 3, 2).reshape(g_, -1, k * cg)
+        z = torch.matmul(wt, gath.reshape(n, g_, p, k * cg).transpose(2, 3))   # (B, groups, C_out / groups, P)
+        flat_out.index_add_(2, out_index, z.view(n, -1, p).mul_(scale))
+
+    row_strips = {}
+    for i, in_rows, taps, out_index, scale in plan.rows:
+        strip = _lengthwise(F.pad(x.index_select(2, in_rows), (s.pw, s.pw)))
+        row_strips[i] = strip
+        correct(strip, weight[:, :, i, :], taps, out_index, scale)
+    for j, in_cols, taps, out_index, scale in plan.cols:
+        strip = _lengthwise(F.pad(x.index_select(3, in_cols), (0, 0, s.ph, s.ph)))
+        correct(strip, weight[:, :, :, j], taps, out_index, scale)
+    for i, j, in_index, out_index, scale in plan.corners:
+        correct(row_strips[i], weight[:, :, i, j:j + 1], in_index, out_index, scale)
     return out
 
 

@@ -136,3 +136,54 @@ def test_plan_rejects_wrong_size():
     plan = make_plan(virtual_boundaries(16, 16, 3), ConvSpec(3, 3, 1, 1, 1, 1, 1))
     with pytest.raises(ValueError, match="plan was made"):
         valued_padding_conv2d(torch.randn(1, 1, 17, 16), torch.randn(1, 1, 3, 3), None, plan)
+
+
+def _aten_ops(fn):
+    """The top-level aten ops one call of fn dispatches, as torch.profiler records them."""
+    with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as prof:
+        fn()
+    return sorted(e.name for e in prof.events() if e.name.startswith("aten::") and e.cpu_parent is None)
+
+
+@pytest.mark.parametrize("method", ["strips", "per_tap"])
+@pytest.mark.parametrize("spec", [ConvSpec(3, 3, 1, 1, 1, 1, 1), ConvSpec(3, 3, 1, 1, 2, 2, 1),
+                                  ConvSpec(5, 5, 1, 1, 1, 1, 2)])
+def test_op_count_does_not_grow_with_boundaries(method, spec):
+    """The work per call is a fixed set of ops set by the kernel (docs/DESIGN.md section 8): the
+    same aten ops, the same number of times, for N = 1, 3 and 31 boundaries (with jitter), and
+    the result still matches the slow reference.  A form looping over boundary rows or row groups
+    (one op per group) fails this."""
+    torch.manual_seed(0)
+    x = torch.randn(1, 4, 64, 64)
+    w, bias = torch.randn(4, 4 // spec.groups, spec.kh, spec.kw), torch.randn(4)
+    counts = {}
+    for n in (1, 3, 31):
+        b = virtual_boundaries(64, 64, n, jitter=1, seed=2, key=5)
+        plan = make_plan(b, spec, method)
+        assert plan.method == method
+        valued_padding_conv2d(x, w, bias, plan)            # warm the plan's cast cache
+        counts[n] = _aten_ops(lambda: valued_padding_conv2d(x, w, bias, plan))
+        ref = reference_conv(x, w, bias, b, (spec.sh, spec.sw), (spec.dh, spec.dw), spec.groups)
+        torch.testing.assert_close(valued_padding_conv2d(x, w, bias, plan).double(), ref,
+                                   rtol=1e-5, atol=2e-5)
+    assert counts[1] == counts[3] == counts[31], counts
+    # and few of them: at most 7 ops that touch memory (gather, pad, layout copy, matmul, scale,
+    # scatter) per tap outside the centre, besides the plain conv (per-tap: 3 per tap).
+    work = [op for op in counts[31] if op not in VIEW_OPS]
+    assert len(work) <= 1 + 7 * (spec.kh * spec.kw - 1), sorted(set(work))
+
+
+VIEW_OPS = {"aten::view", "aten::permute", "aten::reshape", "aten::transpose", "aten::select",
+            "aten::slice", "aten::unsqueeze", "aten::flatten", "aten::as_strided", "aten::expand",
+            "aten::_unsafe_view"}
+
+
+def test_auto_form_is_chosen_by_the_cost_model_not_by_timing(monkeypatch):
+    """make_plan's "auto" takes the form of lower estimated cost, with no clock involved."""
+    import time
+    monkeypatch.setattr(time, "perf_counter", lambda: (_ for _ in ()).throw(AssertionError("timed")))
+    spec = ConvSpec(3, 3, 1, 1, 1, 1, 1)
+    sparse = make_plan(virtual_boundaries(96, 96, 1), spec)            # few corrected rows
+    dense = make_plan(virtual_boundaries(12, 12, 31, jitter=1), spec)  # nearly every row
+    assert sparse.method == "strips" and sparse.cost["strips"] < sparse.cost["per_tap"]
+    assert dense.method == "per_tap" and dense.cost["per_tap"] < dense.cost["strips"]
