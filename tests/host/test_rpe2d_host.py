@@ -230,7 +230,7 @@ def test_the_boundary_visualizer_refuses_a_dit(host):
     with pytest.raises(ValueError, match="Boundary Visualizer: PBC applies to convolutional U-Nets.*"
                                          "a transformer.*Connect the U-Net MODEL"):
         host.nodes.boundary_visualizer.BoundaryVisualizer.execute(
-            width=64, height=64, base_resolution=0, boundaries=3, jitter=0, seed=0, model=model)
+            width=64, height=64, base_resolution=0, boundaries=3, jitter=0, jitter_seed=0, model=model)
     with pytest.raises(ValueError, match="PBC applies to convolutional U-Nets"):   # as PBC itself
         host.nodes.pbc_patcher.PBCModelPatcher.execute(model, 3, 0, 0.0, 1.0, 0, 0)
 
