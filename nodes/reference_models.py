@@ -68,7 +68,7 @@ class ComfyReferenceUNet(ReferenceUNet):
 
     def _forward(self, x, timesteps=None, context=None, y=None, control=None,
                  transformer_options={}, **kwargs):
-        return ReferenceUNet.forward(self, x, timesteps, y)
+        return ReferenceUNet.forward(self, x, timesteps, y, transformer_options)
 
 
 def _model_classes():
