@@ -245,7 +245,7 @@ class ReferenceUNet(nn.Module):
         (ComfyUI passes context and control) are accepted and ignored.
 
         ``transformer_options["patches"]`` may hold block patches with the calling convention of
-        SD's U-Net in ComfyUI (docs/DESIGN.md section 8): ``input_block_patch`` and
+        SD's U-Net in ComfyUI (docs/DESIGN.md section 7): ``input_block_patch`` and
         ``input_block_patch_after_skip`` (h, options) -> h around the skip of every input block,
         ``output_block_patch`` (h, skip, options) -> (h, skip) before every concatenation, with
         ``options["block"]`` = ("input", i) / ("output", i).  This is what ComfyUI core's

@@ -1,7 +1,7 @@
 """Kohya's "Deep Shrink" as ComfyUI core's PatchModelAddDownscale does it, for the lab's samplers.
 
 The algorithm (ComfyUI ``comfy_extras/nodes_model_downscale.py``, restated here; docs/DESIGN.md
-section 8): during the early steps, the features after input block ``block`` of the U-Net are
+section 7): during the early steps, the features after input block ``block`` of the U-Net are
 resized by 1 / ``factor`` (bicubic, ``round(size / factor)`` per axis), after that block's skip
 has been stored (``downscale_after_skip``, the node's default); every later block runs on the
 small map; before each concatenation on the way up, ``h`` is resized (bicubic) to the size of the

@@ -19,7 +19,7 @@ Method names:
 * ``entropy``: attention-entropy scaling (attention_scaling.py, Jin et al. 2023): self-attention
   logits times sqrt(log_{n_train} n_test), during every step.
 
-What ComfyUI users do instead (docs/DESIGN.md section 8):
+What ComfyUI users do instead (docs/DESIGN.md section 7):
 
 * ``hires``: the two-pass "hires fix" (two_pass.py): sample at the first-pass size (1x), upscale,
   img2img at the target size.  Knobs ``up=nearest|bilinear`` (default nearest: LatentUpscaleBy's

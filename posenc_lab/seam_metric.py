@@ -1,6 +1,6 @@
 """Seam score: straight lines that sit at the same rows or columns in every image of a set.
 
-The faint rectangles PBC can leave (docs/DESIGN.md section 8) lie on its virtual boundaries, which
+The faint rectangles PBC can leave (docs/DESIGN.md section 7) lie on its virtual boundaries, which
 are the same for every seed (the jitter depends on the jitter seed and the step, not on the
 image); a blocky upscale leaves steps every k rows, also the same in every image.  What the model
 draws on purpose does not: a horizon or a sun lies at a different place in every scene.  So:
