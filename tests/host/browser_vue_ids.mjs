@@ -19,6 +19,7 @@
 //   B: root graph: a Boundary Visualizer with id 1; inside a subgraph: another Visualizer, id 1
 //      (the same three steps).
 //   C: root graph: a Note with id 1 only; then a click on tab B.
+//   D: Vue nodes off, tab A again, its subgraph opened: the classic canvas shows that grid.
 // B and C also check that the root Visualizer's grid is there and drawn (so the test cannot pass
 // by never mounting).  Prints one JSON line of results; exits non-zero if a check failed.
 import assert from "node:assert/strict";
@@ -191,6 +192,33 @@ try {
   await page.screenshot({ path: join(artifacts, "vue-ids-c2-tab-b-again.png") });
   check("C, tab B clicked again: only its root Visualizer's grid, in its own Vue node",
     rootGrid(c2).length === 1 && wrongMounts(c2).length === 0 && c2.grids.filter((g) => g.inVueNode !== null).length === 1, c2);
+
+  // ---- D: the classic canvas (Vue nodes off) shows the grid of the Visualizer inside tab A's
+  // subgraph when that subgraph is opened: the frontend mounts it there (what the README advises). ----
+  await page.evaluate(() => window.app.extensionManager.setting.set("Comfy.VueNodes.Enabled", false));
+  await page.waitForTimeout(1500);
+  await page.locator(".workflow-label:visible", { hasText: "posenc-ids-a" }).first().click({ timeout: 10000 });
+  await page.waitForFunction(() => window.app.graph.getNodeById(1)?.type === "Note", null, { timeout: 20000 });
+  await openSubgraph();
+  await page.evaluate(() => window.app.canvas.setDirty(true, true));
+  await page.waitForFunction(() => {
+    const sg = window.app.canvas.graph;
+    const w = sg?.getNodeById(1)?.widgets?.find((x) => x.name === "pbc_boundary_grid");
+    return w?.element.isConnected && w.posencState.draws > 0;
+  }, null, { timeout: 20000 }).catch(() => {});
+  const d1 = await page.evaluate(() => {
+    const sg = window.app.canvas.graph;
+    const w = sg.getNodeById(1)?.widgets?.find((x) => x.name === "pbc_boundary_grid");
+    const r = w?.element.getBoundingClientRect();
+    return { canvasShowsRoot: sg === window.app.graph, type: sg.getNodeById(1)?.type, connected: !!w?.element.isConnected,
+      inVueNode: !!w?.element.closest(".lg-node"), visible: !!r && r.width > 50 && r.height > 50
+        && getComputedStyle(w.element.closest(".dom-widget") ?? w.element).display !== "none",
+      drawn: (w?.posencState.draws ?? 0) > 0, n: w?.posencState.plan?.n ?? null };
+  });
+  await page.screenshot({ path: join(artifacts, "vue-ids-d1-classic-subgraph.png") });
+  check("D, classic canvas, tab A's subgraph opened: its Visualizer's grid is shown and drawn (N=5)",
+    !d1.canvasShowsRoot && d1.type === "BoundaryVisualizer" && d1.connected && !d1.inVueNode && d1.visible
+    && d1.drawn && d1.n === 5, d1);
 
   const ours = pageErrors.filter((e) => /boundary_grid|boundaries\.js|posenc|pbc/i.test(e));
   results.pageErrors = pageErrors;
