@@ -4,14 +4,16 @@
 // * Geometry: ./boundaries.js, the twin of posenc/boundaries.py (held together by a fixture).
 // * Classic LiteGraph canvas: node.addDOMWidget; the frontend positions the element over the node.
 // * Vue node renderer: frontends that mount DOM widgets in Vue nodes do so with the same element;
-//   the 1.27 line (ComfyUI 0.3.64) does not mount custom DOM widgets in Vue nodes, so when the
-//   element is not in the page but the Vue node of this node is, we append it to that node's body
-//   (found by graph and id: only for the node the graph on screen holds under that id).
+//   the 1.27 line (ComfyUI 0.3.64, frontend 1.27.10) does not mount custom DOM widgets in Vue
+//   nodes (its DOM-widget layer is rendered only while Vue nodes are off), so when the element is
+//   not in the page but the Vue node of this node is, we append it to that node's body.  The Vue
+//   element is found by graph and id (./vue_mount.js): ids repeat across subgraphs and tabs.
 // * Nothing is serialized: the widget has serialize: false (no entry in widgets_values, nothing in
 //   the prompt).  The patcher's preview size lives in node.properties.pbc_preview_width/height.
 // * No innerHTML: every text is canvas fillText or textContent.
 import { app } from "../../scripts/app.js";
 import { MAX_BOUNDARIES, planBoundaries } from "./boundaries.js";
+import { isVueElementOf, vueElementOf } from "./vue_mount.js";
 
 const WIDGET_NAME = "pbc_boundary_grid";
 const TARGETS = { BoundaryVisualizer: "visualizer", PBCModelPatcher: "patcher" };
@@ -400,16 +402,11 @@ function attachGrid(node, kind) {
   // of this node's Vue element.  (Frontends that do mount it leave root connected: nothing to do.)
   const mountInVueNode = () => {
     if (root.isConnected) return;
-    // Vue nodes carry only the node id, and ids repeat across workflow tabs and subgraphs: look
-    // only while this node is the one the graph on screen holds under that id (a node of a tab
-    // that was closed or switched away keeps its timer until it is removed).
-    const shown = app.canvas?.graph;
-    if (!shown || node.graph !== shown || shown.getNodeById?.(node.id) !== node) return;
-    const id = String(node.id);
-    const vueNode = Array.from(document.querySelectorAll(".lg-node[data-node-id]"))
-      .find((el) => el.getAttribute("data-node-id") === id);
+    // By graph and id, not id alone: a node inside a subgraph (also one of a workflow tab that was
+    // switched away from, which stays alive) may share its id with a node on screen.
+    const vueNode = vueElementOf(node, app.graph, app.canvas?.graph, document);
     if (!vueNode) return;
-    const body = vueNode.querySelector(`[data-testid="node-body-${CSS.escape(id)}"]`) || vueNode;
+    const body = vueNode.querySelector(`[data-testid="node-body-${CSS.escape(String(node.id))}"]`) || vueNode;
     root.style.height = `${MIN_HEIGHT}px`;
     root.dataset.pbcMount = "vue-fallback";
     body.appendChild(root);
@@ -420,9 +417,14 @@ function attachGrid(node, kind) {
   // and the Vue fallback: a cheap poll while the node exists.
   const timer = setInterval(() => {
     if (!node.graph) return;
-    if (root.dataset.pbcMount === "vue-fallback" && root.parentElement?.closest(".lg-node") == null) {
-      root.style.height = "";
-      delete root.dataset.pbcMount;
+    if (root.dataset.pbcMount === "vue-fallback") {
+      const holder = root.parentElement?.closest(".lg-node");
+      // in a Vue element that no longer stands for this node (its graph or id changed): leave it
+      if (holder && !isVueElementOf(holder, node, app.graph)) root.remove();
+      if (!holder || !root.isConnected) {
+        root.style.height = "";
+        delete root.dataset.pbcMount;
+      }
     }
     mountInVueNode();
     if (signature() !== state.signature) schedule();

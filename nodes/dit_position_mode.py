@@ -3,8 +3,9 @@
 Wiring only; the modes (positions, frequencies, YaRN's blend and temperature, sin-cos tables) are
 posenc/position_modes.py, the design docs/DESIGN.md section 9.  One hook per family, each a ComfyUI
 patch on a clone: Flux/Chroma an object patch on the RoPE embedder ``pe_embedder``; SD3/SD3.5 an
-object patch on ``cropped_pos_embed``; the pack's own DiT a transformer_options entry its adapter
-reads (nodes/rpe2d_loader.py).
+object patch on ``cropped_pos_embed``; PixArt an object patch on ``x_embedder.forward`` that adds
+the mode's table minus PixArt's own (its forward computes the table inline); the pack's own DiT a
+transformer_options entry its adapter reads (nodes/rpe2d_loader.py).
 """
 from __future__ import annotations
 
@@ -82,8 +83,56 @@ def sd3_cropped_pos_embed(original, dm, mode: str, L: int):
     return cropped_pos_embed
 
 
+PIXART_KEY = "diffusion_model.x_embedder.forward"
+
+
+def pixart_own_table(dm, h: int, w: int, device, dtype):
+    """The table PixArt's forward adds for a latent of h x w cells, made by ComfyUI's own function with
+    the arguments its ``forward_orig`` computes (``pixart_pe_args``): (n_h * n_w, D), columns first."""
+    from comfy.ldm.pixart.pixartms import get_2d_sincos_pos_embed_torch
+    pe, base_size = pm.pixart_pe_args(h, w, dm.patch_size, dm.pe_interpolation, dm.pe_precision)
+    return get_2d_sincos_pos_embed_torch(dm.hidden_size, h=h // dm.patch_size, w=w // dm.patch_size,
+                                         pe_interpolation=pe, base_size=base_size, device=device, dtype=dtype)
+
+
+def pixart_x_embedder_forward(original, dm, mode: str, L: int, c: float):
+    """PixArt's patch embedding under a mode (object patch on ``x_embedder.forward``).  PixArt's
+    forward computes its sin-cos table inside ``forward_orig`` and adds it to the patch embedding:
+    x_embedder(x) + table.  The only per-call hook before that sum is the patch embedding, so on a
+    latent with an axis above L tokens this returns x_embedder(x) + (mode's table - PixArt's table):
+    the sum is the mode's table, up to one rounding in the model's dtype.  The mode's table: an axis
+    above L from ``spaced_axis_encoding`` (trained spacing c), an axis at or below L PixArt's own
+    channels (a zero correction).  With no axis above L: ``original(x)``, untouched."""
+    cache = {}
+
+    def forward(x):
+        out = original(x)
+        h, w = x.shape[-2], x.shape[-1]
+        n_h, n_w = h // dm.patch_size, w // dm.patch_size
+        active = (pm.axis_active(n_h, L), pm.axis_active(n_w, L))
+        if not any(active):
+            return out
+        key = (h, w, out.device, out.dtype, x.dtype)
+        if key not in cache:
+            cache.clear()
+            own = pixart_own_table(dm, h, w, x.device, x.dtype).reshape(n_h, n_w, -1).double()
+            half = own.shape[-1] // 2
+            corr = torch.zeros_like(own)
+            if active[1]:    # columns: the first half of the channels
+                cols = pm.spaced_axis_encoding(n_w, L, c, half, mode).to(own.device)
+                corr[..., :half] = cols.unsqueeze(0) - own[..., :half]
+            if active[0]:    # rows: the second half
+                rows = pm.spaced_axis_encoding(n_h, L, c, half, mode).to(own.device)
+                corr[..., half:] = rows.unsqueeze(1) - own[..., half:]
+            cache[key] = corr.reshape(1, n_h * n_w, -1).to(device=out.device, dtype=out.dtype)
+        return out + cache[key]
+
+    forward.posenc_unpatched = original   # a later DiT Position Mode node replaces this one
+    return forward
+
+
 class DiTPositionMode(io.ComfyNode):
-    SEARCH_ALIASES = ["high res", "high resolution", "hires", "upscale", "Flux", "SD3", "SD3.5",
+    SEARCH_ALIASES = ["high res", "high resolution", "hires", "upscale", "Flux", "SD3", "SD3.5", "PixArt",
                       "RoPE", "NTK", "YaRN", "position interpolation", "RPE-2D", "DiT"]
     @classmethod
     def define_schema(cls):
@@ -95,12 +144,12 @@ class DiTPositionMode(io.ComfyNode):
             description=("Where a Diffusion Transformer's image tokens sit in position space above its "
                          "training size: plain extrapolation, interpolation onto the trained range, or "
                          "NTK / YaRN frequency scaling (RPE-2D's inference side). For Flux, Chroma, SD3 / "
-                         "SD3.5 and the RPE-2D DiT Loader's DiTs. Each axis on its own; at or below the "
-                         "base size the model samples exactly as without this node."),
+                         "SD3.5, PixArt and the RPE-2D DiT Loader's DiTs. Each axis on its own; at or below "
+                         "the base size the model samples exactly as without this node."),
             inputs=[
-                io.Model.Input("model", tooltip="A Flux (dev, schnell, Kontext, Fill), Chroma or SD3 / SD3.5 model, or a DiT from the RPE-2D DiT Loader."),
-                io.Combo.Input("mode", options=list(MODES), default="interpolate", tooltip="Applied to each axis longer than the base (n tokens, L trained). first: 0..n-1, plain extrapolation (on Flux, Chroma and SD3 the model as it is). interpolate: positions i(L-1)/(n-1), squeezed onto the trained range (the best of these on the bundled tiny sin-cos DiT). ntk: integer positions, frequency base theta*s^(d/(d-2)), s = n/L. yarn: per-frequency blend of interpolation and extrapolation by wavelength, plus attention temperature 0.1 ln s + 1 on RoPE models (Flux, Chroma); SD3 and the pack's DiTs add their positions to the tokens, so they get the blend without the temperature. linspace / random: RPE-2D's modes, only for DiTs trained with RPE-2D (the loader's own checkpoints)."),
-                io.Int.Input("base_resolution", default=0, min=0, max=MAX_SIZE, step=8, tooltip="Training size in pixels; 0 = auto: 1024 for Flux, Chroma and SD3 / SD3.5, the checkpoint's grid for the loader's DiTs. An axis at or below it is left exactly as it was; at or below it on both axes sampling is bit-identical to the unpatched model."),
+                io.Model.Input("model", tooltip="A Flux (dev, schnell, Kontext, Fill), Chroma, SD3 / SD3.5 or PixArt (alpha, Sigma) model, or a DiT from the RPE-2D DiT Loader."),
+                io.Combo.Input("mode", options=list(MODES), default="interpolate", tooltip="Applied to each axis longer than the base (n tokens, L trained). first: 0..n-1, plain extrapolation (on Flux, Chroma and SD3 the model as it is; on PixArt at its trained spacing, 1/2 for the 1024 px checkpoints). interpolate: positions i(L-1)/(n-1), squeezed onto the trained range (the best of these on the bundled tiny sin-cos DiT). ntk: integer positions, frequency base theta*s^(d/(d-2)), s = n/L. yarn: per-frequency blend of interpolation and extrapolation by wavelength, plus attention temperature 0.1 ln s + 1 on RoPE models (Flux, Chroma); SD3, PixArt and the pack's DiTs add their positions to the tokens, so they get the blend without the temperature. linspace / random: RPE-2D's modes, only for DiTs trained with RPE-2D (the loader's own checkpoints)."),
+                io.Int.Input("base_resolution", default=0, min=0, max=MAX_SIZE, step=8, tooltip="Training size in pixels; 0 = auto: 1024 for Flux, Chroma and SD3 / SD3.5, 512 x pe_interpolation for PixArt (1024 for its 1024 px checkpoints, 2048 for Sigma 2K; 1024 when the checkpoint stores no pos_embed), the checkpoint's grid for the loader's DiTs. An axis at or below it is left exactly as it was; at or below it on both axes sampling is bit-identical to the unpatched model."),
                 io.Int.Input("position_seed", default=0, min=0, max=0xffffffffffffffff, tooltip="Seed of the 'random' mode's sorted subset of positions; ignored by the other modes."),
             ],
             outputs=[io.Model.Output()],
@@ -129,6 +178,18 @@ class DiTPositionMode(io.ComfyNode):
             raise ValueError(f"DiT Position Mode: mode '{mode}' needs a DiT trained with RPE-2D positions "
                              f"(the RPE-2D DiT Loader's own checkpoints); for this model use "
                              f"{', '.join(pm.VANILLA_MODES)}")
+        if family == "pixart":
+            cells = base // latent_downscale(model)
+            L = cells // dm.patch_size
+            try:
+                c = pm.pixart_spacing(cells, dm.patch_size, dm.pe_interpolation, dm.pe_precision)
+            except ValueError as e:
+                raise ValueError(f"DiT Position Mode: {e}; set base_resolution to the checkpoint's "
+                                 "training size (512, 1024 or 2048 px)") from None
+            original = m.get_model_object(PIXART_KEY)
+            original = getattr(original, "posenc_unpatched", original)
+            m.add_object_patch(PIXART_KEY, pixart_x_embedder_forward(original, dm, mode, L, c))
+            return io.NodeOutput(m)
         if mode == "first":
             return io.NodeOutput(m)  # plain extrapolation: the model as it is
         patch = dm.patch_size if family == "flux" else dm.x_embedder.patch_size[0]

@@ -109,15 +109,27 @@ DIT_FAMILIES = {
     "Flux": ("flux", 1024),          # Flux dev, Kontext (same config); FluxInpaint, FluxSchnell derive
     "Chroma": ("flux", 1024),        # Chroma: Flux's RoPE embedder (EmbedND) on the same ids
     "SD3": ("sd3", 1024),            # SD3 and SD3.5 (medium, large, turbo): one config class
+    "PixArtAlpha": ("pixart", None),  # PixArt-alpha and PixArtSigma (derived): base from the model
 }
 SUPPORTED_DIT_FAMILIES = ("Flux (dev, schnell, Kontext, Fill)", "Chroma", "SD3 / SD3.5",
-                          "the RPE-2D DiT Loader's DiTs")
+                          "PixArt (alpha, Sigma)", "the RPE-2D DiT Loader's DiTs")
+
+
+def pixart_base_resolution(model) -> int:
+    """PixArt's training size in pixels: 512 x its ``pe_interpolation`` (ComfyUI sets that from the
+    checkpoint's pos_embed: side in tokens / 32, so 2 for the 1024 px models, 4 for Sigma 2K); for
+    a checkpoint without a pos_embed (diffusers layout) its detected ``input_size``, else 1024."""
+    pe = getattr(diffusion_model_of(model), "pe_interpolation", None)
+    if pe:
+        return int(round(512 * float(pe)))
+    size = (getattr(model.model.model_config, "unet_config", None) or {}).get("input_size")
+    return int(size) * latent_downscale(model) if size else 1024
 
 
 def dit_family(model) -> tuple[str, int]:
     """(hook, base resolution in pixels) for the DiT Position Mode node: "posenc" for the pack's own
-    DiT (its base: the checkpoint's grid), "flux" or "sd3".  Raises naming the family otherwise
-    (ChromaRadiance is a Chroma config in pixel space: not supported)."""
+    DiT (its base: the checkpoint's grid), "flux", "sd3" or "pixart".  Raises naming the family
+    otherwise (ChromaRadiance is a Chroma config in pixel space: not supported)."""
     dm = diffusion_model_of(model)
     own = getattr(dm, "base_resolution", None)
     if hasattr(dm, "encode_positions") and own:
@@ -126,7 +138,8 @@ def dit_family(model) -> tuple[str, int]:
     if names and names[0] != "ChromaRadiance":
         for name in names:
             if name in DIT_FAMILIES:
-                return DIT_FAMILIES[name]
+                family, base = DIT_FAMILIES[name]
+                return family, base if base is not None else pixart_base_resolution(model)
     raise UnsupportedModelError(
         f"DiT Position Mode: this model, {model_kind_name(model)}, is not a supported DiT; supported: "
         f"{', '.join(SUPPORTED_DIT_FAMILIES)}. For SD 1.x / SD 2.x / SDXL U-Nets use the PBC Model "

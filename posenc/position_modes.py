@@ -38,10 +38,11 @@ What this file implements, and where it comes from:
   the rotation (q and k of that axis) -- sin-cos tables added to the tokens have no such hook.
 
 One definition of the modes serves both ways a DiT meets positions: sin-cos tables added to the
-tokens (DiT, SD3's ``pos_embed``) and rotary embeddings (Flux's 3-axis RoPE): per axis the
-positions (``axis_positions``) and the frequencies (``axis_frequencies``); ``rope_axis`` builds
-Flux's rotation matrices from them.  Axes are handled one by one, and an axis with n <= L
-(``axis_active``) is left exactly as it was (docs/DESIGN.md section 9).
+tokens (DiT, SD3's ``pos_embed``, PixArt's table, ``spaced_axis_encoding``) and rotary embeddings
+(Flux's 3-axis RoPE): per axis the positions (``axis_positions``) and the frequencies
+(``axis_frequencies``); ``rope_axis`` builds Flux's rotation matrices from them. Axes are handled
+one by one, and an axis with n <= L (``axis_active``) is left exactly as it was (docs/DESIGN.md
+section 9).
 
 Encodings for inference are cached per (grid, mode, seed, L, dim, base, device, dtype).
 """
@@ -369,6 +370,44 @@ def table_axis_encoding(n: int, L: int, size: int, a: float, c: float, dim: int,
     idx = table_positions(n, L, size, mode)
     omega = mode_frequencies(dim, n, L, mode, base, length=abs(c) * L)
     return sincos_1d(a + c * idx, dim, omega=omega)
+
+
+def spaced_axis_encoding(n: int, L: int, c: float, dim: int, mode: str,
+                         base: float = DEFAULT_BASE) -> torch.Tensor:
+    """One axis of a sin-cos table whose trained positions are c * i, i = 0..L-1 (PixArt: c = 1/2 at
+    1024 px), under a mode: (n, dim) float64 sin-cos at c * ``remap_positions(arange(n))`` with the
+    mode's frequencies (trained length c * L in position units).  ``first``/``ntk``/``yarn``: c * i;
+    ``interpolate``: c * i (L - 1) / (n - 1), inside the trained c * [0, L - 1]."""
+    pos = float(c) * remap_positions(torch.arange(n, dtype=torch.float64), n, L, mode)
+    omega = mode_frequencies(dim, n, L, mode, base, length=float(c) * L)
+    return sincos_1d(pos, dim, omega=omega)
+
+
+def pixart_pe_args(h: int, w: int, patch: int, pe_interpolation=None, pe_precision=None):
+    """(pe_interpolation, base_size) that PixArt's forward in ComfyUI 0.3.64 (comfy/ldm/pixart/
+    pixartms.py, ``PixArtMS.forward_orig``) passes to its sin-cos table for a latent of h x w cells:
+    c_res = (h + w) // 2; the model's ``pe_interpolation``, or round(c_res / 64, pe_precision or 0)
+    when it has none or has a ``pe_precision``; base_size = round(c_res / 64) * 64 // patch (Python's
+    round, half to even, as there).  Along an axis of n tokens its positions are then
+    i * base_size / (n * pe_interpolation): both axes span the same range, set by the mean side."""
+    c_res = (int(h) + int(w)) // 2
+    pe = pe_interpolation
+    if pe is None or pe_precision is not None:
+        pe = round(c_res / (512 / 8.0), pe_precision or 0)
+    return pe, (round(c_res / 64) * 64) // int(patch)
+
+
+def pixart_spacing(base_cells: int, patch: int, pe_interpolation=None, pe_precision=None) -> float:
+    """c, the step between neighbouring positions of PixArt at its base size (a square latent of
+    ``base_cells`` per side, L = base_cells // patch tokens): base_size / (L * pe_interpolation) from
+    ``pixart_pe_args`` (1/2 for the 1024 px checkpoints: positions 0, 0.5, .. 31.5)."""
+    pe, base_size = pixart_pe_args(base_cells, base_cells, patch, pe_interpolation, pe_precision)
+    L = int(base_cells) // int(patch)
+    if not pe or pe <= 0 or base_size <= 0 or L < 1:
+        raise ValueError(f"PixArt has no usable positions at a base of {base_cells} latent cells "
+                         f"(pe_interpolation {pe!r}, base_size {base_size}: its base_size rounds to 0 "
+                         f"below 33 cells, and a pe_interpolation of 0 divides by 0)")
+    return base_size / (L * float(pe))
 
 
 def combine_axes(row_part: torch.Tensor, col_part: torch.Tensor) -> torch.Tensor:

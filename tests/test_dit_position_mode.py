@@ -132,6 +132,54 @@ def test_position_encoding_per_axis():
     assert pm.axis_modes((4, 4), 4, "yarn", "first") == ("first", "first")
 
 
+# --- PixArt's own arithmetic (ComfyUI 0.3.64, PixArtMS.forward_orig) and its modes ---------------
+
+def test_pixart_pe_args_by_hand():
+    # 1024 px square, a fixed pe_interpolation 2: c_res = 128, base_size = round(2) * 64 // 2 = 64
+    assert pm.pixart_pe_args(128, 128, 2, 2.0) == (2.0, 64)
+    # 1024 x 3072 px: c_res = (128 + 384) // 2 = 256, base_size = 4 * 64 // 2 = 128 for both axes
+    assert pm.pixart_pe_args(384, 128, 2, 2.0) == (2.0, 128)
+    # no pe_interpolation (a checkpoint without pos_embed): round(c_res / 64) = 4 at 2048 px
+    assert pm.pixart_pe_args(256, 256, 2, None) == (4, 128)
+    # pe_precision 1 at c_res 96: pe = round(1.5, 1) = 1.5; base_size: round(1.5) = 2 (half to even)
+    assert pm.pixart_pe_args(96, 96, 2, 2.0, 1) == (1.5, 64)
+    # c_res 32: round(0.5) = 0 (half to even): base_size 0, every position 0
+    assert pm.pixart_pe_args(32, 32, 2, 1.0)[1] == 0
+
+
+def test_pixart_spacing_by_hand():
+    # 1024 px (128 cells, L = 64 tokens), pe 2: 64 / (64 * 2) = 1/2; 512 px with pe 1: 1
+    assert pm.pixart_spacing(128, 2, 2.0) == 0.5
+    assert pm.pixart_spacing(64, 2, 1.0) == 1.0
+    assert pm.pixart_spacing(128, 2, None) == 0.5            # pe from the size: round(128 / 64) = 2
+    # 768 px (96 cells, L = 48), pe 2: base_size = round(1.5) * 64 // 2 = 64 -> 64 / (48 * 2) = 2/3
+    assert pm.pixart_spacing(96, 2, 2.0) == pytest.approx(2 / 3, rel=1e-15)
+    for cells, pe in ((32, 1.0), (64, 0)):                  # base_size 0; pe 0 (ComfyUI's guess at 256 px)
+        with pytest.raises(ValueError, match="no usable positions"):
+            pm.pixart_spacing(cells, 2, pe)
+
+
+def test_spaced_axis_encoding_by_hand():
+    # n = 4 tokens, L = 2 trained at spacing c = 1/2 (positions 0, 0.5), dim 4: omega = [1, 0.01]
+    def enc(pos, omega):
+        ang = torch.tensor(pos, dtype=torch.float64)[:, None] * torch.tensor(omega, dtype=torch.float64)
+        return torch.cat([ang.sin(), ang.cos()], -1)
+    # interpolate: 0.5 * i * (2 - 1) / (4 - 1) = i / 6, inside the trained [0, 0.5]
+    torch.testing.assert_close(pm.spaced_axis_encoding(4, 2, 0.5, 4, "interpolate"),
+                               enc([0, 1 / 6, 2 / 6, 3 / 6], [1.0, 0.01]), atol=1e-15, rtol=0)
+    # first: 0.5 * i, extrapolated past 0.5
+    torch.testing.assert_close(pm.spaced_axis_encoding(4, 2, 0.5, 4, "first"),
+                               enc([0, 0.5, 1.0, 1.5], [1.0, 0.01]), atol=1e-15, rtol=0)
+    # ntk: s = 2, base' = 10000 * 2^(4/2) = 40000: omega = [1, 1/200]
+    torch.testing.assert_close(pm.spaced_axis_encoding(4, 2, 0.5, 4, "ntk"),
+                               enc([0, 0.5, 1.0, 1.5], [1.0, 0.005]), atol=1e-12, rtol=0)
+    # yarn: trained length c * L = 1, r = omega / (2 pi) < 1 rotation for both: fully interpolated
+    torch.testing.assert_close(pm.spaced_axis_encoding(4, 2, 0.5, 4, "yarn"),
+                               enc([0, 0.5, 1.0, 1.5], [0.5, 0.005]), atol=1e-12, rtol=0)
+    with pytest.raises(ValueError, match="needs a model trained with RPE-2D"):
+        pm.spaced_axis_encoding(4, 2, 0.5, 4, "linspace")
+
+
 # --- the node on the pack's own DiT (stand-in ModelPatcher) -----------------------------------
 
 @pytest.fixture(scope="module")

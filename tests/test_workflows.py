@@ -12,6 +12,7 @@ from __future__ import annotations
 import copy
 import json
 import math
+import re
 from pathlib import Path
 
 import pytest
@@ -178,7 +179,104 @@ def _load(path):
 def test_there_are_workflows():
     names = {p.stem for p in WORKFLOWS}
     assert CPU_WORKFLOWS <= names and THUMBNAILED <= CPU_WORKFLOWS
-    assert len(names) >= 7
+    assert set(POSITION_MODE_WORKFLOWS) <= names
+    assert len(names) >= 9
+
+
+# File names are the titles ComfyUI 0.3.64 shows under Browse Templates: numbered, CPU first, no
+# - or _ (the frontend turns them into spaces in the description), see tools/make_workflows.py.
+TITLE = re.compile(r"^(\d\d) (CPU|GPU), [^-_]+$")
+
+
+def test_names_are_numbered_titles_cpu_first():
+    titles = [(p.stem, TITLE.match(p.stem)) for p in WORKFLOWS]
+    assert [stem for stem, m in titles if not m] == []
+    numbers = [int(m[1]) for _, m in titles]
+    assert len(set(numbers)) == len(numbers), "two workflows share a number"
+    cpu = [int(m[1]) for stem, m in titles if m[2] == "CPU"]
+    gpu = [int(m[1]) for stem, m in titles if m[2] == "GPU"]
+    assert max(cpu) < min(gpu), "a GPU workflow is numbered before a CPU one"
+    assert {stem for stem, m in titles if m[2] == "CPU"} == CPU_WORKFLOWS
+
+
+# The stored view (extra.ds) in the graph canvas of frontend 1.27 in a 1600x1000 window (1536x922
+# px; tests/host/browser_workflows.mjs measures the same in the real frontend): every node with
+# its title bar inside, at a zoom with text, none overlapping, and none under the minimap and zoom
+# toolbar the frontend draws in the canvas's bottom right corner (measured: minimap from (1242,
+# 656), toolbar from (1217, 866), canvas px).
+CANVAS_PX, TITLE_H, MIN_SCALE, CORNER = (1536, 922), 30, 0.6, (1217, 656)
+
+
+def layout_problems(wf: dict) -> list[str]:
+    ds = wf["extra"]["ds"]
+    scale, (ox, oy) = ds["scale"], ds["offset"]
+    out = [] if scale >= MIN_SCALE else [f"zoom {scale} < {MIN_SCALE}: no text drawn"]
+    boxes = []
+    for n in wf["nodes"]:
+        (x, y), (w, h) = n["pos"], n["size"]
+        box = (x, y - TITLE_H, x + w, y + h)
+        name = f"node {n['id']} ({n.get('title', n['type'])})"
+        sx0, sy0, sx1, sy1 = ((box[0] + ox) * scale, (box[1] + oy) * scale,
+                              (box[2] + ox) * scale, (box[3] + oy) * scale)
+        if sx0 < 0 or sy0 < 0 or sx1 > CANVAS_PX[0] or sy1 > CANVAS_PX[1]:
+            out.append(f"{name} is out of view at {[round(v) for v in (sx0, sy0, sx1, sy1)]}")
+        elif sx1 > CORNER[0] and sy1 > CORNER[1]:
+            out.append(f"{name} reaches under the minimap at {[round(v) for v in (sx1, sy1)]}")
+        for other, ob in boxes:
+            if box[0] < ob[2] and ob[0] < box[2] and box[1] < ob[3] and ob[1] < box[3]:
+                out.append(f"{name} overlaps {other}")
+        boxes.append((name, box))
+    return out
+
+
+@pytest.mark.parametrize("path", WORKFLOWS, ids=lambda p: p.stem)
+def test_stored_view_shows_every_node(path):
+    assert layout_problems(_load(path)) == []
+
+
+def test_layout_check_can_fail():
+    wf = _load(WORKFLOWS[-1])
+    moved = copy.deepcopy(wf)
+    moved["nodes"][1]["pos"] = list(moved["nodes"][2]["pos"])
+    assert any("overlaps" in p for p in layout_problems(moved))
+    far = copy.deepcopy(wf)
+    far["nodes"][0]["pos"][0] -= 5000
+    assert any("out of view" in p for p in layout_problems(far))
+    corner = copy.deepcopy(wf)
+    s, (ox, oy) = wf["extra"]["ds"]["scale"], wf["extra"]["ds"]["offset"]
+    corner["nodes"].append({"id": 999, "type": "Note", "pos": [1300 / s - ox, 700 / s - oy], "size": [100, 60]})
+    assert any("minimap" in p for p in layout_problems(corner))
+    small = copy.deepcopy(wf)
+    small["extra"]["ds"]["scale"] = 0.5
+    assert any("no text" in p for p in layout_problems(small))
+
+
+# The position-mode workflows load the checkpoint once and compare modes with one DiT Position
+# Mode node per mode on that MODEL (issue #13): workflow -> (modes, latent width, height).
+POSITION_MODE_WORKFLOWS = {
+    "07 GPU, DiT XL2 256 at 512, position modes": (["first", "interpolate", "ntk"], 512, 512),
+    "08 GPU, Flux dev at 2048x2048, position modes": (["first", "interpolate", "ntk", "yarn"], 2048, 2048),
+    "09 GPU, SD3.5 Large at 2048x2048, position modes": (["first", "interpolate", "ntk", "yarn"], 2048, 2048),
+}
+MODEL_LOADERS = {"RPE2DDiTLoader", "UNETLoader", "CheckpointLoaderSimple"}
+
+
+@pytest.mark.parametrize("name", sorted(POSITION_MODE_WORKFLOWS))
+def test_position_mode_workflows_load_once_and_sample_each_mode(name, specs):
+    modes, width, height = POSITION_MODE_WORKFLOWS[name]
+    prompt = to_api(_load(ROOT / "example_workflows" / f"{name}.json"), specs)
+    loaders = [k for k, n in prompt.items() if n["class_type"] in MODEL_LOADERS]
+    assert len(loaders) == 1, "the checkpoint is loaded once"
+    pm = {k: n for k, n in prompt.items() if n["class_type"] == "DiTPositionMode"}
+    assert sorted(n["inputs"]["mode"] for n in pm.values()) == sorted(modes)
+    assert all(n["inputs"]["model"] == [loaders[0], 0] and n["inputs"]["base_resolution"] == 0
+               for n in pm.values())
+    samplers = [n for n in prompt.values() if n["class_type"] == "KSampler"]
+    assert sorted(s["inputs"]["model"][0] for s in samplers) == sorted(pm), "one sampler per mode"
+    assert len({json.dumps({k: v for k, v in s["inputs"].items() if k != "model"}) for s in samplers}) == 1, \
+        "the samplers differ only in their model"
+    latent = prompt[samplers[0]["inputs"]["latent_image"][0]]["inputs"]
+    assert (latent["width"], latent["height"]) == (width, height)
 
 
 @pytest.mark.parametrize("path", WORKFLOWS, ids=lambda p: p.stem)

@@ -371,6 +371,16 @@ def sdxl_1024x3072(oi):
         "03 CPU, Boundary Visualizer ... to see them. Same settings as the 2048x2048 workflow."))
 
 
+def _mode_row(g, x, y, model, mode, label, pos, neg, latent, vae, steps, cfg, prefix):
+    """One compared position mode at height y: DiT Position Mode on `model` (20 lower than the row,
+    so that the pack's badge above its title stays clear of the group's title), then KSampler ->
+    VAE Decode -> SaveImage (_sample_decode_save); returns the decode node."""
+    pm = g.add("DiTPositionMode", (x, y + 20), {"mode": mode, "base_resolution": 0, "position_seed": 0},
+               width=330, title=f"DiT Position Mode: {mode}")
+    g.link(model, 0, pm, "model")
+    return _sample_decode_save(g, x + 370, y, pm, pos, neg, latent, vae, steps, cfg, prefix, 280, label)
+
+
 def dit_xl_512(oi):
     g = Graph(oi)
     g.add("Note", (0, 0), (
@@ -378,23 +388,153 @@ def dit_xl_512(oi):
         "Needs: models/checkpoints/DiT-XL-2-256x256.pt (facebookresearch DiT: "
         "https://dl.fbaipublicfiles.com/DiT/models/DiT-XL-2-256x256.pt, loaded weights-only) and "
         "the SD VAE models/vae/vae-ft-mse-840000-ema-pruned.safetensors. A GPU is advised.\n\n"
+        "One loader, three DiT Position Mode nodes on its MODEL: the checkpoint is loaded once. "
         "The official model was trained with fixed positions on a 16x16 grid; at 512 the grid is "
-        "32x32. Branches: first = 0..31, plain extrapolation (what you get without this pack); "
+        "32x32. first = 0..31, plain extrapolation (what you get without this pack); "
         "interpolate = 32 fractional positions squeezed onto the trained 0..15 (positional "
-        "interpolation); ntk = 0..31 with NTK-scaled sin-cos frequencies. RPE-2D's own modes "
-        "(linspace, random) need 32 distinct trained positions, i.e. a checkpoint trained with "
-        "RPE-2D on L >= 32 (python -m posenc_lab.train_dit); with this one sampling stops with an "
-        "error saying so.\n\n"
-        "Class 207 (golden retriever), cfg 4, 50 DDIM steps, same seed."), width=340, height=290)
-    vae = g.add("VAELoader", (0, 340), {"vae_name": SD_VAE["name"]}, models=[SD_VAE])
-    latent = g.add("EmptyLatentImage", (0, 470), {"width": 512, "height": 512, "batch_size": 1})
+        "interpolation); ntk = 0..31 with NTK-scaled sin-cos frequencies (yarn is a fourth "
+        "choice). RPE-2D's own modes (linspace, random) need 32 distinct trained positions, i.e. a "
+        "checkpoint trained with RPE-2D on L >= 32 (python -m posenc_lab.train_dit); with this one "
+        "they stop with an error saying so.\n\n"
+        "Class 207 (golden retriever), cfg 4, 50 DDIM steps, same seed."), width=340, height=330)
+    vae = g.add("VAELoader", (0, 380), {"vae_name": SD_VAE["name"]}, models=[SD_VAE], width=340)
+    latent = g.add("EmptyLatentImage", (0, 510), {"width": 512, "height": 512, "batch_size": 1}, width=340)
+    loader = g.add("RPE2DDiTLoader", (0, 700), {"dit_name": "DiT-XL-2-256x256.pt", "position_mode": "auto",
+                                                "position_seed": 0}, width=340)
+    label = g.add("DiTClassLabel", (0, 890), {"class_label": 207}, width=340)
+    g.link(loader, 0, label, "model")
     modes = ("first", "interpolate", "ntk")
-    decoded = _dit_rows(g, 380, 100, [f"position_mode = {m}" for m in modes], lambda i, y: (
-        _dit_row(g, 380, y, {"dit_name": "DiT-XL-2-256x256.pt", "position_mode": modes[i],
-                             "position_seed": 0}, 207, 50, 4.0, latent, vae,
-                 f"posenc/dit_xl_512_{modes[i]}", 280, modes[i])))
+    titles = ("first (extrapolation)", "interpolate (PI)", "ntk (NTK-aware)")
+    decoded = _dit_rows(g, 380, 100, titles, lambda i, y: (
+        _mode_row(g, 380, y, loader, modes[i], modes[i], label, (label, 1), latent, (vae, 0), 50, 4.0,
+                  f"posenc/dit_xl_512_{modes[i]}")))
     _side_by_side(g, 380 + DIT_ROW_WIDTH + 60, 100, decoded, list(modes),
                   "posenc/dit_xl_512_side_by_side", spacing=16)
+    return g
+
+
+FLUX_DEV = {"name": "flux1-dev.safetensors", "directory": "diffusion_models",
+            "url": "https://huggingface.co/black-forest-labs/FLUX.1-dev/resolve/main/flux1-dev.safetensors"}
+FLUX_AE = {"name": "ae.safetensors", "directory": "vae",
+           "url": "https://huggingface.co/black-forest-labs/FLUX.1-dev/resolve/main/ae.safetensors"}
+FLUX_CLIP_L = {"name": "clip_l.safetensors", "directory": "text_encoders",
+               "url": "https://huggingface.co/comfyanonymous/flux_text_encoders/resolve/main/clip_l.safetensors"}
+FLUX_T5XXL = {"name": "t5xxl_fp16.safetensors", "directory": "text_encoders",
+              "url": "https://huggingface.co/comfyanonymous/flux_text_encoders/resolve/main/t5xxl_fp16.safetensors"}
+SD35_LARGE = {"name": "sd3.5_large.safetensors", "directory": "checkpoints",
+              "url": "https://huggingface.co/stabilityai/stable-diffusion-3.5-large/resolve/main/sd3.5_large.safetensors"}
+SD35_TE = "https://huggingface.co/stabilityai/stable-diffusion-3.5-large/resolve/main/text_encoders/"
+SD35_ENCODERS = [{"name": n, "directory": "text_encoders", "url": SD35_TE + n}
+                 for n in ("clip_l.safetensors", "clip_g.safetensors", "t5xxl_fp16.safetensors")]
+GRID_MODES = ("first", "interpolate", "ntk", "yarn")
+# A 2x2 comparison: each cell a group with DiT Position Mode above VAE Decode, KSampler to their right.
+CELL_W, CELL_H = 600, 430        # group size; cells CELL_W + 20 apart across, CELL_H + 20 down
+PM_W, KS_X, KS_W = 260, 300, 280
+SIDE_W = 340                     # the stitch column, wide enough for the Save node's title
+LEFT_W = 270                     # the two columns of loaders and conditioning left of the grid
+
+
+def _mode_cell(g, x, y, model, mode, pos, neg, latent, vae, steps, cfg, sampler, scheduler):
+    """A cell of the 2x2 comparison with its group's top left at (x, y): DiT Position Mode on
+    `model` and VAE Decode under it, the KSampler to their right.  Returns the decode node."""
+    pm = g.add("DiTPositionMode", (x + 20, y + 90), {"mode": mode, "base_resolution": 0, "position_seed": 0},
+               width=PM_W, title=f"DiT Position Mode: {mode}")
+    g.link(model, 0, pm, "model")
+    ks = _sampler(g, (x + KS_X, y + 70), steps=steps, cfg=cfg, sampler=sampler, scheduler=scheduler)
+    g.nodes[ks - 1]["size"][0] = KS_W
+    g.link(pm, 0, ks, "model")
+    g.link(pos, 0, ks, "positive")
+    g.link(*(neg if isinstance(neg, tuple) else (neg, 0)), ks, "negative")
+    g.link(latent, 0, ks, "latent_image")
+    dec = g.add("VAEDecode", (x + 20, y + 270), title=f"VAE Decode: {mode}", width=PM_W)
+    g.link(ks, 0, dec, "samples")
+    g.link(vae[0], vae[1], dec, "vae")
+    g.group(mode, x, y, CELL_W, CELL_H)
+    return dec
+
+
+def _mode_grid(g, x, y, model, pos, neg, latent, vae, steps, cfg, sampler, scheduler, prefix):
+    """The four GRID_MODES in a 2x2 grid of cells from (x, y), and their pictures stitched into one
+    2x2 picture (the same order) in a column to the right, saved under `prefix`."""
+    decoded = [_mode_cell(g, x + (CELL_W + 20) * (i % 2), y + (CELL_H + 20) * (i // 2), model, mode, pos, neg,
+                          latent, vae, steps, cfg, sampler, scheduler) for i, mode in enumerate(GRID_MODES)]
+    sx = x + 2 * CELL_W + 20 + 60
+    rows = []
+    for r in range(2):
+        st = g.add("ImageStitch", (sx, y + 70 + 230 * r), {"direction": "right", "match_image_size": True,
+                                                           "spacing_width": 16, "spacing_color": "white"},
+                   width=SIDE_W, title=" | ".join(GRID_MODES[2 * r:2 * r + 2]))
+        g.link(decoded[2 * r], 0, st, "image1")
+        g.link(decoded[2 * r + 1], 0, st, "image2")
+        rows.append(st)
+    top, bottom = (" | ".join(GRID_MODES[:2]), " | ".join(GRID_MODES[2:]))
+    grid = g.add("ImageStitch", (sx, y + 70 + 460), {"direction": "down", "match_image_size": True,
+                                                     "spacing_width": 16, "spacing_color": "white"},
+                 width=SIDE_W, title=f"{top} over {bottom}")
+    g.link(rows[0], 0, grid, "image1")
+    g.link(rows[1], 0, grid, "image2")
+    save = g.add("SaveImage", (sx, y + 70 + 690), {"filename_prefix": f"{prefix}_side_by_side"}, width=SIDE_W,
+                 title=f"Save: {top} / {bottom}")
+    g.link(grid, 0, save, "images")
+    g.group("Side by side, 2x2", sx - 20, y, SIDE_W + 40, 690 + 94 + 90)
+
+
+def flux_dev_2048(oi):
+    g = Graph(oi)
+    g.add("Note", (0, 0), (
+        "Flux dev at 2048x2048 (2x its 1024 base): position modes first / interpolate / ntk / yarn\n\n"
+        "Not run here (no GPU): the graph passes ComfyUI's prompt validation in the host tests. "
+        "Needs models/diffusion_models/flux1-dev.safetensors, models/text_encoders/clip_l.safetensors "
+        "and t5xxl_fp16.safetensors, models/vae/ae.safetensors (the loaders carry the download "
+        "addresses; FLUX.1-dev is gated on Hugging Face: accept its licence there first), and a GPU "
+        "with memory for 16,384 image tokens.\n\n"
+        "One load, four DiT Position Mode nodes (base auto = 1024, so s = 2 per axis): first = the "
+        "model as it is (RoPE positions 0..127); interpolate = rows and columns squeezed onto "
+        "0..63; ntk = RoPE base theta * s^(d/(d-2)) per axis; yarn = per-frequency blend of the two "
+        "plus the attention temperature 0.1 ln 2 + 1 on the rotations (try it first on Flux).\n\n"
+        "20 steps, euler / simple, guidance 3.5, cfg 1, same seed."), width=2 * LEFT_W + 30, height=260)
+    unet = g.add("UNETLoader", (0, 310), {"unet_name": FLUX_DEV["name"], "weight_dtype": "default"},
+                 models=[FLUX_DEV], width=LEFT_W)
+    clip = g.add("DualCLIPLoader", (0, 480), {"clip_name1": FLUX_CLIP_L["name"], "clip_name2": FLUX_T5XXL["name"],
+                                             "type": "flux"}, models=[FLUX_CLIP_L, FLUX_T5XXL], width=LEFT_W)
+    vae = g.add("VAELoader", (0, 700), {"vae_name": FLUX_AE["name"]}, models=[FLUX_AE], width=LEFT_W)
+    latent = g.add("EmptySD3LatentImage", (0, 840), {"width": 2048, "height": 2048, "batch_size": 1}, width=LEFT_W)
+    text = g.add("CLIPTextEncode", (LEFT_W + 30, 310), {"text": PROMPT}, width=LEFT_W, height=200, title="positive")
+    g.link(clip, 0, text, "clip")
+    guided = g.add("FluxGuidance", (LEFT_W + 30, 560), {"guidance": 3.5}, width=LEFT_W)
+    g.link(text, 0, guided, "conditioning")
+    neg = g.add("ConditioningZeroOut", (LEFT_W + 30, 700), width=LEFT_W, title="negative (zero)")
+    g.link(text, 0, neg, "conditioning")
+    _mode_grid(g, 2 * LEFT_W + 70, 0, unet, guided, neg, latent, (vae, 0), 20, 1.0, "euler", "simple", "posenc/flux_dev_2048")
+    return g
+
+
+def sd35_large_2048(oi):
+    g = Graph(oi)
+    g.add("Note", (0, 0), (
+        "SD3.5 Large at 2048x2048 (2x its 1024 base): position modes first / interpolate / ntk / yarn\n\n"
+        "Not run here (no GPU): the graph passes ComfyUI's prompt validation in the host tests. "
+        "Needs models/checkpoints/sd3.5_large.safetensors and models/text_encoders/clip_l.safetensors, "
+        "clip_g.safetensors, t5xxl_fp16.safetensors (the loaders carry the download addresses; "
+        "SD3.5 Large is gated on Hugging Face: accept its licence there first), and a GPU.\n\n"
+        "SD3.5 adds a sin-cos table to its tokens, cropped around the table's centre (192 positions "
+        "per axis, 64 at 1024). first = the model as it is (the centre 128); interpolate = 128 "
+        "positions squeezed into the centre 64 the model sees at 1024 (try it first on SD3.5); "
+        "ntk = the crop with NTK-scaled frequencies; yarn = the crop with YaRN's per-frequency "
+        "blend (no attention temperature: the table is added to the tokens). Base auto = 1024.\n\n"
+        "28 steps, euler / sgm_uniform, cfg 4.5, same seed."), width=2 * LEFT_W + 30, height=260)
+    ckpt = g.add("CheckpointLoaderSimple", (0, 310), {"ckpt_name": SD35_LARGE["name"]}, models=[SD35_LARGE],
+                 width=LEFT_W)
+    clip = g.add("TripleCLIPLoader", (0, 490), {"clip_name1": "clip_l.safetensors", "clip_name2": "clip_g.safetensors",
+                                               "clip_name3": "t5xxl_fp16.safetensors"},
+                 models=SD35_ENCODERS, width=LEFT_W)
+    latent = g.add("EmptySD3LatentImage", (0, 680), {"width": 2048, "height": 2048, "batch_size": 1}, width=LEFT_W)
+    pos = g.add("CLIPTextEncode", (LEFT_W + 30, 310), {"text": PROMPT}, width=LEFT_W, height=200, title="positive")
+    neg = g.add("CLIPTextEncode", (LEFT_W + 30, 560), {"text": NEGATIVE}, width=LEFT_W, height=150, title="negative")
+    g.link(clip, 0, pos, "clip")
+    g.link(clip, 0, neg, "clip")
+    _mode_grid(g, 2 * LEFT_W + 70, 0, ckpt, pos, neg, latent, (ckpt, 2), 28, 4.5, "euler", "sgm_uniform",
+               "posenc/sd35_large_2048")
     return g
 
 
@@ -428,6 +568,8 @@ WORKFLOWS = {
     "05 GPU, SDXL at 2048x2048, FreeU V2 with and without PBC": sdxl_2048,
     "06 GPU, SDXL at 1024x3072, FreeU V2 with and without PBC": sdxl_1024x3072,
     "07 GPU, DiT XL2 256 at 512, position modes": dit_xl_512,
+    "08 GPU, Flux dev at 2048x2048, position modes": flux_dev_2048,
+    "09 GPU, SD3.5 Large at 2048x2048, position modes": sd35_large_2048,
 }
 
 

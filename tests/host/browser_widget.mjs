@@ -311,8 +311,10 @@ try {
   check("Vue renderer: patcher widget drawn", vp.inVueNode && vp.red > 100 && vp.plan.n === 9, vp);
   await shot("08-vue-N5");
 
-  // Another workflow tab whose node has the Visualizer's id: the grid must not move into it
-  // (issue #15: the widget used to find its Vue node by id alone).
+  // Another workflow tab whose node has the Visualizer's id: the grid must not move into it.
+  // (Here the Visualizer is in the root graph, which the tab switch clears, so its node is removed
+  // and this passes even with a lookup by id alone; browser_vue_ids.mjs has the cases that need
+  // the lookup by graph and id: Visualizers inside subgraphs, which outlive a tab switch.)
   const wfA = await page.evaluate(() => window.app.graph.serialize());
   await page.evaluate(async (vizId) => {
     const other = { last_node_id: vizId, last_link_id: 0, links: [], groups: [], config: {}, extra: {}, version: 0.4,

@@ -4,8 +4,10 @@ Runs when COMFYUI_PATH points at a ComfyUI checkout.  Starts ComfyUI on 127.0.0.
 with --base-directory in a temporary folder whose custom_nodes/ holds a symlink to this repository
 (so nothing is written into the ComfyUI checkout), opens it in headless Chromium driven by
 playwright-core (tests/host/browser_widget.mjs), and checks from the widget canvases' pixels that
-the grid is drawn, follows width and N, and also renders in the Vue node renderer.  Screenshots go
-to tests/artifacts/browser_widget/.
+the grid is drawn, follows width and N, and also renders in the Vue node renderer;
+tests/host/browser_vue_ids.mjs checks that in the Vue renderer the grid goes into its own node
+only, when node ids repeat across subgraphs and workflow tabs.  Screenshots go to
+tests/artifacts/browser_widget/.
 
 Needs: COMFYUI_PATH; the Python that runs ComfyUI (COMFYUI_PYTHON, default: this interpreter);
 Chromium (CHROMIUM, default /usr/bin/chromium: `apt-get install chromium`); node; playwright-core
@@ -105,7 +107,9 @@ def test_visualizer_runs_in_comfyui(comfy_server):
     assert status == 400 and "boundaries" in json.dumps(answer)
 
 
-def test_boundary_grid_widget_in_chromium(comfy_server):
+def _run_browser_script(comfy_server, script: str, artifacts: Path) -> tuple[subprocess.CompletedProcess, dict, str]:
+    """Run tests/host/<script> against the server in headless Chromium; (process, its JSON line of
+    checks, a one-line-per-check summary).  Skips without Chromium, node or playwright-core."""
     chromium = os.environ.get("CHROMIUM", "/usr/bin/chromium")
     if not Path(chromium).exists():
         pytest.skip(f"no Chromium at {chromium}: apt-get install chromium, or set CHROMIUM")
@@ -115,17 +119,37 @@ def test_boundary_grid_widget_in_chromium(comfy_server):
     pw = _playwright_dir()
     if pw is None:
         pytest.skip("playwright-core not found: npm ci --prefix tests/host, or set PLAYWRIGHT_CORE_DIR")
-    for old in ARTIFACTS.glob("*.png"):
-        old.unlink()
-    url = comfy_server["url"]
-    r = subprocess.run([node, str(HOST_DIR / "browser_widget.mjs"), url, str(ARTIFACTS), chromium],
+    artifacts.mkdir(parents=True, exist_ok=True)
+    r = subprocess.run([node, str(HOST_DIR / script), comfy_server["url"], str(artifacts), chromium],
                        cwd=pw, env={**os.environ, "PLAYWRIGHT_CORE_DIR": str(pw)},
                        capture_output=True, text=True, timeout=600)
-    (ARTIFACTS / "browser_widget.out").write_text(r.stdout + "\n--- stderr ---\n" + r.stderr)
+    (artifacts / f"{Path(script).stem}.out").write_text(r.stdout + "\n--- stderr ---\n" + r.stderr)
     lines = [ln for ln in r.stdout.splitlines() if ln.startswith('{"checks"')]
     results = json.loads(lines[-1]) if lines else {"checks": []}
     summary = "\n".join(f"{'ok  ' if c['ok'] else 'FAIL'} {c['name']}" for c in results["checks"])
     print(summary)
+    return r, results, summary
+
+
+def test_boundary_grid_widget_in_chromium(comfy_server):
+    for old in ARTIFACTS.glob("*.png"):
+        old.unlink()
+    r, results, summary = _run_browser_script(comfy_server, "browser_widget.mjs", ARTIFACTS)
     assert r.returncode == 0, f"{summary}\n{r.stderr[-4000:]}"
     assert len(results["checks"]) >= 20 and all(c["ok"] for c in results["checks"])
     assert len(list(ARTIFACTS.glob("*.png"))) >= 8
+
+
+def test_grid_mounts_only_in_its_own_vue_node_when_ids_repeat(comfy_server):
+    """Vue node renderer (issue #15, item 7): a Boundary Visualizer inside a subgraph, or in a
+    workflow tab switched away from, shares its node id with a node on screen; its grid must not be
+    mounted in that node (browser_vue_ids.mjs says how it is set up).  Failing details, with
+    where each grid was found, are in tests/artifacts/browser_widget/vue_ids/browser_vue_ids.out."""
+    artifacts = ARTIFACTS / "vue_ids"
+    for old in artifacts.glob("*.png"):
+        old.unlink()
+    r, results, summary = _run_browser_script(comfy_server, "browser_vue_ids.mjs", artifacts)
+    failed = [c for c in results["checks"] if not c["ok"]]
+    assert r.returncode == 0 and not failed, f"{summary}\n" + "\n".join(
+        f"{c['name']}: {json.dumps(c['detail'])[:1500]}" for c in failed) + f"\n{r.stderr[-2000:]}"
+    assert len(results["checks"]) >= 10

@@ -180,7 +180,9 @@ def test_boundary_visualizer(server):
 GPU_WORKFLOWS = ("04 GPU, SD 1.5 at 1024x1024, FreeU V2 with and without PBC",
                  "05 GPU, SDXL at 2048x2048, FreeU V2 with and without PBC",
                  "06 GPU, SDXL at 1024x3072, FreeU V2 with and without PBC",
-                 "07 GPU, DiT XL2 256 at 512, position modes")
+                 "07 GPU, DiT XL2 256 at 512, position modes",
+                 "08 GPU, Flux dev at 2048x2048, position modes",
+                 "09 GPU, SD3.5 Large at 2048x2048, position modes")
 
 
 @pytest.mark.parametrize("name", GPU_WORKFLOWS)
@@ -189,12 +191,17 @@ def test_big_model_workflows_pass_comfyui_validation(server, name):
     validation (every widget value, every link type): with empty stand-in files under the model
     names, POST /prompt accepts the prompt and execution stops at the first loader, on the file."""
     wf = json.loads((WORKFLOWS / f"{name}.json").read_text())
-    folders = {"CheckpointLoaderSimple": "checkpoints", "VAELoader": "vae", "RPE2DDiTLoader": "checkpoints"}
+    folders = {"CheckpointLoaderSimple": "checkpoints", "VAELoader": "vae", "RPE2DDiTLoader": "checkpoints",
+               "UNETLoader": "diffusion_models", "DualCLIPLoader": "text_encoders",
+               "TripleCLIPLoader": "text_encoders"}
     for node in wf["nodes"]:
-        if node["type"] in folders and node["widgets_values"][0] != "pixel_space":
-            path = server["base"] / "models" / folders[node["type"]] / node["widgets_values"][0]
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.touch()
+        if node["type"] not in folders:
+            continue
+        for value in node["widgets_values"]:   # every file a loader names (text encoders: two or three)
+            if isinstance(value, str) and value.endswith((".safetensors", ".pt")):
+                path = server["base"] / "models" / folders[node["type"]] / value
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.touch()
     object_info = get_json(f"{server['url']}object_info", 60)   # lists the stand-in files
     prompt = to_api(wf, object_info)
     req = urllib.request.Request(server["url"] + "prompt", data=json.dumps({"prompt": prompt}).encode(),
