@@ -55,6 +55,7 @@ from contextlib import nullcontext
 from dataclasses import dataclass, replace
 
 from posenc import schedule
+from posenc.boundaries import auto_boundary_count
 from posenc.attention_scaling import EntropyScalingRuntime, EntropyScalingSettings
 from posenc.pbc import PBCRuntime, PBCSettings
 from posenc.sampling_window import patched_module, window_steps
@@ -225,9 +226,9 @@ def half_window_sigma_end(steps: int) -> float:
 
 
 def auto_boundaries(height: int, width: int, base_h: int, base_w: int) -> int:
-    """N of ``pbc-auto``: max(1, round(scale) - 1) with scale = max(H / base_h, W / base_w)."""
-    scale = max(height / base_h, width / base_w)
-    return max(1, round(scale) - 1)
+    """N of ``pbc-auto``: the nodes' auto rule, posenc.boundaries.auto_boundary_count
+    (max(1, floor(s + 0.5) - 1), s = max(H / base_h, W / base_w))."""
+    return auto_boundary_count(height, width, base_h, base_w)
 
 
 def resolve(method: str, height: int, width: int, base_h: int, base_w: int) -> str:

@@ -355,7 +355,7 @@ def _set_widget(n, index, value):
     (lambda wf, by: wf["links"][0].__setitem__(5, "IMAGE"), "types"),
     (lambda wf, by: wf["links"].append(list(wf["links"][0])), "used twice"),
     (lambda wf, by: by["PBCModelPatcher"].__setitem__("type", "PBCModelPatcherX"), "neither a core node"),
-    (lambda wf, by: _set_widget(by["PBCModelPatcher"], 0, 0), "boundaries = 0 < min 1"),
+    (lambda wf, by: _set_widget(by["PBCModelPatcher"], 0, -1), "boundaries = -1 < min 0"),
     (lambda wf, by: _set_widget(by["PBCModelPatcher"], 2, 1.5), "start_percent = 1.5 > max 1.0"),
     (lambda wf, by: _set_widget(by["KSampler"], 1, "sometimes"), "control_after_generate"),
     (lambda wf, by: by["PBCModelPatcher"]["widgets_values"].pop(), "widget values for"),
