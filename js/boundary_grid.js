@@ -122,7 +122,7 @@ function readParams(node, kind) {
   }
   return {
     width, height, baseResolution: base, levels, seed, downscale,
-    n: toInt(widgetValue(node, "boundaries", 31)),
+    n: toInt(widgetValue(node, "boundaries", 3)),
     jitter: toInt(widgetValue(node, "jitter", 1)),
     notes,
   };

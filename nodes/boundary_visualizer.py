@@ -49,11 +49,11 @@ class BoundaryVisualizer(io.ComfyNode):
                                      f"{ASSUMED_BASE} (SD 1.5) is assumed and the "
                                      "picture says so. An axis gets boundaries only "
                                      "where the image is larger than this."),
-                io.Int.Input("boundaries", default=31, min=0, max=MAX_BOUNDARIES,
-                             tooltip="N, the number of virtual boundaries (the paper "
-                                     "uses 31); 0 = auto, one per base size of scale "
-                                     "beyond the first (1 at 2x, 3 at 4x). Same as the "
-                                     "PBC Model Patcher's input."),
+                io.Int.Input("boundaries", default=3, min=0, max=MAX_BOUNDARIES,
+                             tooltip="N, the number of virtual boundaries (the PBC Model "
+                                     "Patcher's default 3; the paper uses 31); 0 = auto, "
+                                     "one per base size of scale beyond the first (1 at "
+                                     "2x, 3 at 4x). Same as the PBC Model Patcher's input."),
                 io.Int.Input("jitter", default=1, min=0, max=64,
                              tooltip="Random shift of each boundary side, in latent cells "
                                      "(±jitter). The picture shows one draw; the patcher "

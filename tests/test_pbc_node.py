@@ -38,7 +38,7 @@ def test_inputs_are_the_contract(pack):
     assert list(req) == ["model", "boundaries", "jitter", "start_percent", "end_percent", "base_resolution", "jitter_seed"]
     assert [req[k][0] for k in req] == ["MODEL", "INT", "INT", "FLOAT", "FLOAT", "INT", "INT"]
     assert (req["boundaries"][1]["default"], req["jitter"][1]["default"], req["start_percent"][1]["default"],
-            req["end_percent"][1]["default"], req["base_resolution"][1]["default"]) == (31, 1, 0.0, 0.5, 0)
+            req["end_percent"][1]["default"], req["base_resolution"][1]["default"]) == (3, 1, 0.0, 0.5, 0)
     assert all(opts.get("tooltip") for _, opts in req.values())
     assert node.RETURN_TYPES == ["MODEL"] and node.CATEGORY == "model_patches/unet"
     assert registered_nodes(pack)["PBCModelPatcher"] == (node, "PBC Model Patcher (hires, upscale)")
