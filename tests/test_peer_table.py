@@ -25,10 +25,12 @@ def test_side_by_side_values_and_na():
     table = peer_table.peer_table([a, b], ["A", "B"])
     lines = table.splitlines()
     assert lines[0].startswith("| size | method | layout valid A | layout valid B |")
-    assert len(lines) == 2 + 3                                  # 1x rows left out
+    assert len(lines) == 2 + 2                  # 1x rows and rows n/a in every run left out
     assert lines[2].startswith("| 2x (64x64) | direct | 0.0% | 25.0% |")
     assert "| hires fix (nearest-exact, denoise 0.5) | 100.0% | 75.0% | 10.0% | 10.0% | 2.0 | -3.1 |" in lines[3]
-    assert lines[4].startswith("|  | progressive (nearest-exact, denoise 0.5) | n/a | - |")
+    b["rows"].append(_row(64, "progressive", 0.5))            # run in B only: shown, n/a for A
+    lines = peer_table.peer_table([a, b], ["A", "B"]).splitlines()
+    assert lines[4].startswith("|  | progressive (nearest-exact, denoise 0.5) | n/a | 50.0% |")
 
 
 def test_supplement_rows_are_merged_and_runs_must_match():

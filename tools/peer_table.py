@@ -5,7 +5,8 @@ layout valid, off-palette pixels, KID x1000, seam x100 and time ratio, one colum
 
 Each JSON is what `python -m posenc_lab bench --out X.md` writes next to X.md; the runs must have
 the same seeds and steps (the table says which).  Rows follow the first run's order; rows run at
-1x are left out (every method equals direct there).  Extra runs (for example a supplement with
+1x are left out (every method equals direct there), and so are rows that are n/a in every run
+(a method without meaning at that size, such as progressive at 2x).  Extra runs (for example a supplement with
 a few more methods on the same seeds) add their rows where the first run lacks them.
 """
 from __future__ import annotations
@@ -62,6 +63,8 @@ def peer_table(results: list[dict], names: list[str]) -> str:
     for key in order:
         h, w, method = key
         rows = [m.get(key) for m in by_model]
+        if all(r is None or r.get("not_applicable") for r in rows):
+            continue                      # e.g. progressive at 2x: the text says where it runs
         label = row_label(next(r for r in rows if r is not None))
         size = size_name(h, w, base) if (h, w) != seen_size else ""
         seen_size = (h, w)
