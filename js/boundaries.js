@@ -46,6 +46,15 @@ export function jitterDelta(seed, key, index, side, jitter) {
   return Number(hashInts(seed, key, index, side) % m) - jitter;
 }
 
+/** The nodes' "0 = auto" value of N (posenc/boundaries.py AUTO_BOUNDARIES). */
+export const AUTO_BOUNDARIES = 0;
+
+/** N of the auto setting: max(1, floor(s + 0.5) - 1), s = max(H / baseH, W / baseW) (boundaries.py). */
+export function autoBoundaryCount(latentHeight, latentWidth, baseHeight, baseWidth) {
+  const scale = Math.max(latentHeight / baseHeight, latentWidth / baseWidth);
+  return Math.max(1, Math.floor(scale + 0.5) - 1);
+}
+
 export function checkBoundaryCount(n) {
   if (!Number.isInteger(n) || n < 1 || n > MAX_BOUNDARIES) {
     throw new RangeError(`boundaries must be an integer from 1 to ${MAX_BOUNDARIES} (got ${n})`);
@@ -129,11 +138,16 @@ export function planBoundaries({ width, height, baseResolution, n, jitter = 0, s
   checkInt("levels", levels, 1, MAX_LEVELS);
   checkInt("latent_downscale", latentDownscale, 1, 64);
   checkInt("jitter", jitter, 0, MAX_SIZE);
-  checkBoundaryCount(n);
+  const auto = n === AUTO_BOUNDARIES;
+  if (!auto) checkBoundaryCount(n);
   const latentWidth = Math.floor(width / latentDownscale);
   const latentHeight = Math.floor(height / latentDownscale);
   if (latentWidth < 1 || latentHeight < 1) {
     throw new RangeError(`width and height must be at least ${latentDownscale} pixels (got ${width}x${height})`);
+  }
+  if (auto) {
+    const base = baseResolution / latentDownscale;
+    n = autoBoundaryCount(latentHeight, latentWidth, base, base);
   }
   const [rows, cols] = activeAxes(latentHeight, latentWidth, baseResolution, latentDownscale);
   const out = levelSizes(latentHeight, latentWidth, levels).map(([h, w], index) => ({
@@ -144,6 +158,6 @@ export function planBoundaries({ width, height, baseResolution, n, jitter = 0, s
   }));
   return {
     width, height, baseResolution, latentDownscale, latentWidth, latentHeight,
-    rows, cols, active: rows || cols, n, jitter, levels: out,
+    rows, cols, active: rows || cols, n, auto, jitter, levels: out,
   };
 }

@@ -122,7 +122,7 @@ function readParams(node, kind) {
   }
   return {
     width, height, baseResolution: base, levels, seed, downscale,
-    n: toInt(widgetValue(node, "boundaries", 31)),
+    n: toInt(widgetValue(node, "boundaries", 3)),
     jitter: toInt(widgetValue(node, "jitter", 1)),
     notes,
   };
@@ -174,7 +174,7 @@ export function drawGrid(ctx, cw, ch, plan, params, error, dpr = 1) {
     text(`at or below base ${p.baseResolution}: no boundaries (model untouched)`, "#ffcc4d");
   } else {
     const axes = p.rows && p.cols ? "both axes" : p.cols ? "vertical only (width is the long axis)" : "horizontal only (height is the long axis)";
-    text(`N=${p.n}, ${axes}; jitter ±${p.jitter}: one draw, redrawn every step`, "#ddd");
+    text(`N=${p.n}${p.auto ? " (auto)" : ""}, ${axes}; jitter ±${p.jitter}: one draw, redrawn every step`, "#ddd");
   }
   for (const note of params.notes) text(note, "#999");
 
@@ -352,8 +352,8 @@ function attachGrid(node, kind) {
     state.params = params;
     state.signature = signature();
     try {
-      if (!(params.n >= 1 && params.n <= MAX_BOUNDARIES)) {
-        throw new RangeError(`boundaries must be from 1 to ${MAX_BOUNDARIES} (got ${params.n})`);
+      if (!(params.n >= 0 && params.n <= MAX_BOUNDARIES)) {
+        throw new RangeError(`boundaries must be from 0 (auto) to ${MAX_BOUNDARIES} (got ${params.n})`);
       }
       state.plan = planBoundaries({
         width: params.width, height: params.height, baseResolution: params.baseResolution,

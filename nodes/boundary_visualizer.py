@@ -49,9 +49,11 @@ class BoundaryVisualizer(io.ComfyNode):
                                      f"{ASSUMED_BASE} (SD 1.5) is assumed and the "
                                      "picture says so. An axis gets boundaries only "
                                      "where the image is larger than this."),
-                io.Int.Input("boundaries", default=31, min=1, max=MAX_BOUNDARIES,
-                             tooltip="N, the number of virtual boundaries (the paper "
-                                     "uses 31). Same as the PBC Model Patcher's input."),
+                io.Int.Input("boundaries", default=3, min=0, max=MAX_BOUNDARIES,
+                             tooltip="N, the number of virtual boundaries (the PBC Model "
+                                     "Patcher's default 3; the paper uses 31); 0 = auto, "
+                                     "one per base size of scale beyond the first (1 at "
+                                     "2x, 3 at 4x). Same as the PBC Model Patcher's input."),
                 io.Int.Input("jitter", default=1, min=0, max=64,
                              tooltip="Random shift of each boundary side, in latent cells "
                                      "(±jitter). The picture shows one draw; the patcher "
@@ -81,7 +83,7 @@ class BoundaryVisualizer(io.ComfyNode):
         _check("width", width, 8, MAX_SIZE)
         _check("height", height, 8, MAX_SIZE)
         _check("base_resolution", base_resolution, 0, MAX_SIZE, " (0 = auto)")
-        _check("boundaries", boundaries, 1, MAX_BOUNDARIES, " (the paper uses 31)")
+        _check("boundaries", boundaries, 0, MAX_BOUNDARIES, " (0 = auto; the paper uses 31)")
         _check("jitter", jitter, 0, MAX_SIZE)
         _check("jitter_seed", jitter_seed, 0, 0xFFFFFFFFFFFFFFFF)
         _check("levels", levels, 0, MAX_LEVELS, " (0 = auto)")

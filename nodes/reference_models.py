@@ -68,7 +68,7 @@ class ComfyReferenceUNet(ReferenceUNet):
 
     def _forward(self, x, timesteps=None, context=None, y=None, control=None,
                  transformer_options={}, **kwargs):
-        return ReferenceUNet.forward(self, x, timesteps, y)
+        return ReferenceUNet.forward(self, x, timesteps, y, transformer_options)
 
 
 def _model_classes():
@@ -149,7 +149,9 @@ class ReferenceModelLoader(io.ComfyNode):
                                tooltip="A bundled reference model from the pack's models/ "
                                        "folder. reference_unet: pixel-space U-Net trained "
                                        "at 32x32 on procedural scenes (sky, ground, one "
-                                       "horizon, one sun)."),
+                                       "horizon, one sun). reference_unet_b: a second "
+                                       "architecture trained on the same scenes, to check "
+                                       "a result on an independent model."),
             ],
             outputs=[io.Model.Output(display_name="model",
                                      tooltip="Pixel-space model: decode with the 'pixel_space' VAE, start from a "

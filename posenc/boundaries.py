@@ -64,6 +64,27 @@ def boundary_lambdas(n: int) -> tuple[float, ...]:
     return tuple(i / (n + 1) for i in range(1, n + 1))
 
 
+AUTO_BOUNDARIES = 0    # the nodes' "0 = auto" value of N
+
+
+def auto_boundary_count(latent_h: float, latent_w: float, base_h: float, base_w: float) -> int:
+    """N of the auto setting: max(1, floor(s + 0.5) - 1), s = max(H / base_h, W / base_w), the
+    scale of the model input over the training size (1 at 2x, 2 at 3x, 3 at 4x).  One boundary
+    per base-size step of the scale beyond the first: the rule the layout benchmark chose on two
+    reference U-Nets (README, "Against what users do instead"); js/boundaries.js has its twin."""
+    scale = max(latent_h / base_h, latent_w / base_w)
+    return max(1, math.floor(scale + 0.5) - 1)
+
+
+def resolve_boundary_count(n: int, latent_h: float, latent_w: float, base_h: float,
+                           base_w: float) -> int:
+    """N itself, or the auto count for n == AUTO_BOUNDARIES."""
+    if n == AUTO_BOUNDARIES:
+        return auto_boundary_count(latent_h, latent_w, base_h, base_w)
+    check_boundary_count(n)
+    return n
+
+
 def check_boundary_count(n: int) -> None:
     if not isinstance(n, int) or isinstance(n, bool) or n < 1 or n > MAX_BOUNDARIES:
         raise ValueError(f"boundaries must be an integer from 1 to {MAX_BOUNDARIES} (got {n!r}); "

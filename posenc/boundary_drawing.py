@@ -22,7 +22,8 @@ import torch
 import torch.nn.functional as F
 from PIL import Image, ImageDraw, ImageFont
 
-from .boundaries import Boundaries, active_axes, check_boundary_count, level_sizes, virtual_boundaries
+from .boundaries import (AUTO_BOUNDARIES, Boundaries, active_axes, check_boundary_count, level_sizes,
+                         resolve_boundary_count, virtual_boundaries)
 from .limits import MAX_BOUNDARIES, MAX_JITTER, MAX_LEVELS, MAX_SIZE
 
 DEFAULT_LEVELS = 4        # SD 1.x / 2.x U-Nets have 4 levels (SDXL has 3)
@@ -70,6 +71,7 @@ class BoundaryPlan:
     seed: int
     key: int
     levels: tuple[LevelPlan, ...]
+    auto: bool = False          # n came from the auto rule (boundaries input 0)
 
     @property
     def active(self) -> bool:
@@ -94,23 +96,26 @@ def plan_boundaries(width: int, height: int, base_resolution: int, n: int, jitte
     _check_int("levels", levels, 1, MAX_LEVELS)
     _check_int("latent_downscale", latent_downscale, 1, 64)
     _check_int("jitter", jitter, 0, MAX_JITTER)
-    try:
-        check_boundary_count(n)
-    except ValueError as e:
-        raise ValueError(str(e)) from None
+    if n != AUTO_BOUNDARIES:
+        try:
+            check_boundary_count(n)
+        except ValueError as e:
+            raise ValueError(str(e)) from None
     latent_w = width // latent_downscale
     latent_h = height // latent_downscale
     if latent_w < 1 or latent_h < 1:
         raise ValueError(f"width and height must be at least {latent_downscale} pixels "
                          f"(one latent cell; got {width}x{height})")
     base_latent = base_resolution / latent_downscale
+    auto = n == AUTO_BOUNDARIES
+    n = resolve_boundary_count(n, latent_h, latent_w, base_latent, base_latent)
     rows, cols = active_axes(latent_h, latent_w, base_latent, base_latent)
     plans = []
     for i, (h, w) in enumerate(level_sizes(latent_h, latent_w, levels)):
         b = virtual_boundaries(h, w, n, jitter=jitter, seed=seed, key=key, rows=rows, cols=cols)
         plans.append(LevelPlan(i, h, w, b))
     return BoundaryPlan(width, height, base_resolution, latent_downscale, latent_w, latent_h,
-                        rows, cols, n, jitter, seed, key, tuple(plans))
+                        rows, cols, n, jitter, seed, key, tuple(plans), auto)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -244,7 +249,8 @@ def header_lines(plan: BoundaryPlan, image_size: tuple[int, int] | None = None,
         notice = (f"At or below the base ({p.base_resolution} px): PBC leaves this size untouched, "
                   "no virtual boundaries.")
         lines.append(notice)
-    lines.append(f"N = {p.n} boundaries  ·  jitter ±{p.jitter} cells, seed {p.seed}: one jitter draw "
+    auto = " (auto: 1 per base size of scale beyond the first)" if p.auto else ""
+    lines.append(f"N = {p.n}{auto} boundaries  ·  jitter ±{p.jitter} cells, seed {p.seed}: one jitter draw "
                  "is shown; the patcher redraws it every sampling step.")
     if image_size is not None:
         iw, ih = image_size

@@ -13,8 +13,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from .boundaries import (Boundaries, active_axes, check_boundary_count, nominal_offset, sigma_key,
-                         virtual_boundaries)
+from .boundaries import (AUTO_BOUNDARIES, Boundaries, active_axes, check_boundary_count,
+                         nominal_offset, resolve_boundary_count, sigma_key, virtual_boundaries)
 from .sampling_window import PatchTarget, WindowedRuntime, check_step_window, tagged
 from .valued_padding import ConvPlan, ConvSpec, check_merge, make_plan, valued_padding_conv2d
 
@@ -24,7 +24,8 @@ LAYOUTS = ("progressive", "central")
 
 @dataclass(frozen=True)
 class PBCSettings:
-    """User settings: N boundaries (Eq. 4), jitter r (Eq. 3), seed of the jitter hash, the base
+    """User settings: N boundaries (Eq. 4; 0 = auto, boundaries.auto_boundary_count of the model
+    input's size at each call), jitter r (Eq. 3), seed of the jitter hash, the base
     size in latent cells, the conv method ("auto", "per_tap", "strips") and the sampling window:
     start_percent / end_percent, a share of the steps of the run being sampled, and sigma_start /
     sigma_end, an absolute noise-level window (sampling_window.py; docs/DESIGN.md section 7).
@@ -60,7 +61,12 @@ class PBCSettings:
     end_percent: float = 1.0
 
     def __post_init__(self):
-        check_boundary_count(self.boundaries)
+        if self.boundaries != AUTO_BOUNDARIES:
+            try:
+                check_boundary_count(self.boundaries)
+            except ValueError as e:
+                raise ValueError(f"{e}; or 0 for auto (one boundary per base size of scale "
+                                 "beyond the first)") from None
         check_step_window(self.start_percent, self.end_percent, "PBC")
         if self.jitter < 0:
             raise ValueError(f"jitter must be >= 0 (got {self.jitter})")
@@ -80,6 +86,7 @@ class ActiveStep:
     key: int
     latent_h: int = 0
     latent_w: int = 0
+    boundaries: int = 1      # N of this call (the auto count resolved for its input size)
 
 
 def central_boundary(height: int, width: int, latent_h: int, latent_w: int, base_h: int,
@@ -109,7 +116,8 @@ class PBCRuntime(WindowedRuntime):
         rows, cols = active_axes(latent_h, latent_w, s.base_height, s.base_width)
         if not (rows or cols):
             return None
-        return ActiveStep(rows, cols, sigma_key(sigma) if s.jitter else 0, latent_h, latent_w)
+        n = resolve_boundary_count(s.boundaries, latent_h, latent_w, s.base_height, s.base_width)
+        return ActiveStep(rows, cols, sigma_key(sigma) if s.jitter else 0, latent_h, latent_w, n)
 
     @staticmethod
     def find(module):
@@ -137,7 +145,7 @@ class PBCRuntime(WindowedRuntime):
                 bounds = central_boundary(height, width, step.latent_h, step.latent_w,
                                           s.base_height, s.base_width, rows, cols)
             else:
-                bounds = virtual_boundaries(height, width, s.boundaries, s.jitter, s.seed,
+                bounds = virtual_boundaries(height, width, step.boundaries, s.jitter, s.seed,
                                             step.key, rows=rows, cols=cols)
             plan = self._plans[key] = make_plan(bounds, spec, method, s.merge)
         return plan

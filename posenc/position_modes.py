@@ -189,7 +189,7 @@ def _check_distinct(n: int, L: int, mode: str, axis: str = "") -> None:
         raise ValueError(
             f"position mode '{mode}' needs {n} distinct positions{' for the ' + axis if axis else ''}"
             f" but the model only knows L={L}; use a smaller size, or mode 'interpolate', "
-            f"'first' or 'ntk' (a model trained with RPE-2D on a larger L extrapolates further)")
+            f"'first', 'ntk' or 'yarn' (a model trained with RPE-2D on a larger L extrapolates further)")
 
 
 def sample_training_positions(batch: int, n: int, L: int,

@@ -238,11 +238,18 @@ class ReferenceUNet(nn.Module):
                 f"{max(f, height // f * f)}x{max(f, width // f * f)}")
 
     def forward(self, x: torch.Tensor, timesteps: torch.Tensor, y: torch.Tensor | None = None,
-                **kwargs) -> torch.Tensor:
+                transformer_options: dict | None = None, **kwargs) -> torch.Tensor:
         """Predict eps of x_t (B, C, H, W) at (fractional) timesteps (B,) for class labels y (B,).
 
-        y=None or y == num_classes is the unconditional (null) label.  Extra keyword arguments
-        (ComfyUI passes context, control, transformer_options) are accepted and ignored.
+        y=None or y == num_classes is the unconditional (null) label.  Other keyword arguments
+        (ComfyUI passes context and control) are accepted and ignored.
+
+        ``transformer_options["patches"]`` may hold block patches with the calling convention of
+        SD's U-Net in ComfyUI (docs/DESIGN.md section 7): ``input_block_patch`` and
+        ``input_block_patch_after_skip`` (h, options) -> h around the skip of every input block,
+        ``output_block_patch`` (h, skip, options) -> (h, skip) before every concatenation, with
+        ``options["block"]`` = ("input", i) / ("output", i).  This is what ComfyUI core's
+        PatchModelAddDownscale (Kohya Deep Shrink) attaches, so it works on this model too.
         """
         if x.dim() != 4 or x.shape[1] != self.in_channels:
             raise ValueError(f"expected input (B, {self.in_channels}, H, W), got {tuple(x.shape)}")
@@ -266,13 +273,28 @@ class ReferenceUNet(nn.Module):
         emb = self.time_embed(timestep_embedding(t, self.model_channels).to(dtype)) \
             + self.label_emb(y)
         h = x.to(dtype)
+        options = transformer_options if transformer_options is not None else {}
+        patches = options.get("patches", {})
+        before_skip = patches.get("input_block_patch", ())
+        after_skip = patches.get("input_block_patch_after_skip", ())
+        at_output = patches.get("output_block_patch", ())
         skips = []
-        for stage in self.input_blocks:
+        for i, stage in enumerate(self.input_blocks):
+            options["block"] = ("input", i)
             h = stage(h, emb)
+            for patch in before_skip:
+                h = patch(h, options)
             skips.append(h)
+            for patch in after_skip:
+                h = patch(h, options)
+        options["block"] = ("middle", 0)
         h = self.middle_block(h, emb)
-        for stage in self.output_blocks:
-            h = stage(torch.cat([h, skips.pop()], dim=1), emb)
+        for i, stage in enumerate(self.output_blocks):
+            options["block"] = ("output", i)
+            skip = skips.pop()
+            for patch in at_output:
+                h, skip = patch(h, skip, options)
+            h = stage(torch.cat([h, skip], dim=1), emb)
         return self.out(h).to(x.dtype)
 
 

@@ -79,12 +79,21 @@ def add_bench(p: argparse.ArgumentParser) -> None:
                    "(fractions of the steps, default 0-0.5, entropy 0-1; not direct), minsize=S "
                    "(boundaries only on feature maps >= S along the axis; pbc, unidirectional), "
                    "merge=product|strongest (several boundaries on one row: product of lambdas "
-                   "or the smallest; pbc); e.g. pbc31:merge=strongest,pbc3:minsize=64:window=0-0.3 "
+                   "or the smallest; pbc); what users do instead: hires (two-pass hires fix; "
+                   "knobs up=nearest|bilinear, denoise=D, pbc=N|auto for PBC in the img2img "
+                   "pass), progressive (1x -> half -> target; same knobs), deepshrink (ComfyUI's "
+                   "PatchModelAddDownscale; knob pbc=N|auto); e.g. pbc31:merge=strongest,"
+                   "pbc3:minsize=64:window=0-0.3,hires:up=bilinear:denoise=0.4:pbc=31 "
                    "(default: %(default)s)")
     p.add_argument("--out", default="docs/bench_layout.md",
                    help="Markdown table (raw numbers go next to it as .json)")
     p.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
     p.add_argument("--weights", default=None, help="U-Net weights (default: the bundled ones)")
+    p.add_argument("--model-name", default=None,
+                   help="how the table names the model (default: the bundled reference U-Net)")
+    p.add_argument("--seed-start", type=int, default=0,
+                   help="first seed (default 0); held-out seeds: a range never used while "
+                   "choosing settings")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
@@ -99,6 +108,8 @@ def run_bench(args: argparse.Namespace) -> int:
         methods = [check_method(m.strip()) for m in args.methods.split(",") if m.strip()]
         if args.seeds < 1 or args.steps < 1:
             raise ValueError("--seeds and --steps must be >= 1")
+        if args.seed_start < 0:
+            raise ValueError("--seed-start must be >= 0")
         model = load_reference_unet(args.weights)
         for h, w in sizes:
             model.check_size(h, w)
@@ -109,7 +120,10 @@ def run_bench(args: argparse.Namespace) -> int:
     command = command_line()
     result = run_layout_bench(model, sizes, methods, args.seeds, args.steps, args.guidance,
                               progress=not args.no_progress,
-                              on_cell=lambda r: write_outputs(r, args.out, command))
+                              on_cell=lambda r: write_outputs(r, args.out, command),
+                              seed_start=args.seed_start,
+                              model_name=args.model_name or (
+                                  f"Reference U-Net from {args.weights}" if args.weights else None))
     print(write_outputs(result, args.out, command))
     return 0
 

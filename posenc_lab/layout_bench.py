@@ -29,6 +29,8 @@ from .feature_metrics import features, kid_from_features, patch_similarity
 from .layout_metrics import layout_metrics
 from .run_records import pct
 from .resolution_methods import check_method, method_label, parse_method, resolve, sample_with_method
+from .seam_metric import seam_score
+from .two_pass import NotApplicable
 
 DEFAULT_SIZES = ((32, 32), (64, 64), (128, 128), (32, 128))
 DEFAULT_METHODS = ("direct", "pbc1", "pbc3", "pbc31", "pbc-auto", "redilate", "unidirectional",
@@ -54,7 +56,8 @@ def size_name(h: int, w: int, base: int) -> str:
 
 def run_layout_bench(model, sizes=DEFAULT_SIZES, methods=DEFAULT_METHODS, seeds: int = 64,
                      steps: int = 25, guidance: float = 1.0, chunk: int = 8,
-                     progress: bool = True, on_cell=None) -> dict:
+                     progress: bool = True, on_cell=None, seed_start: int = 0,
+                     model_name: str | None = None) -> dict:
     """Run the benchmark; returns {"rows": [...], "valid_1x": float, ...}.
 
     on_cell(result_so_far) is called after every (size, method) cell (for incremental output).
@@ -66,9 +69,10 @@ def run_layout_bench(model, sizes=DEFAULT_SIZES, methods=DEFAULT_METHODS, seeds:
     base = int(model.base_resolution)
     sizes = [tuple(s) for s in sizes]
     sizes = [(base, base)] + [s for s in dict.fromkeys(sizes) if s != (base, base)]
-    seed_list = list(range(seeds))
+    seed_list = list(range(seed_start, seed_start + seeds))
     labels = torch.tensor([s % 4 for s in seed_list])
-    result = {"seeds": seeds, "steps": steps, "guidance": guidance, "base": base, "rows": [],
+    result = {"seeds": seeds, "seed_start": seed_start, "model": model_name,
+              "steps": steps, "guidance": guidance, "base": base, "rows": [],
               "valid_1x": None, "kid_floor": None, "kid_scale": 1000, "wall_seconds": None}
     total = len(sizes) * len(methods) * seeds + seeds
     bar = tqdm(total=total, unit="img", disable=not progress, dynamic_ncols=True)
@@ -98,7 +102,14 @@ def run_layout_bench(model, sizes=DEFAULT_SIZES, methods=DEFAULT_METHODS, seeds:
                 row = dict(done[concrete], method=method, same_as=concrete)
                 bar.update(seeds)
             else:
-                images, elapsed = sample(method, h, w, seed_list, labels)
+                try:
+                    images, elapsed = sample(method, h, w, seed_list, labels)
+                except NotApplicable as e:
+                    row = dict(method=method, height=h, width=w, not_applicable=str(e))
+                    bar.update(seeds)
+                    done[method] = row
+                    result["rows"].append(row)
+                    continue
                 summary = layout_metrics(images, labels).summary()
                 if reference is None:
                     # The first cell is direct at 1x: the KID reference, and its noise floor
@@ -115,7 +126,8 @@ def run_layout_bench(model, sizes=DEFAULT_SIZES, methods=DEFAULT_METHODS, seeds:
                 row = dict(summary, method=method, height=h, width=w, seconds=elapsed,
                            time_ratio=elapsed / direct_time, same_as=None,
                            resolved=concrete if concrete != method else None, kid=kid,
-                           patch_similarity=float(patch_similarity(images).mean()))
+                           patch_similarity=float(patch_similarity(images).mean()),
+                           seam=seam_score(images))
             done[method] = row
             result["rows"].append(row)
             if (h, w) == (base, base) and method == "direct":
@@ -152,9 +164,12 @@ def markdown_table(result: dict, command: str | None = None) -> str:
         lines += [f"Command: `{command}`", ""]
     if result.get("wall_seconds") is not None:
         lines += [f"Wall time: {result['wall_seconds'] / 60:.1f} min.", ""]
+    s0 = result.get("seed_start", 0)
+    n = result["seeds"]
+    model = result.get("model") or "Bundled reference U-Net (models/reference_unet.safetensors)"
     lines += [
-        f"Bundled reference U-Net (models/reference_unet.safetensors, trained at {base}x{base}); "
-        f"{result['seeds']} seeds per cell (seeds 0..{result['seeds'] - 1}, class = seed mod 4, "
+        f"{model}, trained at {base}x{base}; "
+        f"{n} seeds per cell (seeds {s0}..{s0 + n - 1}, class = seed mod 4, "
         f"the same noise for every method), {result['steps']} DDIM steps, guidance "
         f"{result['guidance']:g}.  PBC: jitter 1, seed 0, first half of the steps; re-dilation "
         "(ScaleCrafter-style, 3x3 convs dilated by the scale factor per axis) and the "
@@ -171,25 +186,43 @@ def markdown_table(result: dict, command: str | None = None) -> str:
         "model draws at its training size; `ref` = the reference itself).  **Patch similarity** "
         "(Content Richness): mean pairwise cosine similarity of the 3x3 patch features of an "
         "image, mean over images; **lower = richer content**, repeats raise it.  Time ratio: "
-        "sampling time / direct at the same size, same run, one torch thread on a shared CPU.",
+        "sampling time / direct at the same size, same run, one torch thread on a shared CPU.  "
+        "Peers (what users do instead): `hires fix` = sample at 1x (the smaller side at the "
+        "training size), upscale (nearest-exact = LatentUpscaleBy's default, or bilinear = the "
+        "pixel route; on a pixel-space model they differ only in the interpolation), img2img "
+        "at the target with the given denoise (DDIM, the last `steps` of int(steps / denoise) "
+        "timesteps, as KSampler); `progressive` = 1x -> half the target -> target; "
+        "`Deep Shrink` = ComfyUI's PatchModelAddDownscale algorithm (features after the first "
+        "downsampling block shrunk by the scale, bicubic, sigma window 0-0.35 of the schedule); "
+        "`+ PBC N=n` = PBC in the img2img pass(es) (or Deep Shrink's pass), first half of that "
+        "pass's steps.  **Seam x100** (posenc_lab/seam_metric.py): correlation between images "
+        "of their high-passed row/column edge profiles: lines at the same place in every image "
+        "(faint boundary rectangles, blocky upscaling); about 0 for rendered scenes, about 5 "
+        "for scenes with faint rectangles drawn on PBC's N=3 boundaries; lower = fewer seams.",
         "",
         f"**Model at 1x: {pct(v1) if v1 is not None else 'n/a'} layout-valid** (repeated in "
         "every row; at 1x the methods are off and must equal direct)."
         + (f"  **KID noise floor x{scale:g}: {scale * floor:.2f}** (1x outputs of seeds "
-           f"{result['seeds']}..{2 * result['seeds'] - 1} against seeds 0..{result['seeds'] - 1}, "
+           f"{s0 + n}..{s0 + 2 * n - 1} against seeds {s0}..{s0 + n - 1}, "
            "same classes)." if floor is not None else ""),
         "",
         "| size | method | layout valid | mean suns | mean horizons | sun below horizon "
-        f"| off-palette pixels | KID x{scale:g} | patch similarity (lower = richer) | time ratio "
-        "| 1x valid |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        f"| off-palette pixels | KID x{scale:g} | patch similarity (lower = richer) | seam x100 "
+        "| time ratio | 1x valid |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in result["rows"]:
+        if r.get("not_applicable"):
+            lines.append(f"| {size_name(r['height'], r['width'], base)} | {row_label(r)} "
+                         + "| n/a " * 9 + "| " + (pct(v1) if v1 is not None else "n/a") + " |")
+            continue
+        seam = f"{100 * r['seam']:.1f}" if r.get("seam") is not None else "n/a"
         lines.append(
             f"| {size_name(r['height'], r['width'], base)} | {row_label(r)} "
             f"| {pct(r['valid_rate'])} | {r['mean_suns']:.2f} | {r['mean_horizons']:.2f} "
             f"| {pct(r['sun_below_rate'])} | {pct(r['palette_outside'])} "
-            f"| {_kid(r.get('kid'), scale)} | {r['patch_similarity']:.3f} | {r['time_ratio']:.2f} "
+            f"| {_kid(r.get('kid'), scale)} | {r['patch_similarity']:.3f} | {seam} "
+            f"| {r['time_ratio']:.2f} "
             f"| {pct(v1) if v1 is not None else 'n/a'} |")
     return "\n".join(lines) + "\n"
 

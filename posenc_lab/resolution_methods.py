@@ -19,6 +19,19 @@ Method names:
 * ``entropy``: attention-entropy scaling (attention_scaling.py, Jin et al. 2023): self-attention
   logits times sqrt(log_{n_train} n_test), during every step.
 
+What ComfyUI users do instead (docs/DESIGN.md section 7):
+
+* ``hires``: the two-pass "hires fix" (two_pass.py): sample at the first-pass size (1x), upscale,
+  img2img at the target size.  Knobs ``up=nearest|bilinear`` (default nearest: LatentUpscaleBy's
+  nearest-exact; bilinear: the pixel route) and ``denoise=D`` (default 0.5).
+* ``progressive``: 1x -> half the target -> target, two img2img passes (two_pass.py); same knobs.
+* ``deepshrink``: Kohya Deep Shrink as ComfyUI core's PatchModelAddDownscale (deep_shrink.py): the
+  features after the first downsampling block shrunk by the scale s = min(H, W) / base while
+  sigma is in the node's default window (0-0.35 of the schedule).
+* ``:pbc=N`` (or ``pbc=auto``) on any of the three: PBC with N boundaries (jitter 1, seed 0) in
+  the img2img pass(es), or in Deep Shrink's one pass, on the first half of that pass's steps (the
+  node's window, run-relative: posenc/sampling_window.py); ``window=A-B`` changes it.
+
 Knobs, appended as ``:key=value`` (any order, several allowed), e.g. ``pbc3:minsize=16``,
 ``pbc31:merge=strongest``, ``pbc3:window=0-0.3``, ``pbc-auto:merge=strongest:minsize=16``:
 
@@ -42,17 +55,24 @@ from contextlib import nullcontext
 from dataclasses import dataclass, replace
 
 from posenc import schedule
+from posenc.boundaries import auto_boundary_count
 from posenc.attention_scaling import EntropyScalingRuntime, EntropyScalingSettings
 from posenc.pbc import PBCRuntime, PBCSettings
 from posenc.sampling_window import patched_module, window_steps
 from posenc.redilation import RedilationRuntime, RedilationSettings
-from .unet_sampling import ddim_sample, timesteps_for
+from .deep_shrink import DeepShrinkModel, DeepShrinkSettings, first_downsample_block
+from .two_pass import UPSCALES, pass_sizes, scale_of, upscale
+from .unet_sampling import ddim_sample, pass_sigmas, timesteps_for
 from posenc.valued_padding import MERGES
 
-METHODS = ("direct", "pbc1", "pbc3", "pbc31", "pbc-auto", "redilate", "unidirectional", "entropy")
+METHODS = ("direct", "pbc1", "pbc3", "pbc31", "pbc-auto", "redilate", "unidirectional", "entropy",
+           "hires", "progressive", "deepshrink")
 LABELS = {"direct": "direct", "pbc1": "PBC N=1", "pbc3": "PBC N=3", "pbc31": "PBC N=31",
           "pbc-auto": "PBC N=auto", "redilate": "re-dilation",
-          "unidirectional": "unidirectional centre", "entropy": "attention-entropy scaling"}
+          "unidirectional": "unidirectional centre", "entropy": "attention-entropy scaling",
+          "hires": "hires fix", "progressive": "progressive", "deepshrink": "Deep Shrink"}
+PEERS = ("hires", "progressive", "deepshrink")      # the methods users pick instead
+DEFAULT_DENOISE = 0.5
 DEFAULT_WINDOW = (0.0, 0.5)
 
 
@@ -66,6 +86,9 @@ class MethodSpec:
     window: tuple[float, float] | None = None
     min_size: int | None = None
     merge: str | None = None
+    up: str | None = None           # hires / progressive: "nearest" or "bilinear"
+    denoise: float | None = None    # hires / progressive
+    pbc: int | str | None = None    # peers: N or "auto" of PBC inside their pass(es)
 
     @property
     def base_name(self) -> str:
@@ -73,6 +96,12 @@ class MethodSpec:
 
     def knobs(self) -> list[tuple[str, str]]:
         out = []
+        if self.up is not None:
+            out.append(("up", self.up))
+        if self.denoise is not None:
+            out.append(("denoise", f"{self.denoise:g}"))
+        if self.pbc is not None:
+            out.append(("pbc", str(self.pbc)))
         if self.merge is not None:
             out.append(("merge", self.merge))
         if self.min_size is not None:
@@ -105,7 +134,7 @@ def parse_method(method: str) -> MethodSpec:
     known = f"known: {', '.join(METHODS)}, or pbc<N>; knobs :window=A-B, :minsize=S, :merge=" \
             + "|".join(MERGES)
     name, *parts = method.strip().split(":")
-    if name in ("direct", "pbc-auto", "redilate", "unidirectional", "entropy"):
+    if name in ("direct", "pbc-auto", "redilate", "unidirectional", "entropy") + PEERS:
         spec = MethodSpec(name)
     elif name.startswith("pbc") and name[3:].isdigit() and 1 <= int(name[3:]) <= 256:
         spec = MethodSpec("pbc", int(name[3:]))
@@ -129,10 +158,29 @@ def parse_method(method: str) -> MethodSpec:
             if value not in MERGES:
                 raise ValueError(f"merge must be one of {', '.join(MERGES)} (got {value!r})")
             spec = replace(spec, merge=value)
+        elif key == "up" and spec.kind in ("hires", "progressive"):
+            if value not in UPSCALES:
+                raise ValueError(f"up must be one of {', '.join(UPSCALES)} (got {value!r})")
+            spec = replace(spec, up=value)
+        elif key == "denoise" and spec.kind in ("hires", "progressive"):
+            try:
+                d = float(value)
+            except ValueError:
+                d = -1.0
+            if not 0.0 < d < 1.0:
+                raise ValueError(f"denoise must be a number in (0, 1) (got {value!r})")
+            spec = replace(spec, denoise=d)
+        elif key == "pbc" and spec.kind in PEERS:
+            if value != "auto" and not (value.isdigit() and 1 <= int(value) <= 256):
+                raise ValueError(f"pbc must be auto or N in 1..256 (got {value!r})")
+            spec = replace(spec, pbc=value if value == "auto" else int(value))
         else:
             raise ValueError(f"knob {key!r} does not apply to {name!r} ({known}; "
                              f"window: every method but direct, minsize: pbc and unidirectional, "
-                             "merge: pbc)")
+                             "merge: pbc; up, denoise: hires and progressive; pbc: hires, "
+                             "progressive and deepshrink)")
+    if spec.kind in PEERS and spec.pbc is None and spec.window is not None:
+        raise ValueError(f"{method!r}: window applies to the PBC inside {name}; add :pbc=N")
     return spec
 
 
@@ -147,6 +195,11 @@ def method_label(method: str) -> str:
     label = LABELS.get(spec.base_name, f"PBC N={spec.boundaries}" if spec.kind == "pbc"
                        else spec.base_name)
     knobs = []
+    if spec.kind in ("hires", "progressive"):
+        knobs.append("nearest-exact" if (spec.up or "nearest") == "nearest" else "bilinear")
+        knobs.append(f"denoise {spec.denoise if spec.denoise is not None else DEFAULT_DENOISE:g}")
+    if spec.pbc is not None:
+        label += f" + PBC N={spec.pbc}"
     if spec.merge is not None:
         knobs.append(f"merge {spec.merge}")
     if spec.min_size is not None:
@@ -173,9 +226,9 @@ def half_window_sigma_end(steps: int) -> float:
 
 
 def auto_boundaries(height: int, width: int, base_h: int, base_w: int) -> int:
-    """N of ``pbc-auto``: max(1, round(scale) - 1) with scale = max(H / base_h, W / base_w)."""
-    scale = max(height / base_h, width / base_w)
-    return max(1, round(scale) - 1)
+    """N of ``pbc-auto``: the nodes' auto rule, posenc.boundaries.auto_boundary_count
+    (max(1, floor(s + 0.5) - 1), s = max(H / base_h, W / base_w))."""
+    return auto_boundary_count(height, width, base_h, base_w)
 
 
 def resolve(method: str, height: int, width: int, base_h: int, base_w: int) -> str:
@@ -184,6 +237,8 @@ def resolve(method: str, height: int, width: int, base_h: int, base_w: int) -> s
     spec = parse_method(method)
     if spec.kind == "pbc-auto":
         spec = replace(spec, kind="pbc", boundaries=auto_boundaries(height, width, base_h, base_w))
+    if spec.kind in PEERS and spec.pbc == "auto":
+        spec = replace(spec, pbc=auto_boundaries(height, width, base_h, base_w))
     return str(spec)
 
 
@@ -230,10 +285,83 @@ def method_runtime(model, method: str, height: int, width: int, steps: int, seed
     return runtime, patched_module(model, runtime)
 
 
+class _PassModel:
+    """The model of one pass of a peer method: PBC (a run-relative step window, so the pass's own
+    sigmas are given) and/or Deep Shrink's block patches around it."""
+
+    def __init__(self, model, runtime, run_sigmas, deep_shrink: DeepShrinkSettings | None):
+        self.model, self.runtime, self.run_sigmas = model, runtime, run_sigmas
+        self.inner = DeepShrinkModel(model, deep_shrink) if deep_shrink else model
+        self.num_classes = getattr(model, "num_classes", None)
+        self.sigma = math.inf
+
+    def check_size(self, height, width):
+        self.model.check_size(height, width)
+
+    def hook(self, index, num_steps, t, sigma):
+        self.sigma = sigma
+        if isinstance(self.inner, DeepShrinkModel):
+            self.inner.hook(index, num_steps, t, sigma)
+
+    def __call__(self, x, t, y):
+        if self.runtime is None:
+            return self.inner(x, t, y)
+        with self.runtime.step(x.shape[-2], x.shape[-1], self.sigma, self.run_sigmas):
+            return self.inner(x, t, y)
+
+
+def _pass_runtime(model, spec: MethodSpec, height: int, width: int, seed: int, jitter: int):
+    """(PBC runtime or None, patch context) of a peer's pass at its size: PBC with N = spec.pbc
+    on spec's step window of that pass (default its first half)."""
+    if spec.pbc is None:
+        return None, nullcontext()
+    base = int(getattr(model, "base_resolution", 32))
+    n = auto_boundaries(height, width, base, base) if spec.pbc == "auto" else spec.pbc
+    a, b = spec.window if spec.window is not None else DEFAULT_WINDOW
+    runtime = PBCRuntime(PBCSettings(boundaries=n, jitter=jitter, seed=seed, base_height=base,
+                                     base_width=base, start_percent=a, end_percent=b))
+    return runtime, patched_module(model, runtime)
+
+
+def _sample_peer(model, spec: MethodSpec, labels, height, width, seeds, steps, guidance, seed,
+                 jitter, batch_size):
+    base = int(getattr(model, "base_resolution", 32))
+    multiple = int(getattr(model, "downsample_factor", 1))
+    if scale_of(height, width, base) <= 1:
+        # At (or below) the training size on the smaller side there is nothing to upscale or
+        # shrink: every method is off there and equals direct.
+        return ddim_sample(model, labels, height, width, seeds, steps, guidance,
+                           batch_size=batch_size)
+    if spec.kind == "deepshrink":
+        settings = DeepShrinkSettings(block=first_downsample_block(model),
+                                      factor=scale_of(height, width, base))
+        runtime, patch = _pass_runtime(model, spec, height, width, seed, jitter)
+        with patch:
+            wrapped = _PassModel(model, runtime, pass_sigmas(steps), settings)
+            return ddim_sample(wrapped, labels, height, width, seeds, steps, guidance,
+                               step_hook=wrapped.hook, batch_size=batch_size)
+    sizes = pass_sizes(spec.kind, height, width, base, multiple)
+    denoise = spec.denoise if spec.denoise is not None else DEFAULT_DENOISE
+    images = ddim_sample(model, labels, *sizes[0], seeds, steps, guidance, batch_size=batch_size)
+    for h, w in sizes[1:]:
+        init = upscale(images, h, w, spec.up or "nearest").clamp(0, 1)
+        runtime, patch = _pass_runtime(model, spec, h, w, seed, jitter)
+        with patch:
+            wrapped = _PassModel(model, runtime, pass_sigmas(steps, denoise), None)
+            images = ddim_sample(wrapped, labels, h, w, seeds, steps, guidance,
+                                 step_hook=wrapped.hook, batch_size=batch_size, init=init,
+                                 denoise=denoise)
+    return images
+
+
 def sample_with_method(model, method: str, labels, height: int, width: int, seeds, steps: int = 25,
                        guidance: float = 1.0, seed: int = 0, jitter: int = 1,
                        batch_size: int = 16):
     """DDIM samples (B, 3, H, W) in [0, 1] of one method; same seeds -> same initial noise."""
+    spec = parse_method(method)
+    if spec.kind in PEERS:
+        return _sample_peer(model, spec, labels, height, width, seeds, steps, guidance, seed,
+                            jitter, batch_size)
     runtime, patch = method_runtime(model, method, height, width, steps, seed, jitter)
     with patch:
         if runtime is None:

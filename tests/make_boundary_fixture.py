@@ -102,12 +102,18 @@ def build_fixture() -> dict:
         (128, 96, 64, 1, 3, 7, 1, 3),           # pixel-space reference model
         (776, 1000, 768, 8, 4, 5, 1, U64),
         (16384, 64, 1024, 8, 4, 4, 1, 1),       # extreme aspect
+        (1024, 1024, 512, 8, 4, 0, 1, 0),       # auto: 2x -> N 1
+        (2048, 2048, 512, 8, 4, 0, 1, 0),       # auto: 4x -> N 3
+        (1280, 512, 512, 8, 4, 0, 1, 0),        # auto: 2.5x on one axis -> N 2 (floor(s+0.5), not
+                                                # Python's round-half-even, which gives 1)
+        (96, 32, 32, 1, 3, 0, 1, 0),            # auto on the pixel-space reference U-Net: 3x -> N 2
     ]:
         p = D.plan_boundaries(width, height, base, n, jitter=r, seed=seed, key=0, levels=levels,
                               latent_downscale=ds)
         plans.append({
             "width": width, "height": height, "base_resolution": base, "latent_downscale": ds,
-            "levels": levels, "n": n, "jitter": r, "seed": str(seed), "key": "0",
+            "levels": levels, "n": n, "resolved_n": p.n, "auto": p.auto, "jitter": r,
+            "seed": str(seed), "key": "0",
             "latent_width": p.latent_width, "latent_height": p.latent_height,
             "rows": p.rows, "cols": p.cols,
             "level_maps": [{"height": lv.height, "width": lv.width,

@@ -296,7 +296,7 @@ def test_not_a_model_is_a_clear_error():
 @pytest.mark.parametrize("kw,name", [
     ({"width": 0}, "width"), ({"width": -8}, "width"), ({"width": 16392}, "width"),
     ({"height": 0}, "height"), ({"height": 10**9}, "height"),
-    ({"boundaries": 0}, "boundaries"), ({"boundaries": 257}, "boundaries"),
+    ({"boundaries": -1}, "boundaries"), ({"boundaries": 257}, "boundaries"),
     ({"jitter": -1}, "jitter"), ({"jitter_seed": -1}, "jitter_seed"), ({"levels": 9}, "levels"),
     ({"base_resolution": -8}, "base_resolution"), ({"base_resolution": 500}, "base_resolution"),
     ({"width": 512.0}, "width"), ({"boundaries": True}, "boundaries"),
@@ -323,7 +323,7 @@ def test_input_declaration():
     for name in ("width", "height"):
         opts = spec["required"][name][1]
         assert opts["step"] == 8 and opts["max"] == 16384 and opts["min"] >= 8
-    assert spec["required"]["boundaries"][1]["min"] == 1
+    assert spec["required"]["boundaries"][1]["min"] == 0     # 0 = auto
     assert spec["required"]["boundaries"][1]["max"] == B.MAX_BOUNDARIES
     assert V.BoundaryVisualizer.RETURN_TYPES == ["IMAGE"] and V.BoundaryVisualizer.RETURN_NAMES == ["image"]
     assert V.BoundaryVisualizer.CATEGORY == "image"

@@ -43,7 +43,7 @@ def test_bench_table_is_well_formed(model):
     assert "| PBC N=auto (merge strongest) (= N=1) |" in table
     assert "KID x1000" in table and "patch similarity" in table and "| ref |" in table
     widths = {line.count("|") for line in table.splitlines() if line.startswith("|")}
-    assert widths == {12}
+    assert widths == {13}
 
 
 def test_sizes_and_auto_n():
@@ -51,3 +51,23 @@ def test_sizes_and_auto_n():
     with pytest.raises(ValueError):
         parse_size("32by128")
     assert auto_boundaries(128, 128, 32, 32) == 3
+
+
+def test_peers_in_the_bench_table():
+    """Hires fix, progressive and Deep Shrink run in the harness: n/a where a method has no
+    meaning (progressive at 2x), equal to direct at 1x, a seam column with a number."""
+    from posenc.reference_unet import load_reference_unet
+    from posenc_lab.layout_bench import markdown_table, run_layout_bench
+
+    model = load_reference_unet()
+    result = run_layout_bench(model, sizes=[(64, 64)], seeds=2, steps=2, progress=False,
+                              methods=["direct", "hires:pbc=31", "progressive", "deepshrink"],
+                              seed_start=1000, model_name="test model")
+    rows = {(r["height"], r["method"]): r for r in result["rows"]}
+    assert rows[(64, "progressive")]["not_applicable"].startswith("progressive: 64x64")
+    assert rows[(32, "hires:pbc=31")]["kid"] is None          # 1x: equals direct (the reference)
+    assert isinstance(rows[(64, "hires:pbc=31")]["seam"], float)
+    table = markdown_table(result)
+    assert "seeds 1000..1001" in table and "test model" in table
+    assert "| 2x (64x64) | progressive (nearest-exact, denoise 0.5) | n/a |" in table
+    assert "| hires fix + PBC N=31 (nearest-exact, denoise 0.5) |" in table

@@ -38,7 +38,7 @@ def test_inputs_are_the_contract(pack):
     assert list(req) == ["model", "boundaries", "jitter", "start_percent", "end_percent", "base_resolution", "jitter_seed"]
     assert [req[k][0] for k in req] == ["MODEL", "INT", "INT", "FLOAT", "FLOAT", "INT", "INT"]
     assert (req["boundaries"][1]["default"], req["jitter"][1]["default"], req["start_percent"][1]["default"],
-            req["end_percent"][1]["default"], req["base_resolution"][1]["default"]) == (31, 1, 0.0, 0.5, 0)
+            req["end_percent"][1]["default"], req["base_resolution"][1]["default"]) == (3, 1, 0.0, 0.5, 0)
     assert all(opts.get("tooltip") for _, opts in req.values())
     assert node.RETURN_TYPES == ["MODEL"] and node.CATEGORY == "model_patches/unet"
     assert registered_nodes(pack)["PBCModelPatcher"] == (node, "PBC Model Patcher (hires, upscale)")
@@ -169,7 +169,7 @@ class _Transformer(torch.nn.Module):
 @pytest.mark.parametrize("kwargs,match", [
     ({"base_resolution": 500}, "multiple of 8"),
     ({"start_percent": 0.6, "end_percent": 0.5}, "start_percent"),
-    ({"boundaries": 0}, "boundaries must be"),
+    ({"boundaries": -1}, "boundaries must be"),
     ({"boundaries": 10_000}, "boundaries must be"),
 ])
 def test_bad_inputs_fail_with_a_message(pack, kwargs, match):
@@ -181,3 +181,17 @@ def test_transformer_is_refused(pack):
     m = ModelPatcher(BaseModelStandIn(_Transformer(), "Flux"))
     with pytest.raises(ValueError, match="PBC applies to convolutional U-Nets.*transformer"):
         _node(pack).execute(m, **ARGS)
+
+
+@pytest.mark.parametrize("latent,expected_n", [((32, 32), 1), ((48, 48), 2), ((64, 64), 3), ((16, 40), 2)])
+def test_auto_boundaries_is_the_explicit_count_for_the_size(pack, latent, expected_n):
+    """boundaries 0 = auto: at 2x / 3x / 4x (and 2.5x on one axis: floor(2.5 + 0.5) - 1 = 2) the
+    patched model equals the one patched with that N written out, and differs from N +- 1."""
+    model = _model()
+    x = _noise(*latent)
+    (auto,) = _node(pack).execute(model, **{**ARGS, "boundaries": 0}).result
+    got = auto.sample(x, SIGMAS)
+    (explicit,) = _node(pack).execute(model, **{**ARGS, "boundaries": expected_n}).result
+    assert torch.equal(got, explicit.sample(x, SIGMAS))
+    (other,) = _node(pack).execute(model, **{**ARGS, "boundaries": expected_n + 1}).result
+    assert not torch.equal(got, other.sample(x, SIGMAS))

@@ -29,6 +29,7 @@ PROMPTS = json.loads((ROOT / "tests" / "fixtures" / "workflow_prompts.json").rea
 # from a real run (POSENC_RENDER_THUMBNAILS=1 with tests/host/test_host_workflows.py).
 REFERENCE = "01 CPU, reference UNet at 4x, direct vs PBC vs redilation"
 CPU_WORKFLOWS = {REFERENCE, "02 CPU, tiny DiTs at 2x, vanilla vs RPE2D",
+                 "04 CPU, reference UNet hires fix at 2x, with and without PBC",
                  "03 CPU, Boundary Visualizer, where PBC puts its boundaries"}
 THUMBNAILED = CPU_WORKFLOWS
 # Combo inputs whose choices are the user's model files: any file name is valid there.
@@ -254,9 +255,9 @@ def test_layout_check_can_fail():
 # The position-mode workflows load the checkpoint once and compare modes with one DiT Position
 # Mode node per mode on that MODEL (issue #13): workflow -> (modes, latent width, height).
 POSITION_MODE_WORKFLOWS = {
-    "07 GPU, DiT XL2 256 at 512, position modes": (["first", "interpolate", "ntk"], 512, 512),
-    "08 GPU, Flux dev at 2048x2048, position modes": (["first", "interpolate", "ntk", "yarn"], 2048, 2048),
-    "09 GPU, SD3.5 Large at 2048x2048, position modes": (["first", "interpolate", "ntk", "yarn"], 2048, 2048),
+    "08 GPU, DiT XL2 256 at 512, position modes": (["first", "interpolate", "ntk"], 512, 512),
+    "09 GPU, Flux dev at 2048x2048, position modes": (["first", "interpolate", "ntk", "yarn"], 2048, 2048),
+    "10 GPU, SD3.5 Large at 2048x2048, position modes": (["first", "interpolate", "ntk", "yarn"], 2048, 2048),
 }
 MODEL_LOADERS = {"RPE2DDiTLoader", "UNETLoader", "CheckpointLoaderSimple"}
 
@@ -355,7 +356,7 @@ def _set_widget(n, index, value):
     (lambda wf, by: wf["links"][0].__setitem__(5, "IMAGE"), "types"),
     (lambda wf, by: wf["links"].append(list(wf["links"][0])), "used twice"),
     (lambda wf, by: by["PBCModelPatcher"].__setitem__("type", "PBCModelPatcherX"), "neither a core node"),
-    (lambda wf, by: _set_widget(by["PBCModelPatcher"], 0, 0), "boundaries = 0 < min 1"),
+    (lambda wf, by: _set_widget(by["PBCModelPatcher"], 0, -1), "boundaries = -1 < min 0"),
     (lambda wf, by: _set_widget(by["PBCModelPatcher"], 2, 1.5), "start_percent = 1.5 > max 1.0"),
     (lambda wf, by: _set_widget(by["KSampler"], 1, "sometimes"), "control_after_generate"),
     (lambda wf, by: by["PBCModelPatcher"]["widgets_values"].pop(), "widget values for"),

@@ -171,9 +171,9 @@ class Graph:
                     done.add(n["id"])
 
 
-def _sampler(g, pos, steps, cfg, seed=0, sampler="ddim", scheduler="ddim_uniform"):
+def _sampler(g, pos, steps, cfg, seed=0, sampler="ddim", scheduler="ddim_uniform", denoise=1.0):
     return g.add("KSampler", pos, {"seed": seed, "steps": steps, "cfg": cfg, "sampler_name": sampler,
-                                   "scheduler": scheduler, "denoise": 1.0})
+                                   "scheduler": scheduler, "denoise": denoise})
 
 
 # One sample row: KSampler, VAE Decode, Save Image side by side (x offsets from the row's x).
@@ -195,11 +195,12 @@ def _stitch(g, pos, images, labels, spacing=8):
     return left
 
 
-def _sample_decode_save(g, x, y, model, pos, neg, latent, vae, steps, cfg, prefix, save_width, label):
+def _sample_decode_save(g, x, y, model, pos, neg, latent, vae, steps, cfg, prefix, save_width, label,
+                        denoise=1.0):
     """KSampler at (x, y) -> VAE Decode -> SaveImage in a row; `pos`, `neg`, `model` are nodes
     (output 0; `neg` may be (node, slot)), `vae` is (node, slot).  The decode and save nodes carry
     the row's label in their titles.  Returns the decode node."""
-    ks = _sampler(g, (x, y), steps=steps, cfg=cfg)
+    ks = _sampler(g, (x, y), steps=steps, cfg=cfg, denoise=denoise)
     g.link(model, 0, ks, "model")
     g.link(pos, 0, ks, "positive")
     g.link(*(neg if isinstance(neg, tuple) else (neg, 0)), ks, "negative")
@@ -268,6 +269,55 @@ def reference_unet_4x(oi):
         _sample_decode_save(g, 740, y, models[i], pos, neg, latent, (vae, 0), 25, 1.0,
                             f"posenc/ref4x_{prefixes[i]}", 280, labels[i])))
     _side_by_side(g, 1700, 100, decoded, labels, "posenc/ref4x_side_by_side")
+    return g
+
+
+HIRES_PBC = [("hires fix", None, "hires"), ("hires fix + PBC auto", 0, "hires_pbc_auto"),
+             ("hires fix + PBC N=31", 31, "hires_pbc31")]
+
+
+def reference_unet_hires_2x(oi):
+    """The two-pass hires fix a user builds, on the reference U-Net, with and without PBC in the
+    second pass (issue #10 C; the README's "Against what users do instead" table)."""
+    g = Graph(oi)
+    g.add("Note", (0, 0), (
+        "Reference U-Net, hires fix 32 -> 64 (2x), with and without PBC in the second pass "
+        "(CPU, about half a minute)\n\n"
+        "First pass: 20 DDIM steps at 32x32, the training size. Latent Upscale By 2 "
+        "(nearest-exact). Second pass: 20 steps at denoise 0.5 on the same model, with PBC "
+        "auto (N=1 at 2x) or with the paper's N=31, both on the first half of the second pass's "
+        "steps.\n\n"
+        "What the layout benchmark found on two reference U-Nets (README, 'Against what users do "
+        "instead'): the hires fix alone already gives one sun and one horizon almost every time; "
+        "PBC auto changes little; N=31 adds off-palette noise and loses valid layouts. Output: "
+        "each branch's 4 images and one picture with the three side by side."), width=680, height=250)
+    loader = g.add("ReferenceModelLoader", (0, 300), {"model_name": "reference_unet.safetensors"})
+    pos = g.add("ReferenceClassLabel", (0, 430), {"class_label": "day"}, title="positive")
+    neg = g.add("ReferenceClassLabel", (0, 560), {"class_label": "unconditional"}, title="negative")
+    latent = g.add("EmptyChromaRadianceLatentImage", (0, 690), {"width": 32, "height": 32, "batch_size": 4})
+    vae = g.add("VAELoader", (0, 870), {"vae_name": "pixel_space"})
+    first = _sampler(g, (360, 300), steps=20, cfg=1.0)
+    g.link(loader, 0, first, "model")
+    g.link(pos, 0, first, "positive")
+    g.link(neg, 0, first, "negative")
+    g.link(latent, 0, first, "latent_image")
+    up = g.add("LatentUpscaleBy", (360, 660), {"upscale_method": "nearest-exact", "scale_by": 2.0},
+               title="Latent Upscale By 2 (first pass -> 64x64)")
+    g.link(first, 0, up, "samples")
+    models = [loader]
+    for (label, n, _), xy in zip(HIRES_PBC[1:], ((360, 820), (0, 1010))):
+        pbc = g.add("PBCModelPatcher", xy, {"boundaries": n, "jitter": 1, "start_percent": 0.0,
+                                            "end_percent": 0.5, "base_resolution": 0, "jitter_seed": 0},
+                    title=f"PBC Model Patcher: {label[len('hires fix + '):]}",
+                    # the grid previews the second pass's size (the model comes from the loader)
+                    properties={"pbc_preview_width": 64, "pbc_preview_height": 64})
+        g.link(loader, 0, pbc, "model")
+        models.append(pbc)
+    labels = [label for label, _, _ in HIRES_PBC]
+    decoded = _rows(g, 740, 100, labels, lambda i, y: (
+        _sample_decode_save(g, 740, y, models[i], pos, neg, up, (vae, 0), 20, 1.0,
+                            f"posenc/hires2x_{HIRES_PBC[i][2]}", 280, labels[i], denoise=0.5)))
+    _side_by_side(g, 1700, 100, decoded, labels, "posenc/hires2x_side_by_side")
     return g
 
 
@@ -564,12 +614,13 @@ WORKFLOWS = {
     "01 CPU, reference UNet at 4x, direct vs PBC vs redilation": reference_unet_4x,
     "02 CPU, tiny DiTs at 2x, vanilla vs RPE2D": tiny_dit_2x,
     "03 CPU, Boundary Visualizer, where PBC puts its boundaries": boundary_visualizer,
-    "04 GPU, SD 1.5 at 1024x1024, FreeU V2 with and without PBC": sd15_1024,
-    "05 GPU, SDXL at 2048x2048, FreeU V2 with and without PBC": sdxl_2048,
-    "06 GPU, SDXL at 1024x3072, FreeU V2 with and without PBC": sdxl_1024x3072,
-    "07 GPU, DiT XL2 256 at 512, position modes": dit_xl_512,
-    "08 GPU, Flux dev at 2048x2048, position modes": flux_dev_2048,
-    "09 GPU, SD3.5 Large at 2048x2048, position modes": sd35_large_2048,
+    "04 CPU, reference UNet hires fix at 2x, with and without PBC": reference_unet_hires_2x,
+    "05 GPU, SD 1.5 at 1024x1024, FreeU V2 with and without PBC": sd15_1024,
+    "06 GPU, SDXL at 2048x2048, FreeU V2 with and without PBC": sdxl_2048,
+    "07 GPU, SDXL at 1024x3072, FreeU V2 with and without PBC": sdxl_1024x3072,
+    "08 GPU, DiT XL2 256 at 512, position modes": dit_xl_512,
+    "09 GPU, Flux dev at 2048x2048, position modes": flux_dev_2048,
+    "10 GPU, SD3.5 Large at 2048x2048, position modes": sd35_large_2048,
 }
 
 

@@ -5,7 +5,7 @@ import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import {
-  MAX_BOUNDARIES, activeAxes, boundaryLambdas, hashInts, jitterDelta, levelSizes, nominalOffset,
+  AUTO_BOUNDARIES, MAX_BOUNDARIES, activeAxes, autoBoundaryCount, boundaryLambdas, hashInts, jitterDelta, levelSizes, nominalOffset,
   planBoundaries, splitmix64, virtualBoundaries,
 } from "../boundaries.js";
 
@@ -60,6 +60,8 @@ test("plans (latent, per-axis activation, every level) match Python", () => {
     assert.equal(p.latentHeight, c.latent_height, label);
     assert.equal(p.rows, c.rows, label);
     assert.equal(p.cols, c.cols, label);
+    assert.equal(p.n, c.resolved_n, label);
+    assert.equal(p.auto, c.auto, label);
     assert.equal(p.levels.length, c.level_maps.length, label);
     p.levels.forEach((lv, i) => {
       const e = c.level_maps[i];
@@ -127,4 +129,16 @@ test("bad input throws a RangeError naming the input", () => {
   assert.throws(() => planBoundaries({ width: 512, height: 512, baseResolution: 512, n: 3.5 }), /boundaries/);
   assert.throws(() => planBoundaries({ width: 4, height: 512, baseResolution: 512, n: 3 }), /at least 8/);
   assert.throws(() => virtualBoundaries(8, 8, 3, { jitter: -1 }), /jitter/);
+});
+
+test("hand: auto N is one boundary per base size of scale beyond the first", () => {
+  // 2x -> 1, 3x -> 2, 4x -> 3, 2.5x -> floor(3.0) - 1 = 2, 1.4x -> max(1, 0) = 1
+  assert.equal(autoBoundaryCount(128, 128, 64, 64), 1);
+  assert.equal(autoBoundaryCount(96, 32, 32, 32), 2);
+  assert.equal(autoBoundaryCount(256, 256, 64, 64), 3);
+  assert.equal(autoBoundaryCount(160, 64, 64, 64), 2);
+  assert.equal(autoBoundaryCount(90, 64, 64, 64), 1);
+  const p = planBoundaries({ width: 2048, height: 2048, baseResolution: 512, n: AUTO_BOUNDARIES });
+  assert.equal(p.n, 3);
+  assert.equal(p.auto, true);
 });

@@ -45,7 +45,7 @@ def first_pass(pack, loaded, core_nodes):
 
 def _pbc_default(pack, model, **kw):
     """The PBC Model Patcher as a user drops it in: every input at its default."""
-    args = dict(boundaries=31, jitter=1, start_percent=0.0, end_percent=0.5, base_resolution=0, jitter_seed=0)
+    args = dict(boundaries=3, jitter=1, start_percent=0.0, end_percent=0.5, base_resolution=0, jitter_seed=0)
     (m,) = pack.nodes.pbc_patcher.PBCModelPatcher.execute(model, **{**args, **kw}).result
     return m
 

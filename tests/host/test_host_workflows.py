@@ -34,6 +34,7 @@ ARTIFACTS = ROOT / "tests" / "artifacts" / "workflows"
 REFERENCE = "01 CPU, reference UNet at 4x, direct vs PBC vs redilation"
 TINY_DIT = "02 CPU, tiny DiTs at 2x, vanilla vs RPE2D"
 VISUALIZER = "03 CPU, Boundary Visualizer, where PBC puts its boundaries"
+HIRES = "04 CPU, reference UNet hires fix at 2x, with and without PBC"
 COMFYUI_PATH = os.environ.get("COMFYUI_PATH")
 RENDER = os.environ.get("POSENC_RENDER_THUMBNAILS") == "1"
 
@@ -177,12 +178,41 @@ def test_boundary_visualizer(server):
         _thumbnail(VISUALIZER, [[square[0], tall[0]]], 360)
 
 
-GPU_WORKFLOWS = ("04 GPU, SD 1.5 at 1024x1024, FreeU V2 with and without PBC",
-                 "05 GPU, SDXL at 2048x2048, FreeU V2 with and without PBC",
-                 "06 GPU, SDXL at 1024x3072, FreeU V2 with and without PBC",
-                 "07 GPU, DiT XL2 256 at 512, position modes",
-                 "08 GPU, Flux dev at 2048x2048, position modes",
-                 "09 GPU, SD3.5 Large at 2048x2048, position modes")
+def test_reference_unet_hires_fix_2x(server):
+    """The two-pass hires fix 32 -> 64 with and without PBC in the second pass, and the direction the
+    layout benchmark found on both reference U-Nets at 2x (README, "Against what users do instead";
+    held-out seeds): the hires fix alone draws valid layouts; PBC auto (N=1 at 2x) changes the
+    pictures but not the layout; the paper's N=31 adds off-palette noise (benchmark, first model:
+    2.2% -> 11.1% of the pixels)."""
+    import torch
+    from posenc_lab.layout_metrics import layout_metrics
+    from posenc_lab.scenes import CLASSES
+    out = _run(server, HIRES)
+    images, reports = {}, {}
+    for name in ("hires", "hires_pbc_auto", "hires_pbc31"):
+        images[name] = out[f"posenc/hires2x_{name}"]
+        assert len(images[name]) == 4 and all(im.size == (64, 64) for im in images[name])
+        reports[name] = layout_metrics(_tensor(images[name]), CLASSES.index("day")).summary()
+    side = out["posenc/hires2x_side_by_side"]
+    assert len(side) == 4 and all(im.size == (3 * 64 + 2 * 8, 64) for im in side)
+    (ARTIFACTS / "hires2x_metrics.json").write_text(json.dumps(reports, indent=1))
+    print(json.dumps(reports, indent=1))
+    h, a, p = reports["hires"], reports["hires_pbc_auto"], reports["hires_pbc31"]
+    assert h["valid_rate"] >= 0.75, "the hires fix alone should draw valid layouts at 2x"
+    assert not torch.equal(_tensor(images["hires_pbc_auto"]), _tensor(images["hires"])), \
+        "PBC auto changed nothing in the second pass"
+    assert abs(a["valid_rate"] - h["valid_rate"]) <= 0.25
+    assert p["palette_outside"] > 2 * h["palette_outside"], "N=31 should add off-palette noise"
+    if RENDER:
+        _thumbnail(HIRES, [[im] for im in side], 128)
+
+
+GPU_WORKFLOWS = ("05 GPU, SD 1.5 at 1024x1024, FreeU V2 with and without PBC",
+                 "06 GPU, SDXL at 2048x2048, FreeU V2 with and without PBC",
+                 "07 GPU, SDXL at 1024x3072, FreeU V2 with and without PBC",
+                 "08 GPU, DiT XL2 256 at 512, position modes",
+                 "09 GPU, Flux dev at 2048x2048, position modes",
+                 "10 GPU, SD3.5 Large at 2048x2048, position modes")
 
 
 @pytest.mark.parametrize("name", GPU_WORKFLOWS)
