@@ -11,15 +11,6 @@ pytestmark = pytest.mark.skipif(not os.environ.get("COMFYUI_PATH"),
                                 reason="host test: set COMFYUI_PATH to a ComfyUI checkout to run it")
 
 
-@pytest.fixture(scope="module")
-def loaded(pack):
-    from posenc.reference_unet import BUNDLED_UNET
-    if not BUNDLED_UNET.is_file():
-        pytest.skip("bundled reference weights not present")
-    (model,) = pack.nodes.reference_models.ReferenceModelLoader.execute(BUNDLED_UNET.name).result
-    return model
-
-
 def _core_deep_shrink(model, block, factor):
     from comfy_extras.nodes_model_downscale import PatchModelAddDownscale
     return PatchModelAddDownscale.execute(model, block, factor, 0.0, 0.35, True, "bicubic",

@@ -8,15 +8,6 @@ pytestmark = pytest.mark.skipif(not os.environ.get("COMFYUI_PATH"),
                                 reason="host test: set COMFYUI_PATH to a ComfyUI checkout to run it")
 
 
-@pytest.fixture(scope="module")
-def loaded(pack):
-    from posenc.reference_unet import BUNDLED_UNET
-    if not BUNDLED_UNET.is_file():
-        pytest.skip("bundled reference weights not present")
-    (model,) = pack.nodes.reference_models.ReferenceModelLoader.execute(BUNDLED_UNET.name).result
-    return model
-
-
 def _cond(pack, label):
     return pack.nodes.reference_models.ReferenceClassLabel.execute(label)[0]
 

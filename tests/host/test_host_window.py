@@ -13,15 +13,6 @@ pytestmark = pytest.mark.skipif(not os.environ.get("COMFYUI_PATH"),
 
 
 @pytest.fixture(scope="module")
-def loaded(pack):
-    from posenc.reference_unet import BUNDLED_UNET
-    if not BUNDLED_UNET.is_file():
-        pytest.skip("bundled reference weights not present")
-    (model,) = pack.nodes.reference_models.ReferenceModelLoader.execute(BUNDLED_UNET.name).result
-    return model
-
-
-@pytest.fixture(scope="module")
 def core_nodes():
     import nodes
     return nodes
