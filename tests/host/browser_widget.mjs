@@ -178,8 +178,14 @@ try {
   // bad input: the widget shows an error, no exception
   await setWidget(ids.viz, "boundaries", 0);
   await settle();
+  const s5b = await stats(ids.viz);
+  check("N=0 (auto) at 1024x1024 over base 512 draws N=1: 2 vertical lines across level 0",
+        !s5b.error && s5b.plan.n === 1 && s5b.runs === 2, s5b);
+  await shot("05-visualizer-auto", ids.viz);
+  await setWidget(ids.viz, "boundaries", -1);
+  await settle();
   const s6 = await stats(ids.viz);
-  check("N=0 shows an error on the widget", s6.error && /boundaries/.test(s6.error) && s6.red === 0, s6);
+  check("N=-1 shows an error on the widget", s6.error && /boundaries/.test(s6.error) && s6.red === 0, s6);
   await setWidget(ids.viz, "boundaries", 12);
   await setWidget(ids.viz, "width", 0);
   await settle();

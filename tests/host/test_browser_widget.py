@@ -103,7 +103,7 @@ def test_visualizer_runs_in_comfyui(comfy_server):
     messages = json.dumps(done["status"]["messages"])
     assert "base_resolution" in messages and "multiple of 8" in messages
     # out-of-range values are refused by ComfyUI's own validation of the declared min/max
-    status, answer = _post(url, "prompt", {"prompt": _viz(boundaries=0)})
+    status, answer = _post(url, "prompt", {"prompt": _viz(boundaries=-1)})   # 0 = auto is valid
     assert status == 400 and "boundaries" in json.dumps(answer)
 
 
