@@ -6,11 +6,10 @@
 // query as a user would, waits for the result list and reads the display names it shows, in
 // order; then closes the box with Escape.  Prints one JSON line {"results": {query: [names]}}
 // and saves a screenshot of each result list to the artifact dir.
+import { launchChromium } from "./browser_launch.mjs";
 import assert from "node:assert/strict";
-import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { mkdirSync } from "node:fs";
 import { join } from "node:path";
-import { createRequire } from "node:module";
 
 const argv = process.argv.slice(2);
 const sep = argv.indexOf("--");
@@ -19,18 +18,7 @@ const queries = sep < 0 ? [] : argv.slice(sep + 1);
 assert.ok(url && artifacts && queries.length, "usage: browser_search.mjs <url> <artifacts> [chromium] -- <query>...");
 mkdirSync(artifacts, { recursive: true });
 
-const require = createRequire(join(process.env.PLAYWRIGHT_CORE_DIR || process.cwd(), "noop.js"));
-const { chromium } = require("playwright-core");
-
-const userDataDir = mkdtempSync(join(tmpdir(), "posenc-search-chromium-"));
-const context = await chromium.launchPersistentContext(userDataDir, {
-  executablePath: chromiumPath,
-  headless: true,
-  viewport: { width: 1400, height: 900 },
-  args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-});
-const page = context.pages()[0] ?? (await context.newPage());
+const { context, page, close } = await launchChromium(chromiumPath, { profilePrefix: "posenc-search-chromium-" });
 const results = {};
 try {
   for (const [key, value] of [["Comfy.TutorialCompleted", true], ["Comfy.VueNodes.Enabled", false],
@@ -64,6 +52,5 @@ try {
   }
   console.log(JSON.stringify({ results }));
 } finally {
-  await context.close();
-  rmSync(userDataDir, { recursive: true, force: true });
+  await close();
 }

@@ -22,28 +22,16 @@
 //   D: Vue nodes off, tab A again, its subgraph opened: the classic canvas shows that grid.
 // B and C also check that the root Visualizer's grid is there and drawn (so the test cannot pass
 // by never mounting).  Prints one JSON line of results; exits non-zero if a check failed.
+import { launchChromium } from "./browser_launch.mjs";
 import assert from "node:assert/strict";
-import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { mkdirSync } from "node:fs";
 import { join } from "node:path";
-import { createRequire } from "node:module";
 
 const [url, artifacts, chromiumPath = "/usr/bin/chromium"] = process.argv.slice(2);
 assert.ok(url && artifacts, "usage: browser_vue_ids.mjs <url> <artifact dir> [chromium]");
 mkdirSync(artifacts, { recursive: true });
 
-const require = createRequire(join(process.env.PLAYWRIGHT_CORE_DIR || process.cwd(), "noop.js"));
-const { chromium } = require("playwright-core");
-
-const userDataDir = mkdtempSync(join(tmpdir(), "pbc-chromium-"));   // a fresh profile every run
-const context = await chromium.launchPersistentContext(userDataDir, {
-  executablePath: chromiumPath,
-  headless: true,
-  viewport: { width: 1400, height: 900 },
-  args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-});
-const page = context.pages()[0] ?? (await context.newPage());
+const { context, page, close } = await launchChromium(chromiumPath, { profilePrefix: "pbc-chromium-" });
 const pageErrors = [];
 page.on("pageerror", (e) => pageErrors.push(`${e.message}\n${e.stack ?? ""}`));
 
@@ -227,8 +215,7 @@ try {
   check(`ran to the end (${e.message})`, false, String(e.stack ?? e));
 } finally {
   console.log(JSON.stringify(results));
-  await context.close();
-  rmSync(userDataDir, { recursive: true, force: true });
+  await close();
 }
 const failed = results.checks.filter((c) => !c.ok);
 for (const c of results.checks) console.error(`${c.ok ? "ok  " : "FAIL"} ${c.name}`);

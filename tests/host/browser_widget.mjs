@@ -7,28 +7,16 @@
 // fields, switches to the Vue node renderer and back, and asserts from the widget canvases' pixels
 // that the grid is drawn and changes with N.  Screenshots go to the artifact dir.  Prints one JSON
 // line of results; exits non-zero on the first failed check.
+import { launchChromium } from "./browser_launch.mjs";
 import assert from "node:assert/strict";
-import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { mkdirSync } from "node:fs";
 import { join } from "node:path";
-import { createRequire } from "node:module";
 
 const [url, artifacts, chromiumPath = "/usr/bin/chromium"] = process.argv.slice(2);
 assert.ok(url && artifacts, "usage: browser_widget.mjs <url> <artifact dir> [chromium]");
 mkdirSync(artifacts, { recursive: true });
 
-const require = createRequire(join(process.env.PLAYWRIGHT_CORE_DIR || process.cwd(), "noop.js"));
-const { chromium } = require("playwright-core");
-
-const userDataDir = mkdtempSync(join(tmpdir(), "pbc-chromium-"));   // a fresh profile every run
-const context = await chromium.launchPersistentContext(userDataDir, {
-  executablePath: chromiumPath,
-  headless: true,
-  viewport: { width: 1400, height: 900 },
-  args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-});
-const page = context.pages()[0] ?? (await context.newPage());
+const { context, page, close } = await launchChromium(chromiumPath, { profilePrefix: "pbc-chromium-" });
 const pageErrors = [];
 const consoleErrors = [];
 page.on("pageerror", (e) => pageErrors.push(`${e.message}\n${e.stack ?? ""}`));
@@ -382,6 +370,5 @@ try {
   check("no page errors from the pack", ours.length === 0, ours);
 } finally {
   console.log(JSON.stringify(results));
-  await context.close();
-  rmSync(userDataDir, { recursive: true, force: true });
+  await close();
 }

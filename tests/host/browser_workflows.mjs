@@ -5,25 +5,15 @@
 // artifact dir.  Prints one JSON line: {"workflows": {name: {...}}, "pageErrors": [...]}.
 //
 //   node tests/host/browser_workflows.mjs <comfy url> <artifact dir> <chromium> <workflow.json>...
+import { launchChromium } from "./browser_launch.mjs";
 import assert from "node:assert/strict";
-import { mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { mkdirSync, readFileSync } from "node:fs";
 import { basename, join } from "node:path";
-import { createRequire } from "node:module";
 
 const [url, artifacts, chromiumPath, ...files] = process.argv.slice(2);
 assert.ok(url && artifacts && files.length, "usage: browser_workflows.mjs <url> <dir> <chromium> <json>...");
 mkdirSync(artifacts, { recursive: true });
-const require = createRequire(join(process.env.PLAYWRIGHT_CORE_DIR || process.cwd(), "noop.js"));
-const { chromium } = require("playwright-core");
-
-const userDataDir = mkdtempSync(join(tmpdir(), "posenc-chromium-"));
-const context = await chromium.launchPersistentContext(userDataDir, {
-  executablePath: chromiumPath, headless: true, viewport: { width: 1600, height: 1000 },
-  args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-});
-const page = context.pages()[0] ?? (await context.newPage());
+const { context, page, close } = await launchChromium(chromiumPath, { profilePrefix: "posenc-chromium-", viewport: { width: 1600, height: 1000 } });
 const pageErrors = [];
 page.on("pageerror", (e) => pageErrors.push(`${current}: ${e.message}\n${(e.stack ?? "").split("\n").slice(0, 4).join("\n")}`));
 let current = "startup";
@@ -108,6 +98,5 @@ try {
   }
 } finally {
   console.log(JSON.stringify(out));
-  await context.close();
-  rmSync(userDataDir, { recursive: true, force: true });
+  await close();
 }
