@@ -9,7 +9,10 @@ Per training sample:
   is cropped; otherwise it is resized to cover and centre-cropped.  The crop is recorded as the
   micro-conditioning ``(top/h, left/w, H'/h - 1, W'/w - 1)`` (all zeros = no crop, posenc/dit.py);
 * epsilon-prediction loss on the DiT schedule (posenc_lab/dit_diffusion.py), class dropout 10% for CFG,
-  EMA of the weights, AdamW.  With learned sigma (fine-tuning an official checkpoint) only the
+  EMA of the weights, AdamW.  Optional: Min-SNR-gamma loss weights (Hang et al., ICCV 2023,
+  "Efficient Diffusion Training via Min-SNR Weighting Strategy", eq. for eps prediction:
+  w_t = min(SNR_t, gamma) / SNR_t with SNR_t = abar_t / (1 - abar_t)), a linear warm-up then
+  cosine decay of the learning rate to ``lr_min``, and gradient-norm clipping.  With learned sigma (fine-tuning an official checkpoint) only the
   first C output channels are trained: the variance channels are not used by the sampler.
 
 Data: a folder of ``.safetensors`` files of pre-encoded latents (``latents`` (N, C, H, W) or
@@ -24,7 +27,10 @@ gradients are averaged, only rank 0 writes the checkpoint.
 
 The checkpoint is a safetensors file (EMA weights, official DiT key names) whose metadata holds
 the model config (heads, training grid, L = max_positions, position sampling, micro-conditioning)
-and the training settings (``posenc.train``).
+and the training settings (``posenc.train``).  With ``--save-every K`` every K steps it also writes
+``<out>.state.pt`` (weights, EMA, optimizer, step, the data/noise generator); ``--resume`` continues
+from it exactly where it stopped (the same batches and noise as an uninterrupted run), and
+``--stop-after N`` ends a run after N steps of this invocation (training in chunks).
 
 Command line: ``python -m posenc_lab.train_dit --data DIR --out model.safetensors ...``
 (``main(argv)``; ``--help`` lists the options).
@@ -78,6 +84,13 @@ class TrainConfig:
     device: str = "cpu"
     progress: bool = True
     save_every: int = 0
+    lr_schedule: str = "constant"      # "constant" | "cosine" (after the warm-up, down to lr_min)
+    warmup: int = 0                    # linear warm-up steps
+    lr_min: float = 0.0
+    min_snr_gamma: float = 0.0         # 0: plain eps MSE; > 0: Min-SNR-gamma weights
+    grad_clip: float = 0.0             # 0: off; else max total gradient norm
+    resume: bool = False               # continue from <out>.state.pt
+    stop_after: int = 0                # 0: run to `steps`; else stop after this many steps of this run
 
 
 # ---------------------------------------------------------------------------------------------
@@ -246,6 +259,44 @@ def save_checkpoint(model: DiT, path: str, metadata: dict) -> None:
     os.replace(tmp, path)
 
 
+def learning_rate(cfg: TrainConfig, step: int) -> float:
+    """The learning rate of (0-based) ``step``: linear warm-up over ``warmup`` steps to ``lr``,
+    then constant, or cosine from ``lr`` to ``lr_min`` at the last step."""
+    import math
+    if cfg.warmup and step < cfg.warmup:
+        return cfg.lr * (step + 1) / cfg.warmup
+    if cfg.lr_schedule == "constant":
+        return cfg.lr
+    span = max(1, cfg.steps - cfg.warmup - 1)
+    frac = min(1.0, (step - cfg.warmup) / span)
+    return cfg.lr_min + 0.5 * (cfg.lr - cfg.lr_min) * (1 + math.cos(math.pi * frac))
+
+
+def loss_weights(t: torch.Tensor, abar: torch.Tensor, gamma: float) -> torch.Tensor:
+    """Per-sample weights of the eps MSE: Min-SNR-gamma (min(SNR, gamma) / SNR), or ones."""
+    if gamma <= 0:
+        return torch.ones(t.shape[0], device=t.device)
+    a = abar[t].float()
+    snr = a / (1 - a)
+    return torch.clamp(snr, max=gamma) / snr
+
+
+def state_path(out: str) -> str:
+    return out + ".state.pt"
+
+
+#: Settings that must match for --resume (the rest, e.g. stop_after or save_every, may change).
+RESUME_KEYS = ("grid", "max_positions", "position_sampling", "micro_conditioning", "crop_prob",
+               "max_zoom", "patch_size", "hidden_size", "depth", "num_heads", "mlp_ratio",
+               "learn_sigma", "class_dropout_prob", "steps", "batch_size", "lr", "weight_decay",
+               "ema", "seed", "lr_schedule", "warmup", "lr_min", "min_snr_gamma", "grad_clip")
+
+
+def _resume_settings(cfg: TrainConfig) -> dict:
+    d = asdict(cfg)
+    return {k: (list(d[k]) if isinstance(d[k], tuple) else d[k]) for k in RESUME_KEYS}
+
+
 def train(cfg: TrainConfig, data, log=print):
     """Train; ``data`` is a callable returning (latents, labels) or such a tuple, or a folder.
     Returns (EMA model, info dict).  Under torchrun (WORLD_SIZE > 1) runs data-parallel."""
@@ -267,6 +318,13 @@ def train(cfg: TrainConfig, data, log=print):
             latents = [x * cfg.latent_scale for x in latents]
     cfg.grid = position_modes._pair(cfg.grid)
     cfg.max_positions = position_modes._pair(cfg.max_positions)
+    if cfg.lr_schedule not in ("constant", "cosine"):
+        raise ValueError(f"lr_schedule must be 'constant' or 'cosine', got {cfg.lr_schedule!r}")
+    if cfg.warmup < 0 or cfg.min_snr_gamma < 0 or cfg.grad_clip < 0 or cfg.stop_after < 0:
+        raise ValueError("warmup, min_snr_gamma, grad_clip and stop_after must be >= 0")
+    if cfg.resume and (not cfg.out or not cfg.save_every):
+        raise ValueError("--resume needs --out and --save-every (the state is saved with the "
+                         "checkpoints)")
     if cfg.position_sampling not in ("rpe2d", "fixed"):
         raise ValueError(f"position_sampling must be 'rpe2d' or 'fixed', got {cfg.position_sampling!r}")
     if cfg.position_sampling == "rpe2d" and (cfg.max_positions[0] < cfg.grid[0]
@@ -293,18 +351,42 @@ def train(cfg: TrainConfig, data, log=print):
     abar = dit_diffusion.alphas_cumprod().to(device)
     C = in_channels
     g = sampler.g
+    start, losses = 0, []
+    if cfg.resume and os.path.exists(state_path(cfg.out)):
+        st = torch.load(state_path(cfg.out), map_location=device, weights_only=False)
+        if st["settings"] != _resume_settings(cfg):
+            diff = {k: (st["settings"].get(k), v) for k, v in _resume_settings(cfg).items()
+                    if st["settings"].get(k) != v}
+            raise ValueError(f"--resume: {state_path(cfg.out)} was written with other settings "
+                             f"(saved, now): {diff}")
+        model.load_state_dict(st["model"])
+        ema.load_state_dict(st["ema"])
+        opt.load_state_dict(st["opt"])
+        g.set_state(st["generator"])
+        start, losses = int(st["step"]), list(st["losses"])
+        log(f"train-dit: resuming {cfg.out} at step {start} of {cfg.steps}")
+
+    def save_state(step_done):
+        tmp = state_path(cfg.out) + ".tmp"
+        torch.save({"settings": _resume_settings(cfg), "model": model.state_dict(),
+                    "ema": ema.state_dict(), "opt": opt.state_dict(), "generator": g.get_state(),
+                    "step": step_done, "losses": losses}, tmp)
+        os.replace(tmp, state_path(cfg.out))
 
     bar = None
     if cfg.progress and rank == 0:
         try:
             from tqdm import tqdm
-            bar = tqdm(total=cfg.steps, desc="train-dit", delay=2.0, dynamic_ncols=True)
+            bar = tqdm(total=cfg.steps, initial=start, desc="train-dit", delay=2.0,
+                       dynamic_ncols=True)
         except ImportError:
             bar = None
     t0 = time.time()
-    losses = []
     model.train()
-    for step in range(cfg.steps):
+    end = cfg.steps if not cfg.stop_after else min(cfg.steps, start + cfg.stop_after)
+    for step in range(start, end):
+        for group in opt.param_groups:
+            group["lr"] = learning_rate(cfg, step)
         x0, y, micro, rows, cols = sampler(cfg.batch_size)
         x0, micro = x0.to(device), micro.to(device)
         B = x0.shape[0]
@@ -320,9 +402,12 @@ def train(cfg: TrainConfig, data, log=print):
         if rows is not None:
             kw["rows"], kw["cols"] = rows.to(device), cols.to(device)
         out = net(xt, t.float(), y, **kw)
-        loss = F.mse_loss(out[:, :C], noise)
+        per_sample = (out[:, :C] - noise).pow(2).flatten(1).mean(1)
+        loss = (per_sample * loss_weights(t, abar, cfg.min_snr_gamma)).mean()
         opt.zero_grad(set_to_none=True)
         loss.backward()
+        if cfg.grad_clip:
+            torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip)
         opt.step()
         with torch.no_grad():
             d = min(cfg.ema, (1 + step) / (10 + step))  # EMA warm-up
@@ -336,9 +421,18 @@ def train(cfg: TrainConfig, data, log=print):
         if cfg.save_every and rank == 0 and (step + 1) % cfg.save_every == 0 and step + 1 < cfg.steps:
             save_checkpoint(ema, cfg.out, checkpoint_metadata(ema, cfg, {"steps_done": step + 1,
                                                                          "world_size": world}))
+            save_state(step + 1)
     if bar is not None:
         bar.close()
     elapsed = time.time() - t0
+    if end < cfg.steps:
+        if rank == 0 and cfg.out:
+            save_checkpoint(ema, cfg.out, checkpoint_metadata(ema, cfg, {"steps_done": end,
+                                                                         "world_size": world}))
+            save_state(end)
+            log(f"train-dit: stopped after step {end} of {cfg.steps} ({elapsed:.1f}s); resume "
+                f"with --resume")
+        return ema, {"steps_done": end, "world_size": world, "seconds": round(elapsed, 2)}
     if distributed:
         import torch.distributed as dist
         # Data-parallel replicas must hold identical weights; a checksum per rank proves it.
@@ -417,7 +511,19 @@ def build_parser() -> argparse.ArgumentParser:
                    help="multiply stored latents by this (e.g. 0.18215 for raw SD-VAE latents)")
     p.add_argument("--init", default=d.init, help="checkpoint to fine-tune (e.g. official DiT-XL/2)")
     p.add_argument("--device", default=d.device)
-    p.add_argument("--save-every", type=int, default=d.save_every)
+    p.add_argument("--save-every", type=int, default=d.save_every,
+                   help="write the checkpoint and <out>.state.pt every K steps")
+    p.add_argument("--lr-schedule", choices=("constant", "cosine"), default=d.lr_schedule)
+    p.add_argument("--warmup", type=int, default=d.warmup, help="linear warm-up steps")
+    p.add_argument("--lr-min", type=float, default=d.lr_min, help="end of the cosine schedule")
+    p.add_argument("--min-snr-gamma", type=float, default=d.min_snr_gamma,
+                   help="Min-SNR-gamma loss weights (0 = plain eps MSE; 5 is the paper's)")
+    p.add_argument("--grad-clip", type=float, default=d.grad_clip,
+                   help="clip the gradient norm to this (0 = off)")
+    p.add_argument("--resume", action="store_true",
+                   help="continue from <out>.state.pt (written with --save-every)")
+    p.add_argument("--stop-after", type=int, default=d.stop_after,
+                   help="stop after N steps of this run, saving the state (0 = run to --steps)")
     p.add_argument("--no-progress", dest="progress", action="store_false")
     return p
 

@@ -139,3 +139,38 @@ def test_torchrun_two_process_gloo(tmp_path):
     train = json.loads(meta_of(out)["posenc.train"])
     assert train["world_size"] == 2 and train["global_batch"] == 4 and train["steps_done"] == 4
     assert "diverged" not in res.stderr
+
+
+def test_resume_continues_exactly_where_a_stopped_run_left_off(tmp_path):
+    """Train 6 steps in one go, and 2 + 4 with --stop-after/--resume: identical weights (the
+    state holds the optimizer and the batch/noise generator). Fails if any of them is not saved."""
+    def data():
+        return torch.randn(10, 3, 8, 8, generator=torch.Generator().manual_seed(1)), torch.arange(10) % 2
+
+    kw = dict(steps=6, save_every=2, lr_schedule="cosine", warmup=2, lr_min=1e-5, lr=1e-2,
+              min_snr_gamma=5.0, grad_clip=1.0)
+    straight, _ = train_dit.train(tiny(out=str(tmp_path / "a.safetensors"), **kw), data)
+    out = str(tmp_path / "b.safetensors")
+    _, info = train_dit.train(tiny(out=out, stop_after=2, **kw), data)
+    assert info["steps_done"] == 2 and os.path.exists(train_dit.state_path(out))
+    assert json.loads(meta_of(out)["posenc.train"])["steps_done"] == 2
+    resumed, info = train_dit.train(tiny(out=out, resume=True, **kw), data)
+    assert info["steps_done"] == 6
+    for (k, a), b in zip(straight.state_dict().items(), resumed.state_dict().values()):
+        assert torch.equal(a, b), k
+    # without --resume the same command starts over and ends elsewhere than a 2-step run
+    with pytest.raises(ValueError, match="other settings"):
+        train_dit.train(tiny(out=out, resume=True, **{**kw, "lr": 5e-3}), data)
+
+
+def test_learning_rate_schedule_and_min_snr_weights():
+    cfg = tiny(steps=11, lr=1.0, warmup=2, lr_schedule="cosine", lr_min=0.1)
+    lrs = [train_dit.learning_rate(cfg, s) for s in range(11)]
+    assert lrs[:3] == [0.5, 1.0, 1.0]                       # warm-up, then the peak
+    assert abs(lrs[-1] - 0.1) < 1e-12 and abs(lrs[2 + 4] - 0.55) < 1e-12  # cosine midpoint
+    assert train_dit.learning_rate(tiny(lr=0.3), 7) == 0.3  # constant by default
+    abar = torch.tensor([0.9, 0.5, 0.1], dtype=torch.float64)
+    w = train_dit.loss_weights(torch.tensor([0, 1, 2]), abar, 5.0)
+    # SNR 9, 1, 1/9: min(SNR, 5) / SNR = 5/9, 1, 1
+    assert torch.allclose(w, torch.tensor([5 / 9, 1.0, 1.0]))
+    assert torch.equal(train_dit.loss_weights(torch.tensor([0, 1]), abar, 0.0), torch.ones(2))
