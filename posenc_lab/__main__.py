@@ -131,10 +131,12 @@ def run_bench(args: argparse.Namespace) -> int:
 def add_bench_rpe2d(p: argparse.ArgumentParser) -> None:
     from .rpe2d_bench import DEFAULT_SIZES, METHODS
     p.add_argument("--seeds", type=int, default=64, help="seeds per cell (default 64)")
+    p.add_argument("--seed-start", type=int, default=0,
+                   help="first seed (held-out runs: seeds never used while choosing settings)")
     p.add_argument("--steps", type=int, default=25, help="DDIM steps (default 25)")
     p.add_argument("--guidance", type=float, default=1.0, help="CFG scale (default 1)")
     p.add_argument("--sizes", default=",".join(f"{h}x{w}" for h, w in DEFAULT_SIZES),
-                   help="comma-separated HxW sizes in pixels, multiples of the patch size 4")
+                   help="comma-separated HxW sizes in pixels, multiples of the models' patch size")
     p.add_argument("--methods", default=",".join(METHODS),
                    help="comma-separated <model>+<position mode>, model vanilla or rpe2d")
     p.add_argument("--out", default="docs/bench_rpe2d.md",
@@ -159,7 +161,7 @@ def run_bench_rpe2d(args: argparse.Namespace) -> int:
         models = load_tiny_dits(args.weights_dir, keys)
         _set_threads(args.threads)
         result = run_rpe2d_bench(models, sizes, methods, args.seeds, args.steps, args.guidance,
-                                 progress=not args.no_progress)
+                                 progress=not args.no_progress, seed_start=args.seed_start)
     except (ValueError, FileNotFoundError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

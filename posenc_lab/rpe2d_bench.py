@@ -97,8 +97,9 @@ def size_name(h: int, w: int, base: int) -> str:
 
 def run_rpe2d_bench(models: dict, sizes=DEFAULT_SIZES, methods=METHODS, seeds: int = 64,
                     steps: int = 25, guidance: float = 1.0, chunk: int = 16,
-                    progress: bool = True) -> dict:
-    """Run the benchmark; returns {"rows": [...], ...} (one row per size and method)."""
+                    progress: bool = True, seed_start: int = 0) -> dict:
+    """Run the benchmark on seeds seed_start .. seed_start + seeds - 1 (class = seed mod 4);
+    returns {"rows": [...], ...} (one row per size and method)."""
     from tqdm import tqdm
 
     pairs = [check_method(m) for m in methods]
@@ -110,9 +111,10 @@ def run_rpe2d_bench(models: dict, sizes=DEFAULT_SIZES, methods=METHODS, seeds: i
     for h, w in sizes:
         for m in models.values():
             check_size(m, h, w)
-    seed_list = list(range(seeds))
+    seed_list = list(range(seed_start, seed_start + seeds))
     labels = torch.tensor([s % NUM_CLASSES for s in seed_list])
-    result = {"seeds": seeds, "steps": steps, "guidance": guidance, "base": base, "rows": [],
+    result = {"seeds": seeds, "seed_start": seed_start, "steps": steps, "guidance": guidance,
+              "base": base, "rows": [],
               "kid_scale": 1000}
     keys = sorted({key for key, _ in pairs})
     bar = tqdm(total=(len(sizes) * len(pairs) + len(keys)) * seeds, unit="img",
@@ -163,7 +165,8 @@ def markdown_table(result: dict, command: str | None = None) -> str:
         f"Bundled tiny DiTs (models/tiny_dit_vanilla.safetensors, models/tiny_dit_rpe2d."
         f"safetensors; trained at {base}x{base}, patch 4, same steps and batch; "
         "models/tiny_dits.md).  "
-        f"{result['seeds']} seeds per cell (seeds 0..{result['seeds'] - 1}, class = seed mod 4, "
+        f"{result['seeds']} seeds per cell (seeds {result.get('seed_start', 0)}.."
+        f"{result.get('seed_start', 0) + result['seeds'] - 1}, class = seed mod 4, "
         f"the same noise for every method), {result['steps']} DDIM steps, guidance "
         f"{result['guidance']:g}.  Layout metrics: posenc_lab/layout_metrics.py against each image's "
         "class palette.  KID x1000 (lower = closer): outputs area-resized to 32x32 against the "

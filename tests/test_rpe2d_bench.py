@@ -83,3 +83,17 @@ def test_size_too_large_for_rpe2d_positions_is_refused(models):
     # L = 16 patches: 17 distinct positions do not exist.
     with pytest.raises(ValueError, match="L=16"):
         rpe2d_bench.sample_dit(models["rpe2d"], "linspace", [0], 68, 32, [0], steps=1)
+
+
+def test_seed_start_moves_the_seed_range(models):
+    """--seed-start: the cells use seeds seed_start.. (held-out seeds), and say so in the table."""
+    kw = dict(sizes=[(32, 32)], methods=["vanilla+first"], seeds=2, steps=2, progress=False)
+    a = rpe2d_bench.run_rpe2d_bench(models, seed_start=0, **kw)
+    b = rpe2d_bench.run_rpe2d_bench(models, seed_start=1000, **kw)
+    assert b["seed_start"] == 1000 and "seeds 1000..1001" in rpe2d_bench.markdown_table(b)
+    assert a["rows"][0]["patch_similarity"] != b["rows"][0]["patch_similarity"]
+    # the same images as sampling seeds 1000, 1001 (classes 0, 1) by hand
+    imgs = rpe2d_bench.sample_dit(models["vanilla"], "first", torch.tensor([0, 1]), 32, 32,
+                                  [1000, 1001], 2)
+    from posenc_lab.feature_metrics import patch_similarity
+    assert abs(float(patch_similarity(imgs).mean()) - b["rows"][0]["patch_similarity"]) < 1e-6
