@@ -351,8 +351,11 @@ def rope_grid(grid, head_dim: int, max_positions=None, mode="first", seed: int =
     (row_mode, col_mode)) per axis, L = ``max_positions`` (default: the grid):
     ``linspace`` / ``random`` the RPE-2D positions of ``inference_positions`` (one generator from
     ``seed`` for rows, then columns, as ``grid_positions``) at the trained frequencies;
-    ``first``, ``interpolate``, ``ntk``, ``yarn`` ``rope_axis`` of 0..n-1 (``remap_positions``,
-    ``mode_frequencies``, YaRN's temperature): an axis with n <= L exactly as ``first``."""
+    ``first``, ``interpolate``, ``ntk``, ``yarn`` ``rope_axis`` of 0..n-1 (``remap_positions``:
+    position interpolation, Chen et al. 2023; ``mode_frequencies``: NTK-aware, "YaRN" Peng et al.
+    2023 section 3.1, and NTK-by-parts, section 3.2; ``yarn_mscale``: YaRN's temperature,
+    section 3.4, a scale of this axis's rotations, so of q and k): an axis with n <= L exactly as
+    ``first``."""
     if head_dim % 4:
         raise ValueError(f"2-D RoPE needs a head dimension divisible by 4 (two axes of channel "
                          f"pairs), got {head_dim}")
