@@ -560,8 +560,9 @@ def detect_config(sd: dict, metadata: dict | None = None, source: str | None = N
         if "pos_embed" not in sd:
             some = ", ".join(list(sd)[:3])
             raise bad(f"not a DiT checkpoint: missing pos_embed (it has e.g. {some}); a RoPE DiT "
-                      f"of this pack has none, but says so in its posenc metadata, which this "
-                      f"file {'lacks' if meta_cfg is None else 'does not say'}")
+                      f"of this pack has none but says position_encoding 'rope' in its posenc "
+                      f"metadata, and this file "
+                      f"{'has no posenc metadata' if meta_cfg is None else 'says sincos'}")
         pe = sd["pos_embed"]
         T = int(pe.shape[-2])
         if meta_cfg is not None:
