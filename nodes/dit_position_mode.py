@@ -4,8 +4,9 @@ Wiring only; the modes (positions, frequencies, YaRN's blend and temperature, si
 posenc/position_modes.py, the design docs/DESIGN.md section 9.  One hook per family, each a ComfyUI
 patch on a clone: Flux/Chroma an object patch on the RoPE embedder ``pe_embedder``; SD3/SD3.5 an
 object patch on ``cropped_pos_embed``; PixArt an object patch on ``x_embedder.forward`` that adds
-the mode's table minus PixArt's own (its forward computes the table inline); the pack's own DiT a
-transformer_options entry its adapter reads (nodes/rpe2d_loader.py).
+the mode's table minus PixArt's own (its forward computes the table inline); the pack's own DiT
+(sin-cos or RoPE) a transformer_options entry its adapter reads (nodes/rpe2d_loader.py), the DiT
+turning the mode into its table or its rotations (posenc/dit.py).
 """
 from __future__ import annotations
 
@@ -148,7 +149,7 @@ class DiTPositionMode(io.ComfyNode):
                          "the base size the model samples exactly as without this node."),
             inputs=[
                 io.Model.Input("model", tooltip="A Flux (dev, schnell, Kontext, Fill), Chroma, SD3 / SD3.5 or PixArt (alpha, Sigma) model, or a DiT from the RPE-2D DiT Loader."),
-                io.Combo.Input("mode", options=list(MODES), default="interpolate", tooltip="Applied to each axis longer than the base (n tokens, L trained). first: 0..n-1, plain extrapolation (on Flux, Chroma and SD3 the model as it is; on PixArt at its trained spacing, 1/2 for the 1024 px checkpoints). interpolate: positions i(L-1)/(n-1), squeezed onto the trained range (the best of these on the bundled tiny sin-cos DiT). ntk: integer positions, frequency base theta*s^(d/(d-2)), s = n/L. yarn: per-frequency blend of interpolation and extrapolation by wavelength, plus attention temperature 0.1 ln s + 1 on RoPE models (Flux, Chroma); SD3, PixArt and the pack's DiTs add their positions to the tokens, so they get the blend without the temperature. linspace / random: RPE-2D's modes, only for DiTs trained with RPE-2D (the loader's own checkpoints)."),
+                io.Combo.Input("mode", options=list(MODES), default="interpolate", tooltip="Applied to each axis longer than the base (n tokens, L trained). first: 0..n-1, plain extrapolation (on Flux, Chroma and SD3 the model as it is; on PixArt at its trained spacing, 1/2 for the 1024 px checkpoints). interpolate: positions i(L-1)/(n-1), squeezed onto the trained range (the best of these on the bundled tiny sin-cos DiT). ntk: integer positions, frequency base theta*s^(d/(d-2)), s = n/L. yarn: per-frequency blend of interpolation and extrapolation by wavelength, plus attention temperature 0.1 ln s + 1 on RoPE models (Flux, Chroma, the pack's RoPE DiTs); SD3, PixArt and the pack's sin-cos DiTs add their positions to the tokens, so they get the blend without the temperature. linspace / random: RPE-2D's modes, only for DiTs trained with RPE-2D (the loader's own checkpoints)."),
                 io.Int.Input("base_resolution", default=0, min=0, max=MAX_SIZE, step=8, tooltip="Training size in pixels; 0 = auto: 1024 for Flux, Chroma and SD3 / SD3.5, 512 x pe_interpolation for PixArt (1024 for its 1024 px checkpoints, 2048 for Sigma 2K; 1024 when the checkpoint stores no pos_embed), the checkpoint's grid for the loader's DiTs. An axis at or below it is left exactly as it was; at or below it on both axes sampling is bit-identical to the unpatched model."),
                 io.Int.Input("position_seed", default=0, min=0, max=0xffffffffffffffff, tooltip="Seed of the 'random' mode's sorted subset of positions; ignored by the other modes."),
             ],

@@ -164,7 +164,7 @@ def model_from_file(path, position_mode="auto", seed=0):
     load_device = mm.get_torch_device()
     dit, info = load_dit(path, cls=ComfyDiT)
     cfg = info["config"]
-    if not info["pos_embed_is_sincos"]:
+    if info["pos_embed_is_sincos"] is False:   # (None: a RoPE DiT, which stores no table)
         logging.warning("RPE-2D DiT Loader: %s: the stored pos_embed is not DiT's sin-cos of its "
                         "grid; the model is run with sin-cos positions anyway", path)
     mode = default_position_mode(cfg) if position_mode == "auto" else position_mode
@@ -238,8 +238,8 @@ class RPE2DDiTLoader(io.ComfyNode):
                          "that samples at any size and aspect ratio, with RPE-2D position modes. Pair it "
                          "with 'DiT Class Label' for class-conditional DiTs."),
             inputs=[
-                io.Combo.Input("dit_name", options=_checkpoint_names(), tooltip="A DiT checkpoint from models/diffusion_models or models/checkpoints: an RPE-2D checkpoint trained by this pack, a bundled tiny reference DiT (posenc-bundled/..., pixel space, trained at 32x32 on the procedural scenes: tiny_dit_vanilla and tiny_dit_rpe2d), or an official DiT-XL/2 256/512 file (.safetensors, or .pt loaded weights-only)."),
-                io.Combo.Input("position_mode", options=list(MODES), default="auto", tooltip="Positions given to the sin-cos encoding. auto: linspace for RPE-2D checkpoints, first for vanilla ones. linspace: spread over the trained range [0, L). random: a seeded sorted subset of [0, L). first: 0..n-1 (plain extrapolation). interpolate: fractional positions squeezed onto the trained grid (for vanilla models). ntk: 0..n-1 with NTK-scaled sin-cos frequencies (for vanilla models)."),
+                io.Combo.Input("dit_name", options=_checkpoint_names(), tooltip="A DiT checkpoint from models/diffusion_models or models/checkpoints: a checkpoint trained by this pack (sin-cos or RoPE positions, fixed or RPE-2D), a bundled tiny reference DiT (posenc-bundled/..., pixel space, trained at 32x32 on the procedural scenes: tiny_dit_vanilla and tiny_dit_rpe2d), or an official DiT-XL/2 256/512 file (.safetensors, or .pt loaded weights-only)."),
+                io.Combo.Input("position_mode", options=list(MODES), default="auto", tooltip="Positions given to the DiT's position encoding (the sin-cos table added to its tokens, or the rotations of q and k of a RoPE DiT). auto: linspace for RPE-2D checkpoints, first for vanilla ones. linspace: spread over the trained range [0, L). random: a seeded sorted subset of [0, L). first: 0..n-1 (plain extrapolation). interpolate: fractional positions squeezed onto the trained grid (for vanilla models). ntk: 0..n-1 with NTK-scaled frequencies (for vanilla models)."),
                 io.Int.Input("position_seed", default=0, min=0, max=0xffffffffffffffff, tooltip="Seed of the 'random' position mode (ignored by the other modes)."),
             ],
             outputs=[io.Model.Output(display_name="model")],

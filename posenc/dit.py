@@ -19,6 +19,22 @@ Differences from the official module, none of which changes its output at the tr
   H' / h - 1, W' / w - 1)`` where H' x W' is the resized image before cropping.  All zeros means
   "no crop", the default at inference; relative values keep that meaning at any resolution.
 
+**Two position encodings** (``DiTConfig.position_encoding``, docs/DESIGN.md sections 3 and 9):
+
+* ``"sincos"`` (default, the official DiT): the 2-D sin-cos at the row and column positions is
+  added to the patch tokens once, before the blocks.
+* ``"rope"``: nothing is added to the tokens and there is no ``pos_embed`` (neither buffer nor
+  checkpoint tensor); in every attention block q and k of every head are rotated by 2-D axial
+  rotary position embedding, as Flux does (ComfyUI comfy/ldm/flux/math.py ``rope`` /
+  ``apply_rope``): the head dim d_h is split in halves, channels [0, d_h/2) rotated by the
+  **row** position, [d_h/2, d_h) by the **column** position; within a half, the channel pair
+  (2k, 2k+1) turns by the angle p * omega_k with omega_k = theta^(-2k/(d_h/2)),
+  theta = ``rope_theta`` (10000), by the matrix [[cos, -sin], [sin, cos]] (RoFormer, Su et al.,
+  arXiv 2104.09864, eq. 34, applied per axis).  So q_i . k_j depends on the positions only
+  through the differences row_i - row_j and col_i - col_j (RoFormer eq. 16).  Positions come in
+  as for sin-cos (``rows``/``cols``, or a ``mode``); the modes are ``position_modes.rope_grid``,
+  YaRN's temperature included.  The head dim must be divisible by 4.
+
 Loading (``load_dit``): safetensors, or ``torch.load(weights_only=True)`` for .pt/.pth/.ckpt/.bin.
 A pickle that needs arbitrary code is refused; truncated/corrupt files and state dicts that are not
 a DiT fail at once with a message naming the problem.
@@ -108,10 +124,15 @@ class Attention(nn.Module):
         self.qkv = nn.Linear(dim, dim * 3, bias=True)
         self.proj = nn.Linear(dim, dim)
 
-    def forward(self, x):
+    def forward(self, x, rope=None):
+        """``rope``: None, or rotations (B or 1, 1, N, head_dim/2, 2, 2) applied to q and k
+        (``position_modes.apply_rope``)."""
         B, N, C = x.shape
         qkv = self.qkv(x).reshape(B, N, 3, self.num_heads, C // self.num_heads).permute(2, 0, 3, 1, 4)
-        x = F.scaled_dot_product_attention(qkv[0], qkv[1], qkv[2])
+        q, k = qkv[0], qkv[1]
+        if rope is not None:
+            q, k = position_modes.apply_rope(q, rope), position_modes.apply_rope(k, rope)
+        x = F.scaled_dot_product_attention(q, k, qkv[2])
         return self.proj(x.transpose(1, 2).reshape(B, N, C))
 
 
@@ -135,9 +156,9 @@ class DiTBlock(nn.Module):
         self.mlp = Mlp(hidden_size, mlp_hidden)
         self.adaLN_modulation = nn.Sequential(nn.SiLU(), nn.Linear(hidden_size, 6 * hidden_size))
 
-    def forward(self, x, c):
+    def forward(self, x, c, rope=None):
         sh1, sc1, g1, sh2, sc2, g2 = self.adaLN_modulation(c).chunk(6, dim=1)
-        x = x + g1.unsqueeze(1) * self.attn(modulate(self.norm1(x), sh1, sc1))
+        x = x + g1.unsqueeze(1) * self.attn(modulate(self.norm1(x), sh1, sc1), rope)
         x = x + g2.unsqueeze(1) * self.mlp(modulate(self.norm2(x), sh2, sc2))
         return x
 
@@ -154,10 +175,17 @@ class FinalLayer(nn.Module):
         return self.linear(modulate(self.norm_final(x), shift, scale))
 
 
+#: The values a string field of DiTConfig may take (checked when a checkpoint's metadata is read).
+STRING_CHOICES = {"position_sampling": ("fixed", "rpe2d"), "position_encoding": ("sincos", "rope")}
+POSITION_ENCODINGS = STRING_CHOICES["position_encoding"]
+
+
 @dataclass
 class DiTConfig:
     """Everything needed to build a DiT.  ``grid`` is the training grid in patches (rows, cols),
-    the shape of ``pos_embed``; ``max_positions`` is RPE-2D's L per axis (vanilla: the grid)."""
+    the shape of ``pos_embed``; ``max_positions`` is RPE-2D's L per axis (vanilla: the grid).
+    ``position_encoding``: "sincos" (added to the tokens) or "rope" (2-D axial rotary on q and k,
+    base ``rope_theta``; module docstring); files written before it existed are sin-cos."""
     in_channels: int = 4
     patch_size: int = 2
     hidden_size: int = 1152
@@ -172,6 +200,12 @@ class DiTConfig:
     max_positions: tuple = (16, 16)
     position_sampling: str = "fixed"   # "fixed" (vanilla sin-cos of arange) or "rpe2d"
     frequency_embedding_size: int = 256
+    position_encoding: str = "sincos"  # "sincos" or "rope"
+    rope_theta: float = 10000.0
+
+    @property
+    def head_dim(self) -> int:
+        return self.hidden_size // self.num_heads
 
     @property
     def out_channels(self) -> int:
@@ -215,14 +249,21 @@ class DiTConfig:
             elif isinstance(default, int):
                 ok = (isinstance(v, int) and not isinstance(v, bool)
                       and (v >= 0 if f.name == "num_classes" else v > 0))
+            elif isinstance(default, float):
+                ok = (isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+                      and v > 1)   # rope_theta: frequencies theta^(-2k/d) must fall with k
+                v = float(v) if ok else v
             else:
-                ok = v in ("fixed", "rpe2d")
+                ok = v in STRING_CHOICES[f.name]
             if not ok:
                 raise corrupt(f"{f.name} = {raw[f.name]!r}")
             out[f.name] = v
         cfg = cls(**out)
         if cfg.hidden_size % cfg.num_heads or cfg.hidden_size % 4:
             raise corrupt(f"hidden_size {cfg.hidden_size} with num_heads {cfg.num_heads}")
+        if cfg.position_encoding == "rope" and cfg.head_dim % 4:
+            raise corrupt(f"position_encoding 'rope' with head dim {cfg.head_dim} (hidden_size "
+                          f"{cfg.hidden_size} / num_heads {cfg.num_heads}), not divisible by 4")
         return cfg
 
 
@@ -236,6 +277,16 @@ class DiT(nn.Module):
             raise ValueError(f"hidden size {cfg.hidden_size} is not divisible by {cfg.num_heads} heads")
         if cfg.hidden_size % 4:
             raise ValueError(f"hidden size {cfg.hidden_size} must be divisible by 4 (2-D sin-cos)")
+        if cfg.position_encoding not in POSITION_ENCODINGS:
+            raise ValueError(f"position_encoding must be one of {', '.join(POSITION_ENCODINGS)}, "
+                             f"got {cfg.position_encoding!r}")
+        if cfg.position_encoding == "rope" and cfg.head_dim % 4:
+            raise ValueError(f"2-D RoPE rotates channel pairs of each head by the row (first half) "
+                             f"and the column (second half): the head dim (hidden size "
+                             f"{cfg.hidden_size} / {cfg.num_heads} heads = {cfg.head_dim}) must be "
+                             f"divisible by 4")
+        if cfg.position_encoding == "rope" and not cfg.rope_theta > 1:
+            raise ValueError(f"rope_theta must be > 1, got {cfg.rope_theta}")
         D, p = cfg.hidden_size, cfg.patch_size
         self.patch_size = p
         self.in_channels = cfg.in_channels
@@ -250,7 +301,9 @@ class DiT(nn.Module):
         if cfg.micro_conditioning:
             self.crop_embedder = PairEmbedder(D, cfg.frequency_embedding_size)
             self.size_embedder = PairEmbedder(D, cfg.frequency_embedding_size)
-        self.register_buffer("pos_embed", position_modes.official_pos_embed(D, cfg.grid).unsqueeze(0))
+        # RoPE: a None buffer, so that model.pos_embed exists but no table is stored or loaded.
+        self.register_buffer("pos_embed", None if cfg.position_encoding == "rope" else
+                             position_modes.official_pos_embed(D, cfg.grid).unsqueeze(0))
         self.blocks = nn.ModuleList([DiTBlock(D, cfg.num_heads, cfg.mlp_hidden) for _ in range(cfg.depth)])
         self.final_layer = FinalLayer(D, p, self.out_channels)
         self.initialize_weights()
@@ -302,7 +355,11 @@ class DiT(nn.Module):
     def encode_positions(self, grid, rows=None, cols=None, mode="first", seed=0,
                          max_positions=None, device=None, dtype=torch.float32):
         """Position encoding (T, D) or (B, T, D).  With ``rows``/``cols`` (n,) or (B, n): sin-cos
-        at those positions (not cached); otherwise the cached encoding of ``mode``."""
+        at those positions (not cached); otherwise the cached encoding of ``mode``.  Sin-cos only:
+        a RoPE DiT adds nothing to its tokens (``rope_rotations``)."""
+        if self.config.position_encoding == "rope":
+            raise ValueError("this DiT uses RoPE: nothing is added to its tokens; its positions are "
+                             "rotations of q and k (rope_rotations)")
         D = self.config.hidden_size
         if rows is not None or cols is not None:
             h, w = grid
@@ -314,6 +371,24 @@ class DiT(nn.Module):
             return position_modes.sincos_2d(rows, cols, D).to(device=device, dtype=dtype)
         L = max_positions if max_positions is not None else self.config.max_positions
         return position_modes.position_encoding(grid, D, L, mode, seed, device, dtype)
+
+    def rope_rotations(self, grid, rows=None, cols=None, mode="first", seed=0, max_positions=None,
+                       device=None) -> torch.Tensor:
+        """RoPE rotations of a grid, (T, head_dim/2, 2, 2) or (B, T, head_dim/2, 2, 2) float32:
+        at ``rows``/``cols`` if given (not cached), else the cached rotations of ``mode`` (one,
+        or (row_mode, col_mode)) with L = ``max_positions`` (default: the config's)
+        (``position_modes.rope_grid`` / ``rope_encoding``)."""
+        cfg = self.config
+        if cfg.position_encoding != "rope":
+            raise ValueError("this DiT adds sin-cos positions to its tokens; it has no RoPE "
+                             "rotations (encode_positions)")
+        if rows is not None or cols is not None:
+            rows = rows.to(device) if rows is not None else None
+            cols = cols.to(device) if cols is not None else None
+            return position_modes.rope_grid(grid, cfg.head_dim, theta=cfg.rope_theta,
+                                            rows=rows, cols=cols).to(device)
+        L = max_positions if max_positions is not None else cfg.max_positions
+        return position_modes.rope_encoding(grid, cfg.head_dim, L, mode, seed, device, cfg.rope_theta)
 
     def embed_condition(self, t, y=None, micro=None):
         """Timestep + class (+ micro-conditioning) embedding c, (N, D)."""
@@ -347,24 +422,34 @@ class DiT(nn.Module):
     def forward(self, x, t, y=None, rows=None, cols=None, pos_embed=None, micro=None,
                 mode="first", seed=0, max_positions=None):
         """x (N, C, H, W) latent; t (N,) timesteps (fractional allowed); y (N,) class labels
-        (None: the null class).  Positions: ``pos_embed`` (T, D) / (N, T, D) if given, else
-        ``rows``/``cols`` (n,) or (N, n), else the cached encoding of ``mode`` (default ``first``:
-        0..n-1, the official behaviour).  ``micro`` (N, 4) micro-conditioning (None: no crop).
+        (None: the null class).  Positions: ``pos_embed`` (T, D) / (N, T, D) if given (sin-cos
+        only), else ``rows``/``cols`` (n,) or (N, n), else the cached encoding of ``mode`` (one,
+        or (row_mode, col_mode); default ``first``: 0..n-1, the official behaviour); a RoPE DiT
+        turns the same positions into rotations of q and k instead of a table added to the
+        tokens.  ``micro`` (N, 4) micro-conditioning (None: no crop).
         Returns (N, out_channels, H, W); with learned sigma the first C channels are the noise."""
         h, w = self.grid_of(x)
         if x.shape[1] != self.in_channels:
             raise ValueError(f"latent has {x.shape[1]} channels, this DiT expects {self.in_channels}")
         tokens = self.x_embedder(x)
-        if pos_embed is None:
-            pos_embed = self.encode_positions((h, w), rows, cols, mode, seed, max_positions,
-                                              tokens.device, tokens.dtype)
-        tokens = tokens + pos_embed.to(tokens.dtype)
+        rope = None
+        if self.config.position_encoding == "rope":
+            if pos_embed is not None:
+                raise ValueError("this DiT uses RoPE: it takes positions (rows/cols or a mode), "
+                                 "not a pos_embed table")
+            rope = self.rope_rotations((h, w), rows, cols, mode, seed, max_positions, tokens.device)
+            rope = rope[None, None] if rope.ndim == 4 else rope[:, None]   # (B|1, heads=1, T, ...)
+        else:
+            if pos_embed is None:
+                pos_embed = self.encode_positions((h, w), rows, cols, mode, seed, max_positions,
+                                                  tokens.device, tokens.dtype)
+            tokens = tokens + pos_embed.to(tokens.dtype)
         t = torch.as_tensor(t, device=x.device).reshape(-1)
         if t.numel() == 1 and x.shape[0] > 1:
             t = t.expand(x.shape[0])
         c = self.embed_condition(t, y, micro).to(tokens.dtype)
         for block in self.blocks:
-            tokens = block(tokens, c)
+            tokens = block(tokens, c, rope)
         out = self.final_layer(tokens, c)
         return self.unpatchify(out, h, w)
 
@@ -377,8 +462,10 @@ def forward_memory_bytes(config: DiTConfig, batch: int, height: int, width: int,
     is one block's: the residual, the modulated input, qkv and the copies SDPA makes (8 T D),
     the MLP's hidden layer and its activation (2 T M), and the latent in and out (4 C H W).
     ``attention_scores``: SDPA's math path also holds the scores and their softmax
-    (2 heads T^2); its flash and memory-efficient kernels do not.  Checked against measured
-    peaks of live tensors with each kernel in tests/test_dit.py."""
+    (2 heads T^2); its flash and memory-efficient kernels do not.  A RoPE DiT's rotated q and k
+    (and its rotation table, T head_dim/2 x 4 floats) stay within the same bound.  Checked
+    against measured peaks of live tensors with each kernel, sin-cos and RoPE, in
+    tests/test_dit.py."""
     c = config
     tokens = -(-height // c.patch_size) * -(-width // c.patch_size)
     per_sample = tokens * (8 * c.hidden_size + 2 * c.mlp_hidden) + 4 * c.in_channels * height * width
@@ -427,18 +514,20 @@ def strip_prefix(sd: dict) -> dict:
 
 
 def is_dit_state_dict(sd: dict) -> bool:
-    return all(k in sd for k in _REQUIRED) and "blocks.0.attn.qkv.weight" in sd
+    """The official key layout (a RoPE DiT of this pack, which has no ``pos_embed``, included)."""
+    return all(k in sd for k in _REQUIRED if k != "pos_embed") and "blocks.0.attn.qkv.weight" in sd
 
 
 def detect_config(sd: dict, metadata: dict | None = None, source: str | None = None) -> DiTConfig:
     """Depth, width, heads, patch size, channels, classes, learned sigma, micro-conditioning and
-    the training grid from the tensors (metadata of our checkpoints adds heads and L).
+    the training grid from the tensors (metadata of our checkpoints adds heads, L and the position
+    encoding: a RoPE DiT has no ``pos_embed``, so its grid comes from the metadata alone).
     ``sd`` may map names to anything with a ``.shape`` (the header check of ``load_dit`` passes
     shapes before any tensor is read); ``source`` (the file) is named in every error."""
     def bad(msg):
         return NotADiTError(f"{msg} (file: {source})" if source else msg)
 
-    missing = [k for k in _REQUIRED if k not in sd]
+    missing = [k for k in _REQUIRED if k not in sd and k != "pos_embed"]
     if missing or "blocks.0.attn.qkv.weight" not in sd:
         shown = ", ".join((missing or ["blocks.0.attn.qkv.weight"])[:4])
         some = ", ".join(list(sd)[:3]) or "(empty)"
@@ -457,19 +546,35 @@ def detect_config(sd: dict, metadata: dict | None = None, source: str | None = N
     if out_ch not in (in_ch, 2 * in_ch):
         raise bad(f"final layer predicts {out_ch} channels for {in_ch} input channels")
     mlp_hidden = int(sd["blocks.0.mlp.fc1.weight"].shape[0]) if "blocks.0.mlp.fc1.weight" in sd else 4 * hidden
-    pe = sd["pos_embed"]
-    T = int(pe.shape[-2])
     meta_cfg = DiTConfig.from_metadata(metadata, source or "state dict")
-    if meta_cfg is not None:
+    rope = meta_cfg is not None and meta_cfg.position_encoding == "rope"
+    if rope:
+        if "pos_embed" in sd:
+            raise bad("the posenc metadata says position_encoding 'rope' (no position table) but "
+                      "the file has a pos_embed: it was not written by this pack's RoPE DiT")
+        if hidden % meta_cfg.num_heads or (hidden // meta_cfg.num_heads) % 4:
+            raise bad(f"a RoPE DiT needs a head dim divisible by 4; width {hidden} with "
+                      f"{meta_cfg.num_heads} heads")
         grid = tuple(meta_cfg.grid)
     else:
-        s = int(round(math.sqrt(T)))
-        if s * s != T:
-            raise bad(f"pos_embed has {T} tokens, not a square grid, and the file has no "
-                               f"posenc metadata with the grid")
-        grid = (s, s)
-    if grid[0] * grid[1] != T or int(pe.shape[-1]) != hidden:
-        raise bad(f"pos_embed shape {tuple(pe.shape)} does not match grid {grid} x width {hidden}")
+        if "pos_embed" not in sd:
+            some = ", ".join(list(sd)[:3])
+            raise bad(f"not a DiT checkpoint: missing pos_embed (it has e.g. {some}); a RoPE DiT "
+                      f"of this pack has none but says position_encoding 'rope' in its posenc "
+                      f"metadata, and this file "
+                      f"{'has no posenc metadata' if meta_cfg is None else 'says sincos'}")
+        pe = sd["pos_embed"]
+        T = int(pe.shape[-2])
+        if meta_cfg is not None:
+            grid = tuple(meta_cfg.grid)
+        else:
+            s = int(round(math.sqrt(T)))
+            if s * s != T:
+                raise bad(f"pos_embed has {T} tokens, not a square grid, and the file has no "
+                                   f"posenc metadata with the grid")
+            grid = (s, s)
+        if grid[0] * grid[1] != T or int(pe.shape[-1]) != hidden:
+            raise bad(f"pos_embed shape {tuple(pe.shape)} does not match grid {grid} x width {hidden}")
     if "y_embedder.embedding_table.weight" in sd:
         rows = int(sd["y_embedder.embedding_table.weight"].shape[0])
         class_dropout = meta_cfg.class_dropout if meta_cfg is not None else True
@@ -486,6 +591,8 @@ def detect_config(sd: dict, metadata: dict | None = None, source: str | None = N
         max_positions=tuple(meta_cfg.max_positions) if meta_cfg is not None else grid,
         position_sampling=meta_cfg.position_sampling if meta_cfg is not None else "fixed",
         frequency_embedding_size=int(sd["t_embedder.mlp.0.weight"].shape[1]),
+        position_encoding="rope" if rope else "sincos",
+        rope_theta=meta_cfg.rope_theta if meta_cfg is not None else DiTConfig.rope_theta,
     )
     return cfg
 
@@ -590,8 +697,10 @@ def default_position_mode(config: DiTConfig) -> str:
 
 
 def build_from_state_dict(sd, metadata=None, device="cpu", dtype=None, source="state dict", cls=None):
+    """A DiT from a state dict (strict keys).  ``info["pos_embed_is_sincos"]``: whether the stored
+    table is DiT's sin-cos; None for a RoPE DiT, which stores none."""
     cfg = detect_config(sd, metadata, source=source)
-    sincos = pos_embed_is_sincos(sd, cfg.grid)
+    sincos = pos_embed_is_sincos(sd, cfg.grid) if cfg.position_encoding == "sincos" else None
     with torch.device("meta"):  # no init work or memory for weights that are replaced anyway
         model = (cls or DiT)(cfg)
     try:

@@ -39,12 +39,15 @@ What this file implements, and where it comes from:
 
 One definition of the modes serves both ways a DiT meets positions: sin-cos tables added to the
 tokens (DiT, SD3's ``pos_embed``, PixArt's table, ``spaced_axis_encoding``) and rotary embeddings
-(Flux's 3-axis RoPE): per axis the positions (``axis_positions``) and the frequencies
-(``axis_frequencies``); ``rope_axis`` builds Flux's rotation matrices from them. Axes are handled
-one by one, and an axis with n <= L (``axis_active``) is left exactly as it was (docs/DESIGN.md
-section 9).
+(Flux's 3-axis RoPE, the pack's RoPE DiT): per axis the positions (``inference_positions``,
+``remap_positions``) and the frequencies (``mode_frequencies``); ``rope_axis`` builds Flux's
+rotation matrices from them, ``rope_grid`` the 2-D axial RoPE of the pack's RoPE DiT (row half,
+column half of each head; RoFormer, Su et al., arXiv 2104.09864, eq. 34 per channel pair,
+``apply_rope``). Axes are handled one by one, and an axis with n <= L (``axis_active``) is left
+exactly as it was (docs/DESIGN.md section 9).
 
-Encodings for inference are cached per (grid, mode, seed, L, dim, base, device, dtype).
+Encodings for inference are cached per (grid, mode, seed, L, dim, base, device, dtype), RoPE
+rotations per (grid, mode, seed, L, head dim, theta, device).
 """
 from __future__ import annotations
 
@@ -321,6 +324,98 @@ def rope_axis(pos: torch.Tensor, dim: int, theta: float, n: int, L: float, mode:
     return out.to(torch.float32)
 
 
+def rope_combine(row_rot: torch.Tensor, col_rot: torch.Tensor) -> torch.Tensor:
+    """2-D axial RoPE from the axes' rotations: row (..., n_h, d/2, 2, 2) and column
+    (..., n_w, d/2, 2, 2) (``rope_axis``) -> (..., n_h*n_w, d, 2, 2) for row-major tokens (token
+    index = row * n_w + col).  The **row** rotations come first: head channels [0, d) turn by the
+    row position, [d, 2d) by the column position (the order of Flux's ``EmbedND``, which
+    concatenates its axes in the order of its ids)."""
+    n_h, n_w = row_rot.shape[-4], col_rot.shape[-4]
+    lead = torch.broadcast_shapes(row_rot.shape[:-4], col_rot.shape[:-4])
+    r = row_rot.unsqueeze(-4).expand(*lead, n_h, n_w, *row_rot.shape[-3:])
+    c = col_rot.unsqueeze(-5).expand(*lead, n_h, n_w, *col_rot.shape[-3:])
+    return torch.cat([r, c], dim=-3).reshape(*lead, n_h * n_w, r.shape[-3] + c.shape[-3], 2, 2)
+
+
+def rope_grid(grid, head_dim: int, max_positions=None, mode="first", seed: int = 0,
+              theta: float = DEFAULT_BASE, rows: torch.Tensor | None = None,
+              cols: torch.Tensor | None = None) -> torch.Tensor:
+    """The 2-D axial RoPE of a grid (n_h, n_w) for one attention head of ``head_dim`` channels:
+    (..., n_h*n_w, head_dim/2, 2, 2) float32 rotations [[cos, -sin], [sin, cos]] (Flux's layout,
+    applied to channel pairs (2j, 2j+1)); the first head_dim/2 channels turn by the row position,
+    the last head_dim/2 by the column position (``rope_combine``), each axis with ``rope_axis``
+    over d = head_dim/2 channels: omega_k = theta^(-2k/d), k = 0..d/2-1.
+
+    With ``rows`` / ``cols`` ((n,) or (B, n)): rotations at those positions, as they are (the
+    training positions; a missing axis: 0..n-1).  Otherwise the positions of ``mode`` (one, or
+    (row_mode, col_mode)) per axis, L = ``max_positions`` (default: the grid):
+    ``linspace`` / ``random`` the RPE-2D positions of ``inference_positions`` (one generator from
+    ``seed`` for rows, then columns, as ``grid_positions``) at the trained frequencies;
+    ``first``, ``interpolate``, ``ntk``, ``yarn`` ``rope_axis`` of 0..n-1 (``remap_positions``:
+    position interpolation, Chen et al. 2023; ``mode_frequencies``: NTK-aware, "YaRN" Peng et al.
+    2023 section 3.1, and NTK-by-parts, section 3.2; ``yarn_mscale``: YaRN's temperature,
+    section 3.4, a scale of this axis's rotations, so of q and k): an axis with n <= L exactly as
+    ``first``."""
+    if head_dim % 4:
+        raise ValueError(f"2-D RoPE needs a head dimension divisible by 4 (two axes of channel "
+                         f"pairs), got {head_dim}")
+    d = head_dim // 2
+    n_h, n_w = _pair(grid)
+    if rows is not None or cols is not None:
+        rows = torch.arange(n_h) if rows is None else rows
+        cols = torch.arange(n_w) if cols is None else cols
+        if rows.shape[-1] != n_h or cols.shape[-1] != n_w:
+            raise ValueError(f"got {rows.shape[-1]} row / {cols.shape[-1]} column positions for "
+                             f"a grid of {n_h}x{n_w} patches")
+        return rope_combine(rope_axis(rows, d, theta, n_h, n_h, "first"),
+                            rope_axis(cols, d, theta, n_w, n_w, "first"))
+    L_h, L_w = _pair(max_positions if max_positions is not None else (n_h, n_w))
+    modes = _mode_pair(mode)
+    for m in modes:
+        if m not in POSITION_MODES:
+            raise ValueError(f"unknown position mode {m!r}; choose one of {', '.join(POSITION_MODES)}")
+    g = torch.Generator().manual_seed(int(seed))
+    parts = []
+    for n, L, m, axis in ((n_h, L_h, modes[0], "rows"), (n_w, L_w, modes[1], "columns")):
+        if m in DISTINCT_MODES:
+            pos, m = inference_positions(n, L, m, seed, axis, g), "first"
+        else:
+            if n < 1:
+                raise ValueError(f"grid size must be >= 1, got {n}")
+            pos = torch.arange(n, dtype=torch.float64)
+        parts.append(rope_axis(pos, d, theta, n, L, m))
+    return rope_combine(*parts)
+
+
+@functools.lru_cache(maxsize=64)
+def _cached_rope(n_h, n_w, modes, seed, L_h, L_w, head_dim, theta, device):
+    out = rope_grid((n_h, n_w), head_dim, (L_h, L_w), modes, seed, theta).to(device)
+    out.requires_grad_(False)
+    return out
+
+
+def rope_encoding(grid, head_dim: int, max_positions=None, mode="first", seed: int = 0,
+                  device=None, theta: float = DEFAULT_BASE) -> torch.Tensor:
+    """Cached ``rope_grid`` of a position mode (n_h*n_w, head_dim/2, 2, 2) float32, the RoPE
+    counterpart of ``position_encoding``: shared by every caller with the same key, read-only."""
+    n_h, n_w = _pair(grid)
+    L_h, L_w = _pair(max_positions if max_positions is not None else (n_h, n_w))
+    modes = _mode_pair(mode)
+    seed = int(seed) if "random" in modes else 0
+    device = torch.device(device) if device is not None else torch.device("cpu")
+    return _cached_rope(n_h, n_w, modes, seed, L_h, L_w, int(head_dim), float(theta), device)
+
+
+def apply_rope(x: torch.Tensor, rot: torch.Tensor) -> torch.Tensor:
+    """Rotate the channel pairs (x_2j, x_2j+1) of q or k (..., T, head_dim) by ``rot``
+    (..., T, head_dim/2, 2, 2): x' = R x, i.e. (x_2j cos - x_2j+1 sin, x_2j sin + x_2j+1 cos),
+    RoFormer's eq. 34 (Su et al., arXiv 2104.09864); Flux's ``apply_rope1`` (ComfyUI
+    comfy/ldm/flux/math.py), in float32 like it, back to x's dtype."""
+    x_ = x.to(rot.dtype).reshape(*x.shape[:-1], -1, 1, 2)
+    out = rot[..., 0] * x_[..., 0] + rot[..., 1] * x_[..., 1]
+    return out.reshape(*x.shape).type_as(x)
+
+
 def table_positions(n: int, L: int, size: int, mode: str) -> torch.Tensor:
     """Table indices (float64, n) one axis of a centre-cropped table of ``size`` rows reads under
     a mode (SD3's ``cropped_pos_embed``): ``first``/``ntk``/``yarn`` the centred crop
@@ -426,3 +521,4 @@ def official_pos_embed(dim: int, grid) -> torch.Tensor:
 
 def clear_cache() -> None:
     _cached_encoding.cache_clear()
+    _cached_rope.cache_clear()

@@ -3,7 +3,10 @@
 Per training sample:
 * **positions**: rows and columns each get sorted distinct integers drawn without replacement from
   [0, L) (``position_modes.sample_training_positions``); with ``--position-sampling fixed`` the vanilla DiT
-  positions 0..n-1 are used instead (the baseline);
+  positions 0..n-1 are used instead (the baseline).  The positions reach the model as its
+  ``--position-encoding`` says: ``sincos`` (default) a 2-D sin-cos added to the tokens, ``rope``
+  2-D axial rotary embedding of q and k in every attention block (posenc/dit.py; no position
+  table, the head dim must be divisible by 4);
 * **random resize-and-crop**: with probability ``crop_prob`` the latent is resized by a random
   zoom in [1, max_zoom] above the smallest size covering the training size, and a random window
   is cropped; otherwise it is resized to cover and centre-cropped.  The crop is recorded as the
@@ -61,6 +64,7 @@ class TrainConfig:
     grid: tuple = (16, 16)             # training grid in patches (rows, cols)
     max_positions: tuple = (32, 32)    # L per axis (rpe2d); "fixed" uses the grid
     position_sampling: str = "rpe2d"   # "rpe2d" | "fixed"
+    position_encoding: str = "sincos"  # "sincos" (added to the tokens) | "rope" (rotates q and k)
     micro_conditioning: bool = True
     crop_prob: float = 0.5
     max_zoom: float = 1.5
@@ -204,7 +208,8 @@ def build_model(cfg: TrainConfig, in_channels: int, num_classes: int):
         bc = base.config
         mc = DiTConfig(**{**asdict(bc), "micro_conditioning": cfg.micro_conditioning,
                           "grid": tuple(cfg.grid), "max_positions": _max_positions(cfg),
-                          "position_sampling": cfg.position_sampling})
+                          "position_sampling": cfg.position_sampling,
+                          "position_encoding": cfg.position_encoding})
         if bc.in_channels != in_channels:
             raise ValueError(f"--init model has {bc.in_channels} channels, the data {in_channels}")
         model = DiT(mc)
@@ -220,7 +225,7 @@ def build_model(cfg: TrainConfig, in_channels: int, num_classes: int):
                    class_dropout=cfg.class_dropout_prob > 0 and num_classes > 0,
                    learn_sigma=cfg.learn_sigma, micro_conditioning=cfg.micro_conditioning,
                    grid=tuple(cfg.grid), max_positions=_max_positions(cfg),
-                   position_sampling=cfg.position_sampling)
+                   position_sampling=cfg.position_sampling, position_encoding=cfg.position_encoding)
     return DiT(mc)
 
 
@@ -235,6 +240,7 @@ def checkpoint_metadata(model: DiT, cfg: TrainConfig, extra: dict) -> dict:
         "posenc.max_positions": f"{mc.max_positions[0]}x{mc.max_positions[1]}",
         "posenc.train_grid": f"{mc.grid[0]}x{mc.grid[1]}",
         "posenc.position_sampling": mc.position_sampling,
+        "posenc.position_encoding": mc.position_encoding,
         "posenc.conditioning": json.dumps({
             "classes": mc.num_classes, "class_dropout": cfg.class_dropout_prob,
             "micro": "crop-v1: (top/h, left/w, H'/h-1, W'/w-1), zeros = no crop"
@@ -286,10 +292,16 @@ def state_path(out: str) -> str:
 
 
 #: Settings that must match for --resume (the rest, e.g. stop_after or save_every, may change).
-RESUME_KEYS = ("grid", "max_positions", "position_sampling", "micro_conditioning", "crop_prob",
+RESUME_KEYS = ("grid", "max_positions", "position_sampling", "position_encoding",
+               "micro_conditioning", "crop_prob",
                "max_zoom", "patch_size", "hidden_size", "depth", "num_heads", "mlp_ratio",
                "learn_sigma", "class_dropout_prob", "steps", "batch_size", "lr", "weight_decay",
                "ema", "seed", "lr_schedule", "warmup", "lr_min", "min_snr_gamma", "grad_clip")
+
+
+#: Values of settings added to RESUME_KEYS after states were saved without them: a state that
+#: lacks one was written with this value (position_encoding came with the RoPE DiT).
+RESUME_DEFAULTS = {"position_encoding": "sincos"}
 
 
 def _resume_settings(cfg: TrainConfig) -> dict:
@@ -297,9 +309,21 @@ def _resume_settings(cfg: TrainConfig) -> dict:
     return {k: (list(d[k]) if isinstance(d[k], tuple) else d[k]) for k in RESUME_KEYS}
 
 
+def check_position_encoding(cfg: TrainConfig) -> None:
+    """The position encoding and, for RoPE, the head dim (before any data is made or read)."""
+    if cfg.position_encoding not in ("sincos", "rope"):
+        raise ValueError(f"position_encoding must be 'sincos' or 'rope', got {cfg.position_encoding!r}")
+    if cfg.position_encoding == "rope" and not cfg.init and (
+            cfg.hidden_size % cfg.num_heads or (cfg.hidden_size // cfg.num_heads) % 4):
+        raise ValueError(f"--position-encoding rope needs a head dim (hidden size / heads) divisible "
+                         f"by 4 (a row half and a column half of channel pairs); got hidden size "
+                         f"{cfg.hidden_size} with {cfg.num_heads} heads")
+
+
 def train(cfg: TrainConfig, data, log=print):
     """Train; ``data`` is a callable returning (latents, labels) or such a tuple, or a folder.
     Returns (EMA model, info dict).  Under torchrun (WORLD_SIZE > 1) runs data-parallel."""
+    check_position_encoding(cfg)
     world, rank, local_rank = _dist_env()
     distributed = world > 1
     device = torch.device(cfg.device)
@@ -327,6 +351,7 @@ def train(cfg: TrainConfig, data, log=print):
                          "checkpoints)")
     if cfg.position_sampling not in ("rpe2d", "fixed"):
         raise ValueError(f"position_sampling must be 'rpe2d' or 'fixed', got {cfg.position_sampling!r}")
+
     if cfg.position_sampling == "rpe2d" and (cfg.max_positions[0] < cfg.grid[0]
                                              or cfg.max_positions[1] < cfg.grid[1]):
         raise ValueError(f"max_positions L={cfg.max_positions} must be >= the training grid {cfg.grid}")
@@ -354,9 +379,10 @@ def train(cfg: TrainConfig, data, log=print):
     start, losses = 0, []
     if cfg.resume and os.path.exists(state_path(cfg.out)):
         st = torch.load(state_path(cfg.out), map_location=device, weights_only=False)
-        if st["settings"] != _resume_settings(cfg):
-            diff = {k: (st["settings"].get(k), v) for k, v in _resume_settings(cfg).items()
-                    if st["settings"].get(k) != v}
+        saved = {**RESUME_DEFAULTS, **st["settings"]}
+        if saved != _resume_settings(cfg):
+            diff = {k: (saved.get(k), v) for k, v in _resume_settings(cfg).items()
+                    if saved.get(k) != v}
             raise ValueError(f"--resume: {state_path(cfg.out)} was written with other settings "
                              f"(saved, now): {diff}")
         model.load_state_dict(st["model"])
@@ -485,6 +511,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-positions", type=_grid_arg, default=d.max_positions,
                    help="RPE-2D range L per axis (N or HxW); positions are drawn from [0, L)")
     p.add_argument("--position-sampling", choices=("rpe2d", "fixed"), default=d.position_sampling)
+    p.add_argument("--position-encoding", choices=("sincos", "rope"), default=d.position_encoding,
+                   help="sincos: DiT's 2-D sin-cos added to the tokens; rope: 2-D axial rotary "
+                        "embedding of q and k (head dim = hidden size / heads divisible by 4)")
     p.add_argument("--no-micro-conditioning", dest="micro_conditioning", action="store_false")
     p.add_argument("--crop-prob", type=float, default=None,
                    help="probability of a random resize-and-crop (default 0.5 with "
@@ -541,6 +570,11 @@ def main(argv=None) -> int:
         return 2
     if kw["crop_prob"] is None:
         kw["crop_prob"] = 0.5 if kw["micro_conditioning"] else 0.0
+    try:
+        check_position_encoding(TrainConfig(**kw))
+    except ValueError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     if n_scenes is not None:
         size = (kw["grid"][0] * kw["patch_size"], kw["grid"][1] * kw["patch_size"])
         data = scene_data(n_scenes, size, scene_seed)

@@ -187,6 +187,12 @@ def test_live_peak_measures_what_is_alive_at_once():
     (small_config(in_channels=3, patch_size=4, hidden_size=128, depth=2, num_heads=4, mlp_hidden=512,
                   num_classes=4, learn_sigma=False), [(2, 32, 32), (2, 128, 128), (1, 96, 192)]),
     (small_config(hidden_size=384, depth=1, num_heads=6, mlp_hidden=1536), [(2, 32, 32), (1, 64, 64)]),
+    # RoPE: rotated copies of q and k, and the rotation table
+    (small_config(in_channels=3, patch_size=4, hidden_size=128, depth=2, num_heads=4, mlp_hidden=512,
+                  num_classes=4, learn_sigma=False, position_encoding="rope"),
+     [(2, 32, 32), (2, 128, 128), (1, 96, 192)]),
+    (small_config(hidden_size=384, depth=1, num_heads=6, mlp_hidden=1536, position_encoding="rope"),
+     [(1, 64, 64)]),
 ])
 def test_forward_memory_estimate_bounds_the_measured_peak(cfg, sizes):
     """ComfyUI plans memory from this estimate: with each SDPA kernel it must not be below the

@@ -231,6 +231,11 @@ def _with_config(tmp_path, **changes):
     ({"fields": {"max_positions": [0, 8]}}, "max_positions = [0, 8]"),
     ({"fields": {"learn_sigma": "no"}}, "learn_sigma = 'no'"),
     ({"fields": {"position_sampling": "spiral"}}, "position_sampling = 'spiral'"),
+    ({"fields": {"position_encoding": "alibi"}}, "position_encoding = 'alibi'"),
+    ({"fields": {"position_encoding": "rope", "rope_theta": "10000"}}, "rope_theta = '10000'"),
+    ({"fields": {"rope_theta": 0.5}}, "rope_theta = 0.5"),
+    ({"fields": {"rope_theta": True}}, "rope_theta = True"),
+    ({"fields": {"position_encoding": "rope", "num_heads": 32}}, "position_encoding 'rope' with head dim 2"),
 ])
 def test_corrupt_metadata_names_the_file(tmp_path, change, shown):
     path = _with_config(tmp_path, **change)
