@@ -37,8 +37,11 @@ from .run_records import pct
 from posenc.checkpoint_files import BUNDLED_DIR
 from .unet_sampling import initial_noise
 
-DEFAULT_MODE = {"vanilla": "first", "rpe2d": "linspace"}
-MODELS = {"vanilla": "tiny_dit_vanilla.safetensors", "rpe2d": "tiny_dit_rpe2d.safetensors"}
+DEFAULT_MODE = {"vanilla": "first", "rpe2d": "linspace", "rope": "first", "rope_rpe2d": "linspace"}
+MODELS = {"vanilla": "tiny_dit_vanilla.safetensors", "rpe2d": "tiny_dit_rpe2d.safetensors",
+          "rope": "tiny_dit_rope.safetensors", "rope_rpe2d": "tiny_dit_rope_rpe2d.safetensors"}
+#: The models loaded when none are named: the sin-cos pair (the RoPE pair is optional).
+DEFAULT_MODELS = ("vanilla", "rpe2d")
 METHODS = ("vanilla+first", "vanilla+interpolate", "vanilla+ntk", "rpe2d+linspace",
            "rpe2d+random")
 DEFAULT_SIZES = ((32, 32), (48, 48), (64, 64), (32, 64))
@@ -61,7 +64,7 @@ def load_tiny_dits(folder=None, names=None) -> dict:
     from posenc.dit import load_dit
     folder = Path(folder) if folder is not None else BUNDLED_DIR
     out = {}
-    for key in names or MODELS:
+    for key in names or DEFAULT_MODELS:
         path = folder / MODELS[key]
         if not path.is_file():
             raise FileNotFoundError(f"tiny DiT weights not found: {path} (train them with the "
@@ -115,6 +118,11 @@ def run_rpe2d_bench(models: dict, sizes=DEFAULT_SIZES, methods=METHODS, seeds: i
     labels = torch.tensor([s % NUM_CLASSES for s in seed_list])
     result = {"seeds": seeds, "seed_start": seed_start, "steps": steps, "guidance": guidance,
               "base": base, "rows": [],
+              "models": {k: {"file": MODELS.get(k, k), "patch": m.config.patch_size,
+                             "grid": list(m.config.grid), "L": list(m.config.max_positions),
+                             "positions": m.config.position_sampling,
+                             "encoding": getattr(m.config, "position_encoding", "sincos")}
+                         for k, m in models.items()},
               "kid_scale": 1000}
     keys = sorted({key for key, _ in pairs})
     bar = tqdm(total=(len(sizes) * len(pairs) + len(keys)) * seeds, unit="img",
@@ -156,14 +164,21 @@ def _kid(value) -> str:
     return "n/a" if value is None else f"{1000 * value:.2f}"
 
 
+def _model_list(result: dict) -> str:
+    models = result.get("models")
+    if not models:  # results written before the models were recorded
+        return "models/tiny_dit_vanilla.safetensors, models/tiny_dit_rpe2d.safetensors"
+    return "; ".join(f"{k}: {v['file']}, {v['encoding']}, patch {v['patch']}, positions "
+                     f"{v['positions']} L={v['L'][0]}x{v['L'][1]}" for k, v in models.items())
+
+
 def markdown_table(result: dict, command: str | None = None) -> str:
     base = result["base"]
     lines = ["# RPE-2D benchmark (bundled tiny DiTs)", ""]
     if command:
         lines += [f"Command: `{command}`", ""]
     lines += [
-        f"Bundled tiny DiTs (models/tiny_dit_vanilla.safetensors, models/tiny_dit_rpe2d."
-        f"safetensors; trained at {base}x{base}, patch 4, same steps and batch; "
+        f"Tiny DiTs ({_model_list(result)}; trained at {base}x{base}, same steps and batch; "
         "models/tiny_dits.md).  "
         f"{result['seeds']} seeds per cell (seeds {result.get('seed_start', 0)}.."
         f"{result.get('seed_start', 0) + result['seeds'] - 1}, class = seed mod 4, "

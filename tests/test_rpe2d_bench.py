@@ -97,3 +97,22 @@ def test_seed_start_moves_the_seed_range(models):
                                   [1000, 1001], 2)
     from posenc_lab.feature_metrics import patch_similarity
     assert abs(float(patch_similarity(imgs).mean()) - b["rows"][0]["patch_similarity"]) < 1e-6
+
+
+def test_rope_models_load_by_name_and_the_table_names_each_model(tmp_path):
+    torch.manual_seed(3)
+    cfg = DiTConfig(in_channels=3, patch_size=4, hidden_size=16, depth=1, num_heads=2,
+                    mlp_hidden=32, num_classes=4, learn_sigma=False, grid=(8, 8),
+                    max_positions=(8, 8), position_sampling="fixed", position_encoding="rope")
+    rope = DiT(cfg).eval()
+    save_file({k: v.contiguous() for k, v in rope.state_dict().items()},
+              str(tmp_path / rpe2d_bench.MODELS["rope"]), metadata=rope.config.to_metadata())
+    assert rpe2d_bench.check_method("rope+yarn") == ("rope", "yarn")
+    with pytest.raises(FileNotFoundError, match="tiny_dit_rope_rpe2d"):
+        rpe2d_bench.load_tiny_dits(tmp_path, ["rope_rpe2d"])
+    loaded = rpe2d_bench.load_tiny_dits(tmp_path, ["rope"])
+    assert loaded["rope"].config.position_encoding == "rope"
+    res = rpe2d_bench.run_rpe2d_bench(loaded, sizes=[(32, 32)], methods=["rope+first"], seeds=1,
+                                      steps=1, progress=False)
+    table = rpe2d_bench.markdown_table(res)
+    assert "rope: tiny_dit_rope.safetensors, rope, patch 4, positions fixed L=8x8" in table
