@@ -117,7 +117,7 @@ def run_rpe2d_bench(models: dict, sizes=DEFAULT_SIZES, methods=METHODS, seeds: i
     seed_list = list(range(seed_start, seed_start + seeds))
     labels = torch.tensor([s % NUM_CLASSES for s in seed_list])
     result = {"seeds": seeds, "seed_start": seed_start, "steps": steps, "guidance": guidance,
-              "base": base, "rows": [],
+              "base": base, "rows": [], "threads": torch.get_num_threads(),
               "models": {k: {"file": MODELS.get(k, k), "patch": m.config.patch_size,
                              "grid": list(m.config.grid), "L": list(m.config.max_positions),
                              "positions": m.config.position_sampling,
@@ -164,6 +164,11 @@ def _kid(value) -> str:
     return "n/a" if value is None else f"{1000 * value:.2f}"
 
 
+def _threads(result: dict) -> str:
+    n = result.get("threads", 1)  # results written before the count was recorded ran on one
+    return "one torch thread" if n == 1 else f"{n} torch threads"
+
+
 def _model_list(result: dict) -> str:
     models = result.get("models")
     if not models:  # results written before the models were recorded
@@ -188,8 +193,8 @@ def markdown_table(result: dict, command: str | None = None) -> str:
         "same model's 1x outputs of the same seeds in its default mode (vanilla: first, rpe2d: "
         "linspace), on the fixed random feature network of posenc_lab/feature_metrics.py.  Patch "
         "similarity (Content Richness): mean cosine similarity of the 3x3 patches' features, "
-        "lower = richer.  Time ratio: sampling time / vanilla+first at the same size, same run, "
-        "one torch thread on a shared CPU.",
+        "lower = richer.  Time ratio: sampling time / the first method at the same size, same "
+        f"run, {_threads(result)} on a shared CPU.",
         "",
         "| size | method | layout valid | mean suns | mean horizons | sun below horizon "
         "| off-palette pixels | KID x1000 | patch similarity | time ratio |",

@@ -91,6 +91,10 @@ def test_seed_start_moves_the_seed_range(models):
     a = rpe2d_bench.run_rpe2d_bench(models, seed_start=0, **kw)
     b = rpe2d_bench.run_rpe2d_bench(models, seed_start=1000, **kw)
     assert b["seed_start"] == 1000 and "seeds 1000..1001" in rpe2d_bench.markdown_table(b)
+    threads = torch.get_num_threads()
+    assert b["threads"] == threads and (
+        "one torch thread" if threads == 1 else f"{threads} torch threads") in rpe2d_bench.markdown_table(b)
+    assert "2 torch threads" in rpe2d_bench.markdown_table(dict(b, threads=2))
     assert a["rows"][0]["patch_similarity"] != b["rows"][0]["patch_similarity"]
     # the same images as sampling seeds 1000, 1001 (classes 0, 1) by hand
     imgs = rpe2d_bench.sample_dit(models["vanilla"], "first", torch.tensor([0, 1]), 32, 32,
