@@ -121,7 +121,7 @@ def run_rpe2d_bench(models: dict, sizes=DEFAULT_SIZES, methods=METHODS, seeds: i
               "models": {k: {"file": MODELS.get(k, k), "patch": m.config.patch_size,
                              "grid": list(m.config.grid), "L": list(m.config.max_positions),
                              "positions": m.config.position_sampling,
-                             "encoding": getattr(m.config, "position_encoding", "sincos")}
+                             "encoding": m.config.position_encoding}
                          for k, m in models.items()},
               "kid_scale": 1000}
     keys = sorted({key for key, _ in pairs})

@@ -44,6 +44,7 @@ import argparse
 import copy
 import glob
 import json
+import math
 import os
 import sys
 import time
@@ -268,7 +269,6 @@ def save_checkpoint(model: DiT, path: str, metadata: dict) -> None:
 def learning_rate(cfg: TrainConfig, step: int) -> float:
     """The learning rate of (0-based) ``step``: linear warm-up over ``warmup`` steps to ``lr``,
     then constant, or cosine from ``lr`` to ``lr_min`` at the last step."""
-    import math
     if cfg.warmup and step < cfg.warmup:
         return cfg.lr * (step + 1) / cfg.warmup
     if cfg.lr_schedule == "constant":
