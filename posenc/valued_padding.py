@@ -29,16 +29,25 @@ boundary are gathered into one batch and corrected by one 1 x k conv scaled by t
 of boundaries (docs/DESIGN.md section 8).  The per-tap form (k*k 1x1 convs) is also exact and
 N-independent; `make_plan` picks the one of lower estimated cost (`estimate_costs`), a model, not
 a timing of the user's input.  Neither materialises a k*k-times copy of the feature map.
+
+A third form, "fused" (valued_padding_triton.py), is the per-tap sum in one Triton kernel that
+scales each tap as it loads it.  It is optional: asked for by name it needs Triton; under "auto"
+it runs only on a CUDA input with Triton importable (decided per call from the input's device), and
+wherever it cannot run (valued_padding_triton.unsupported_reason) the plan's pure-torch form runs.
 """
 from __future__ import annotations
 
+import logging
 import math
 from dataclasses import dataclass, field
 
 import torch
 import torch.nn.functional as F
 
+from . import valued_padding_triton as fused
 from .boundaries import Boundaries
+
+log = logging.getLogger(__name__)
 
 # Cost model of make_plan(method="auto"): the per-tap form against a plain conv, and the price of
 # the strip corrections' multiply-adds relative to the plain conv's (CPU, tools/bench_pbc.py).
@@ -104,6 +113,17 @@ def _inside(starts: list[int], stops: list[int], positions: torch.Tensor) -> tor
 
 
 MERGES = ("product", "strongest")
+METHODS = ("auto", "per_tap", "strips", "fused")
+
+
+def check_method(method: str) -> str:
+    """method, if make_plan knows it (and, for "fused", Triton imports); else a ValueError
+    (ImportError for "fused" without Triton, saying how to install it)."""
+    if method not in METHODS:
+        raise ValueError(f"unknown valued-padding method {method!r} (known: {', '.join(METHODS)})")
+    if method == "fused":
+        fused.require_triton()
+    return method
 
 
 def check_merge(merge: str) -> str:
@@ -186,7 +206,7 @@ class ConvPlan:
     into one batch, with a per-position factor map, so a call runs a fixed number of ops
     (docs/DESIGN.md section 8)."""
 
-    method: str  # "identity", "per_tap" or "strips"
+    method: str  # "identity", "per_tap" or "strips": the pure-torch form (see `fused`)
     spec: ConvSpec
     in_size: tuple[int, int]
     boundaries: Boundaries | None = None
@@ -198,6 +218,11 @@ class ConvPlan:
     cols: list = field(default_factory=list)       # (j, in_cols, taps, out_index, scale)
     corners: list = field(default_factory=list)    # (i, j, in_index, out_index, scale)
     cost: dict = field(default_factory=dict)       # estimated cost of each form (plain conv = 1)
+    # The fused Triton kernel: "always" (method "fused": wherever it can run), "cuda" (method
+    # "auto": on CUDA inputs, if Triton imports) or "never"; with the dense (kh*kw, Ho, Wo)
+    # multiplier table it reads.  Where it does not run, `method` runs.
+    fused: str = "never"
+    multipliers: torch.Tensor | None = None
     _cast: dict = field(default_factory=dict, repr=False)
 
     def tensors(self, device: torch.device, dtype: torch.dtype) -> "ConvPlan":
@@ -214,8 +239,16 @@ class ConvPlan:
                 [(i, mv(g), mv(t), mv(o), mv(s)) for i, g, t, o, s in self.rows],
                 [(j, mv(g), mv(t), mv(o), mv(s)) for j, g, t, o, s in self.cols],
                 [(i, j, mv(t), mv(o), mv(s)) for i, j, t, o, s in self.corners],
-                dict(self.cost),
+                dict(self.cost), self.fused,
             )
+        return self._cast[key]
+
+    def multiplier_table(self, device: torch.device) -> torch.Tensor:
+        """The dense multipliers (kh*kw, Ho, Wo) as float32 on `device`, for the fused kernel
+        (cached, like `tensors`)."""
+        key = (device, "fused")
+        if key not in self._cast:
+            self._cast[key] = self.multipliers.to(device=device, dtype=torch.float32).contiguous()
         return self._cast[key]
 
 
@@ -223,12 +256,13 @@ def make_plan(boundaries: Boundaries, spec: ConvSpec, method: str = "auto",
               merge: str = "product") -> ConvPlan:
     """Precompute the multipliers of one conv for one boundary set and choose the cheaper form.
 
-    method: "auto" (the form of lower estimated cost, see `estimate_costs`), "per_tap" or
-    "strips".  "identity" is returned when no multiplier differs from 1 (the conv is then
-    exactly the plain conv).  merge: see `tap_multipliers`.
+    method: "auto" (the form of lower estimated cost, see `estimate_costs`; the fused kernel
+    instead on CUDA inputs when Triton imports), "per_tap", "strips" or "fused" (the Triton
+    kernel wherever it can run, else the form "auto" would pick; ImportError without Triton).
+    "identity" is returned when no multiplier differs from 1 (the conv is then exactly the plain
+    conv).  merge: see `tap_multipliers`.
     """
-    if method not in ("auto", "per_tap", "strips"):
-        raise ValueError(f"unknown valued-padding method {method!r}")
+    check_method(method)
     size = (boundaries.height, boundaries.width)
     maps = tap_multipliers(boundaries, spec, merge)
     nontrivial = [(m != 1).any().item() for m in maps]
@@ -277,10 +311,14 @@ def make_plan(boundaries: Boundaries, spec: ConvSpec, method: str = "auto",
                 flat_in = r * (width + 2 * spec.pw) + x * spec.sw + b + spec.pw
                 corners.append((i, j, flat_in, y * wo + x, e[y, x]))
     cost = estimate_costs(spec, ho, wo, rows, cols, corners)
-    if method == "per_tap" or (method == "auto" and cost["per_tap"] < cost["strips"]):
+    use_fused = {"fused": "always", "auto": "cuda"}.get(method, "never")
+    table = maps if use_fused != "never" else None
+    if method == "per_tap" or (method in ("auto", "fused") and cost["per_tap"] < cost["strips"]):
         tap_maps = [mp if nt else None for mp, nt in zip(maps, nontrivial)]
-        return ConvPlan("per_tap", spec, size, boundaries, tap_maps=tap_maps, cost=cost)
-    return ConvPlan("strips", spec, size, boundaries, rows=rows, cols=cols, corners=corners, cost=cost)
+        return ConvPlan("per_tap", spec, size, boundaries, tap_maps=tap_maps, cost=cost,
+                        fused=use_fused, multipliers=table)
+    return ConvPlan("strips", spec, size, boundaries, rows=rows, cols=cols, corners=corners, cost=cost,
+                    fused=use_fused, multipliers=table)
 
 
 def estimate_costs(spec: ConvSpec, ho: int, wo: int, rows, cols, corners) -> dict:
@@ -365,11 +403,34 @@ def valued_padding_conv2d(x: torch.Tensor, weight: torch.Tensor, bias: torch.Ten
 
     weight and bias are used as given (already cast by the caller, as ComfyUI's ops do); x is
     (B, C, H, W) in any float dtype and memory format, H x W equal to the plan's input size.
+    The fused kernel runs where `runs_fused` says so; elsewhere the plan's pure-torch form.
     """
     if tuple(x.shape[-2:]) != plan.in_size:
         raise ValueError(f"plan was made for a {plan.in_size} map, got {tuple(x.shape[-2:])}")
+    s = plan.spec
     if plan.method == "identity":
-        s = plan.spec
         return F.conv2d(x, weight, bias, (s.sh, s.sw), (s.ph, s.pw), (s.dh, s.dw), s.groups)
+    if runs_fused(plan, x, weight, bias):
+        return fused.fused_conv2d(x, weight, bias, plan.multiplier_table(x.device),
+                                  (s.sh, s.sw), (s.dh, s.dw))
     p = plan.tensors(x.device, x.dtype)
     return _per_tap(x, weight, bias, p) if p.method == "per_tap" else _strips(x, weight, bias, p)
+
+
+def runs_fused(plan: ConvPlan, x: torch.Tensor, weight: torch.Tensor,
+               bias: torch.Tensor | None) -> bool:
+    """Whether `valued_padding_conv2d` runs the fused Triton kernel for this call: the plan asks
+    for it ("fused" always, "auto" only for a CUDA input, so a CPU call under "auto" never even
+    imports Triton) and the kernel can run it (valued_padding_triton.unsupported_reason)."""
+    if plan.method == "identity" or plan.fused == "never":
+        return False
+    if plan.fused == "cuda" and x.device.type != "cuda":
+        return False
+    reason = fused.unsupported_reason(x, weight, bias, plan.spec.groups)
+    if reason is not None and plan.fused == "always" and reason not in _told:
+        _told.add(reason)
+        log.info("valued padding: method 'fused' runs the %s form here: %s", plan.method, reason)
+    return reason is None
+
+
+_told: set = set()   # fallback reasons already logged

@@ -1,4 +1,5 @@
 """The fast valued-padding conv against the slow reference written from the definition."""
+import os
 import random
 
 import pytest
@@ -187,3 +188,73 @@ def test_auto_form_is_chosen_by_the_cost_model_not_by_timing(monkeypatch):
     dense = make_plan(virtual_boundaries(12, 12, 31, jitter=1), spec)  # nearly every row
     assert sparse.method == "strips" and sparse.cost["strips"] < sparse.cost["per_tap"]
     assert dense.method == "per_tap" and dense.cost["per_tap"] < dense.cost["strips"]
+
+
+# --- the optional fused Triton kernel: choosing it, and working without Triton ---------------------
+# (the kernel itself: tests/test_valued_padding_triton.py, in Triton's interpreter)
+
+def test_unknown_method_is_refused_with_the_known_ones():
+    from posenc.pbc import PBCSettings
+    with pytest.raises(ValueError, match="known: auto, per_tap, strips, fused"):
+        make_plan(virtual_boundaries(16, 16, 3), ConvSpec(3, 3, 1, 1, 1, 1, 1), "fast")
+    with pytest.raises(ValueError, match="unknown valued-padding method"):
+        PBCSettings(method="fast")
+
+
+def test_without_triton_fused_says_how_to_install_it_and_auto_works():
+    """In a fresh interpreter where `import triton` fails: the pack imports, "auto" runs the
+    pure-torch form on the CPU (and never tries Triton), and asking for "fused" by name, in
+    make_plan or in PBCSettings, raises an ImportError that says how to install it."""
+    import subprocess
+    import sys
+    from pathlib import Path
+    code = """
+import sys
+sys.modules["triton"] = None            # import triton -> ImportError
+import torch
+from posenc.boundaries import virtual_boundaries
+from posenc.pbc import PBCSettings
+from posenc.valued_padding import ConvSpec, make_plan, valued_padding_conv2d
+from posenc import valued_padding_triton
+b, spec = virtual_boundaries(16, 16, 3), ConvSpec(3, 3, 1, 1, 1, 1, 1)
+plan = make_plan(b, spec)
+valued_padding_conv2d(torch.randn(1, 2, 16, 16), torch.randn(2, 2, 3, 3), None, plan)
+print("auto", plan.method, "untried" if valued_padding_triton._available is None else "tried")
+for make in (lambda: make_plan(b, spec, "fused"), lambda: PBCSettings(method="fused")):
+    try:
+        make()
+    except ImportError as e:
+        print("error", e)
+"""
+    root = Path(__file__).resolve().parents[1]
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=root,
+                       env={**os.environ, "PYTHONPATH": str(root)}, timeout=120)
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    assert lines[0].startswith("auto ") and lines[0].endswith(" untried"), lines
+    errors = [ln for ln in lines if ln.startswith("error ")]
+    assert len(errors) == 2 and all("pip install triton" in e and "'fused'" in e for e in errors), lines
+
+
+def test_auto_picks_the_fused_kernel_on_cuda_only(monkeypatch):
+    """The call-time choice (no CUDA device here: the input is a stand-in with a device, and the
+    kernel's own checks are stubbed): "auto" and "fused" plans run the kernel on a CUDA input;
+    on a CPU input only "fused" asks the kernel; "per_tap" / "strips" never do."""
+    import types
+    from posenc import valued_padding_triton
+    from posenc.valued_padding import runs_fused
+    asked = []
+    monkeypatch.setattr(valued_padding_triton, "unsupported_reason",
+                        lambda x, w, b, g: asked.append(x.device.type))
+    monkeypatch.setattr(valued_padding_triton, "_available", True)
+    b, spec = virtual_boundaries(16, 16, 3), ConvSpec(3, 3, 1, 1, 1, 1, 1)
+    cuda = types.SimpleNamespace(device=torch.device("cuda"))
+    cpu = types.SimpleNamespace(device=torch.device("cpu"))
+    plans = {m: make_plan(b, spec, m) for m in ("auto", "fused", "per_tap", "strips")}
+    assert runs_fused(plans["auto"], cuda, None, None) and runs_fused(plans["fused"], cuda, None, None)
+    assert not runs_fused(plans["auto"], cpu, None, None)
+    assert runs_fused(plans["fused"], cpu, None, None)     # the kernel's checks decide (stubbed here)
+    assert not runs_fused(plans["per_tap"], cuda, None, None) and not runs_fused(plans["strips"], cuda, None, None)
+    assert asked == ["cuda", "cuda", "cpu"]
+    identity = make_plan(virtual_boundaries(16, 16, 3, rows=False, cols=False), spec, "fused")
+    assert identity.method == "identity" and not runs_fused(identity, cuda, None, None)

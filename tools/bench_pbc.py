@@ -38,6 +38,8 @@ from tqdm import tqdm  # noqa: E402
 
 from posenc.pbc import PBCRuntime, PBCSettings  # noqa: E402
 from posenc.sampling_window import patched_module  # noqa: E402
+from posenc.valued_padding import METHODS  # noqa: E402
+from posenc.valued_padding_triton import INSTALL_HINT, triton_available  # noqa: E402
 
 BASE_PX = {"SD15": 512, "SDXL": 1024}
 DEFAULT_UNET_CASES = "SD15:64:1.5,SD15:64:2.0,SDXL:64:1.5,SDXL:64:2.0"
@@ -216,7 +218,10 @@ def main(argv=None):
     ap.add_argument("--device", default="cpu", help="cpu or cuda (cuda:N)")
     ap.add_argument("--boundaries", type=int, default=31)
     ap.add_argument("--jitter", type=int, default=1)
-    ap.add_argument("--method", default="auto", choices=["auto", "per_tap", "strips"])
+    ap.add_argument("--method", default="auto", choices=list(METHODS),
+                    help=("valued-padding form (default %(default)s: the cost model's pure-torch form, "
+                          "or on --device cuda the fused Triton kernel if triton imports; "
+                          "fused: the Triton kernel, CUDA only)"))
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--no-memory", action="store_true", help="skip the peak-memory subprocesses")
@@ -227,6 +232,12 @@ def main(argv=None):
                  "run on a machine with a GPU and a CUDA build of torch, or drop --device")
     if args.device != "cpu" and not args.device.startswith("cuda"):
         ap.error(f"--device must be cpu or cuda[:N] (got {args.device!r})")
+    if args.method == "fused":
+        if not triton_available():
+            ap.error(f"--method fused needs Triton, which does not import here: {INSTALL_HINT}")
+        if not args.device.startswith("cuda"):
+            ap.error("--method fused: the Triton kernel runs on CUDA only (add --device cuda); on the CPU "
+                     "the pure-torch forms would run and be timed instead")
     try:
         unet_cases = parse_unet_cases(args.unet_cases)
     except ValueError as e:
@@ -264,8 +275,11 @@ def main(argv=None):
         tqdm.write(rows[-1])
     device_label = (f"CPU, {args.threads} threads" if args.device == "cpu"
                     else f"{torch.cuda.get_device_name(args.device)}")
+    kernel = ""
+    if args.method in ("auto", "fused") and args.device.startswith("cuda"):
+        kernel = " (fused Triton kernel)" if triton_available() else " (no Triton: pure-torch forms)"
     table = "\n".join([
-        f"PBC N={args.boundaries}, jitter={args.jitter}, method={args.method}; {device_label}, "
+        f"PBC N={args.boundaries}, jitter={args.jitter}, method={args.method}{kernel}; {device_label}, "
         f"torch {torch.__version__}; median of {args.repeats}.",
         "",
         "| case | unpatched ms | PBC ms | time ratio | first call ratio | peak-memory ratio (growth during forward) |",
