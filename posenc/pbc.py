@@ -28,8 +28,8 @@ class PBCSettings:
     """User settings: N boundaries (Eq. 4; 0 = auto, boundaries.auto_boundary_count of the model
     input's size at each call), jitter r (Eq. 3), seed of the jitter hash, the base
     size in latent cells, the conv method ("auto", "per_tap", "strips", "fused";
-    valued_padding.make_plan: "auto" runs the fused Triton kernel on CUDA inputs when Triton
-    imports, "fused" needs Triton) and the sampling window:
+    valued_padding.make_plan: "auto" is the cost model's pure-torch form; "fused", the opt-in
+    Triton kernel, needs Triton) and the sampling window:
     start_percent / end_percent, a share of the steps of the run being sampled, and sigma_start /
     sigma_end, an absolute noise-level window (sampling_window.py; docs/DESIGN.md section 7).
 
@@ -158,8 +158,8 @@ class PBCRuntime(WindowedRuntime):
         """Valued-padding conv, or None where no multiplier differs from 1 (then the caller runs
         the plain conv).  With method "auto" the plan holds the form of lower estimated cost
         (valued_padding.estimate_costs): nothing is timed on the user's input, so the first call
-        at a new size costs one plan build, not a run of both forms.  Whether the fused kernel
-        runs instead is decided per call from x's device (valued_padding.runs_fused)."""
+        at a new size costs one plan build, not a run of both forms.  With method "fused" the
+        Triton kernel runs wherever it can (valued_padding.runs_fused)."""
         plan = self.plan(spec, *x.shape[-2:])
         return None if plan.method == "identity" else valued_padding_conv2d(x, weight, bias, plan)
 

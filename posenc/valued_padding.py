@@ -31,9 +31,9 @@ N-independent; `make_plan` picks the one of lower estimated cost (`estimate_cost
 a timing of the user's input.  Neither materialises a k*k-times copy of the feature map.
 
 A third form, "fused" (valued_padding_triton.py), is the per-tap sum in one Triton kernel that
-scales each tap as it loads it.  It is optional: asked for by name it needs Triton; under "auto"
-it runs only on a CUDA input with Triton importable (decided per call from the input's device), and
-wherever it cannot run (valued_padding_triton.unsupported_reason) the plan's pure-torch form runs.
+scales each tap as it loads it.  It is optional and opt-in: it runs only when asked for by name
+("fused", which needs Triton), never under "auto" (no GPU has timed it yet), and wherever it cannot
+run (valued_padding_triton.unsupported_reason) the plan's pure-torch form runs.
 """
 from __future__ import annotations
 
@@ -218,9 +218,8 @@ class ConvPlan:
     cols: list = field(default_factory=list)       # (j, in_cols, taps, out_index, scale)
     corners: list = field(default_factory=list)    # (i, j, in_index, out_index, scale)
     cost: dict = field(default_factory=dict)       # estimated cost of each form (plain conv = 1)
-    # The fused Triton kernel: "always" (method "fused": wherever it can run), "cuda" (method
-    # "auto": on CUDA inputs, if Triton imports) or "never"; with the dense (kh*kw, Ho, Wo)
-    # multiplier table it reads.  Where it does not run, `method` runs.
+    # The fused Triton kernel: "always" (method "fused": wherever it can run) or "never"; with
+    # the dense (kh*kw, Ho, Wo) multiplier table it reads.  Where it does not run, `method` runs.
     fused: str = "never"
     multipliers: torch.Tensor | None = None
     _cast: dict = field(default_factory=dict, repr=False)
@@ -256,9 +255,9 @@ def make_plan(boundaries: Boundaries, spec: ConvSpec, method: str = "auto",
               merge: str = "product") -> ConvPlan:
     """Precompute the multipliers of one conv for one boundary set and choose the cheaper form.
 
-    method: "auto" (the form of lower estimated cost, see `estimate_costs`; the fused kernel
-    instead on CUDA inputs when Triton imports), "per_tap", "strips" or "fused" (the Triton
-    kernel wherever it can run, else the form "auto" would pick; ImportError without Triton).
+    method: "auto" (the pure-torch form of lower estimated cost, see `estimate_costs`; never the
+    fused kernel, which no GPU has timed yet), "per_tap", "strips" or "fused" (the Triton kernel
+    wherever it can run, else the form "auto" would pick; ImportError without Triton).
     "identity" is returned when no multiplier differs from 1 (the conv is then exactly the plain
     conv).  merge: see `tap_multipliers`.
     """
@@ -311,7 +310,7 @@ def make_plan(boundaries: Boundaries, spec: ConvSpec, method: str = "auto",
                 flat_in = r * (width + 2 * spec.pw) + x * spec.sw + b + spec.pw
                 corners.append((i, j, flat_in, y * wo + x, e[y, x]))
     cost = estimate_costs(spec, ho, wo, rows, cols, corners)
-    use_fused = {"fused": "always", "auto": "cuda"}.get(method, "never")
+    use_fused = "always" if method == "fused" else "never"
     table = maps if use_fused != "never" else None
     if method == "per_tap" or (method in ("auto", "fused") and cost["per_tap"] < cost["strips"]):
         tap_maps = [mp if nt else None for mp, nt in zip(maps, nontrivial)]
@@ -420,11 +419,9 @@ def valued_padding_conv2d(x: torch.Tensor, weight: torch.Tensor, bias: torch.Ten
 def runs_fused(plan: ConvPlan, x: torch.Tensor, weight: torch.Tensor,
                bias: torch.Tensor | None) -> bool:
     """Whether `valued_padding_conv2d` runs the fused Triton kernel for this call: the plan asks
-    for it ("fused" always, "auto" only for a CUDA input, so a CPU call under "auto" never even
-    imports Triton) and the kernel can run it (valued_padding_triton.unsupported_reason)."""
+    for it (method "fused"; "auto" never does, and never imports Triton) and the kernel can run
+    it (valued_padding_triton.unsupported_reason)."""
     if plan.method == "identity" or plan.fused == "never":
-        return False
-    if plan.fused == "cuda" and x.device.type != "cuda":
         return False
     reason = fused.unsupported_reason(x, weight, bias, plan.spec.groups)
     if reason is not None and plan.fused == "always" and reason not in _told:

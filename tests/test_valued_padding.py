@@ -236,10 +236,10 @@ for make in (lambda: make_plan(b, spec, "fused"), lambda: PBCSettings(method="fu
     assert len(errors) == 2 and all("pip install triton" in e and "'fused'" in e for e in errors), lines
 
 
-def test_auto_picks_the_fused_kernel_on_cuda_only(monkeypatch):
+def test_only_method_fused_sends_a_call_to_the_kernel(monkeypatch):
     """The call-time choice (no CUDA device here: the input is a stand-in with a device, and the
-    kernel's own checks are stubbed): "auto" and "fused" plans run the kernel on a CUDA input;
-    on a CPU input only "fused" asks the kernel; "per_tap" / "strips" never do."""
+    kernel's own checks are stubbed): a "fused" plan asks the kernel on any device; "auto" (the
+    node's setting: no GPU has timed the kernel) and "per_tap" / "strips" never do."""
     import types
     from posenc import valued_padding_triton
     from posenc.valued_padding import runs_fused
@@ -251,10 +251,9 @@ def test_auto_picks_the_fused_kernel_on_cuda_only(monkeypatch):
     cuda = types.SimpleNamespace(device=torch.device("cuda"))
     cpu = types.SimpleNamespace(device=torch.device("cpu"))
     plans = {m: make_plan(b, spec, m) for m in ("auto", "fused", "per_tap", "strips")}
-    assert runs_fused(plans["auto"], cuda, None, None) and runs_fused(plans["fused"], cuda, None, None)
-    assert not runs_fused(plans["auto"], cpu, None, None)
-    assert runs_fused(plans["fused"], cpu, None, None)     # the kernel's checks decide (stubbed here)
-    assert not runs_fused(plans["per_tap"], cuda, None, None) and not runs_fused(plans["strips"], cuda, None, None)
-    assert asked == ["cuda", "cuda", "cpu"]
+    assert runs_fused(plans["fused"], cuda, None, None) and runs_fused(plans["fused"], cpu, None, None)
+    for m in ("auto", "per_tap", "strips"):
+        assert not runs_fused(plans[m], cuda, None, None) and not runs_fused(plans[m], cpu, None, None)
+    assert asked == ["cuda", "cpu"]
     identity = make_plan(virtual_boundaries(16, 16, 3, rows=False, cols=False), spec, "fused")
     assert identity.method == "identity" and not runs_fused(identity, cuda, None, None)

@@ -220,8 +220,7 @@ def main(argv=None):
     ap.add_argument("--jitter", type=int, default=1)
     ap.add_argument("--method", default="auto", choices=list(METHODS),
                     help=("valued-padding form (default %(default)s: the cost model's pure-torch form, "
-                          "or on --device cuda the fused Triton kernel if triton imports; "
-                          "fused: the Triton kernel, CUDA only)"))
+                          "as the node runs it; fused: the opt-in Triton kernel, CUDA only)"))
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--no-memory", action="store_true", help="skip the peak-memory subprocesses")
@@ -276,8 +275,8 @@ def main(argv=None):
     device_label = (f"CPU, {args.threads} threads" if args.device == "cpu"
                     else f"{torch.cuda.get_device_name(args.device)}")
     kernel = ""
-    if args.method in ("auto", "fused") and args.device.startswith("cuda"):
-        kernel = " (fused Triton kernel)" if triton_available() else " (no Triton: pure-torch forms)"
+    if args.method == "fused":
+        kernel = " (fused Triton kernel)"
     table = "\n".join([
         f"PBC N={args.boundaries}, jitter={args.jitter}, method={args.method}{kernel}; {device_label}, "
         f"torch {torch.__version__}; median of {args.repeats}.",
