@@ -12,9 +12,11 @@ SD 1.5 and SDXL; add --device cuda on a GPU):
 Prints a Markdown table of ratios (PBC / unpatched) for a single 3x3 conv and for whole U-Net
 forwards with the SD 1.5 and SDXL topologies (ComfyUI's own UNetModel, random weights).  A U-Net
 case is MODEL:CHANNELS:SCALE[:noattn] ("noattn": every transformer depth 0, the conv-only U-Net).
-Times: median of --repeats interleaved runs after a warm-up.  "first call": the first patched
-forward at a new size (plans built from nothing: multipliers, the form chosen by the cost model,
-index tensors) against the unpatched forward's median.  Peak memory on CPU: each configuration
+Times: median of --repeats interleaved runs after a warm-up.  Each patched run is the next step
+of a sampling run (its own sigma): with jitter > 0 each step has its own boundary set, so the PBC
+time includes building that step's plans (multipliers, the form chosen by the cost model, index
+tensors), as every step of a real run does.  "first call": the first patched forward at a new
+size (nothing cached from an earlier step) against the unpatched forward's median.  Peak memory on CPU: each configuration
 runs in a fresh subprocess; peak resident set size (VmHWM) minus the resident size before the
 forward, with glibc told to mmap every allocation of 64 KiB or more so that freed tensors leave
 the resident set at once (MALLOC_MMAP_THRESHOLD_).  On CUDA: torch.cuda.max_memory_allocated
@@ -23,6 +25,7 @@ growth during the forward, in process.
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import statistics
@@ -72,6 +75,13 @@ def _sync(device):
         torch.cuda.synchronize()
 
 
+def _step_sigmas():
+    """The noise levels of successive patched calls: each call is the next step of a sampling run.
+    With jitter > 0 every step has its own boundary set (Eq. 3, keyed by sigma), so its plans are
+    built inside that step's call, as in a real run; with jitter 0 they are built once."""
+    return (14.6 * 0.93 ** k for k in itertools.count())
+
+
 def conv_workload(channels, side, scale, n, jitter, method, device="cpu"):
     conv = torch.nn.Conv2d(channels, channels, 3, padding=1).to(device)
     h = int(round(side * scale))
@@ -82,8 +92,10 @@ def conv_workload(channels, side, scale, n, jitter, method, device="cpu"):
         with torch.no_grad():
             return conv(x)
 
+    sigmas = _step_sigmas()
+
     def pbc():
-        with torch.no_grad(), patched_module(conv, rt), rt.step(h, h, 5.0):
+        with torch.no_grad(), patched_module(conv, rt), rt.step(h, h, next(sigmas)):
             return conv(x)
     return plain, pbc, rt
 
@@ -133,8 +145,10 @@ def unet_workload(kind, base_px, scale, n, jitter, method, channels, attention=T
         with torch.no_grad():
             return dm(x, t, context=ctx, y=y)
 
+    sigmas = _step_sigmas()
+
     def pbc():
-        with torch.no_grad(), patched_module(dm, rt), rt.step(side, side, 5.0):
+        with torch.no_grad(), patched_module(dm, rt), rt.step(side, side, next(sigmas)):
             return dm(x, t, context=ctx, y=y)
     return plain, pbc, rt
 
@@ -190,8 +204,9 @@ def measure_memory(spec, which):
 
 
 def measure_time(plain, pbc, rt, repeats, device="cpu"):
-    """Medians of interleaved unpatched / patched forwards, and the first patched forward at a
-    new size (the runtime's plans dropped, so they are built inside the timed call)."""
+    """Medians of interleaved unpatched / patched forwards (each patched forward a new step, see
+    _step_sigmas), and the first patched forward at a new size (the runtime's plans dropped, so
+    they are built inside the timed call)."""
     def timed(fn):
         _sync(device)
         s = time.perf_counter()
@@ -279,7 +294,8 @@ def main(argv=None):
         kernel = " (fused Triton kernel)"
     table = "\n".join([
         f"PBC N={args.boundaries}, jitter={args.jitter}, method={args.method}{kernel}; {device_label}, "
-        f"torch {torch.__version__}; median of {args.repeats}.",
+        f"torch {torch.__version__}; median of {args.repeats}; each patched forward is a new "
+        f"sampling step (with jitter, its plans are built inside it).",
         "",
         "| case | unpatched ms | PBC ms | time ratio | first call ratio | peak-memory ratio (growth during forward) |",
         "|---|---|---|---|---|---|", *rows])
