@@ -105,10 +105,10 @@ def conv_spec(conv: torch.nn.Module) -> ConvSpec | None:
 
 
 def _inside(starts: list[int], stops: list[int], positions: torch.Tensor) -> torch.Tensor:
-    """(N, P) float64 indicator of positions inside [start_n, stop_n)."""
+    """(..., N, P) float64 indicator of positions (..., P) inside [start_n, stop_n)."""
     lo = torch.tensor(starts, dtype=torch.float64).unsqueeze(1)
     hi = torch.tensor(stops, dtype=torch.float64).unsqueeze(1)
-    p = positions.to(torch.float64).unsqueeze(0)
+    p = positions.to(torch.float64).unsqueeze(-2)
     return ((p >= lo) & (p < hi)).to(torch.float64)
 
 
@@ -155,22 +155,22 @@ def tap_multipliers(boundaries: Boundaries, spec: ConvSpec, merge: str = "produc
     cx = torch.arange(wo) * spec.sw
     row_lo, row_hi = list(b.top), [b.height - v for v in b.bottom]
     col_lo, col_hi = list(b.left), [b.width - v for v in b.right]
-    r0 = _inside(row_lo, row_hi, cy)
-    c0 = _inside(col_lo, col_hi, cx)
-    # A tap that reads real zero padding outside the image reads 0 whatever its factor: keep it 1.
-    in_image_y = lambda a: ((cy + a >= 0) & (cy + a < b.height)).to(torch.float64)
-    in_image_x = lambda d: ((cx + d >= 0) & (cx + d < b.width)).to(torch.float64)
+    # All taps at once: qy (kh, Ho) and qx (kw, Wo) are the rows / columns the taps read.
+    qy = cy + torch.tensor(spec.row_offsets()).unsqueeze(1)
+    qx = cx + torch.tensor(spec.col_offsets()).unsqueeze(1)
+    r0 = _inside(row_lo, row_hi, cy)                               # (N, Ho)
+    c0 = _inside(col_lo, col_hi, cx)                               # (N, Wo)
+    ra = r0 * _inside(row_lo, row_hi, qy)                          # (kh, N, Ho)
+    cb = c0 * _inside(col_lo, col_hi, qx)                          # (kw, N, Wo)
     log_lam = torch.tensor([math.log(v) for v in b.lambdas], dtype=torch.float64).unsqueeze(1)
-    maps = []
-    for a in spec.row_offsets():
-        ra = r0 * _inside(row_lo, row_hi, cy + a)
-        for bb in spec.col_offsets():
-            cb = c0 * _inside(col_lo, col_hi, cx + bb)
-            count = r0.T @ c0 - ra.T @ cb
-            log_m = (r0 * log_lam).T @ c0 - (ra * log_lam).T @ cb
-            count = count * torch.outer(in_image_y(a), in_image_x(bb))
-            maps.append(torch.where(count > 0.5, log_m.exp(), torch.ones_like(log_m)))
-    return torch.stack(maps)
+    count = r0.T @ c0 - torch.einsum("anh,bnw->abhw", ra, cb)
+    log_m = (r0 * log_lam).T @ c0 - torch.einsum("anh,bnw->abhw", ra * log_lam, cb)
+    # A tap that reads real zero padding outside the image reads 0 whatever its factor: keep it 1.
+    in_y = ((qy >= 0) & (qy < b.height)).to(torch.float64)       # (kh, Ho)
+    in_x = ((qx >= 0) & (qx < b.width)).to(torch.float64)        # (kw, Wo)
+    count = count * in_y[:, None, :, None] * in_x[None, :, None, :]
+    maps = torch.where(count > 0.5, log_m.exp(), torch.ones_like(log_m))
+    return maps.reshape(spec.kh * spec.kw, ho, wo)
 
 
 def _tap_multipliers_by_boundary(b: Boundaries, spec: ConvSpec, merge: str) -> torch.Tensor:
