@@ -275,60 +275,63 @@ def make_plan(boundaries: Boundaries, spec: ConvSpec, method: str = "auto",
     # The positions where tap row a needs a correction (m_a0 != 1), gathered as (y, x) pairs:
     # the rows Y_a they lie on are gathered once, padded along their length, and the k taps of
     # each position read from them (flat indices); tap columns likewise, corner taps directly.
+    # Their counts price the strip form first; its index tensors are built only if it is chosen.
     row_sets = {i: torch.nonzero((m[i, cj] != 1).any(dim=1)).flatten() for i in range(kh) if i != ci}
     col_sets = {j: torch.nonzero((m[ci, j] != 1).any(dim=0)).flatten() for j in range(kw) if j != cj}
-    rows, cols, corners = [], [], []
-    taps_w = torch.arange(kw) * spec.dw
-    taps_h = torch.arange(kh) * spec.dh
-    for i, a in enumerate(spec.row_offsets()):
-        if i != ci and len(row_sets[i]):
-            scale = m[i, cj] - 1
-            y, x = torch.nonzero(scale, as_tuple=True)
-            r = torch.searchsorted(row_sets[i], y)                      # row within the gather
-            nbr = (r * (boundaries.width + 2 * spec.pw) + x * spec.sw).unsqueeze(1) + taps_w.unsqueeze(0)
-            rows.append((i, row_sets[i] * spec.sh + a, nbr.flatten(), y * wo + x, scale[y, x]))
-    for j, b in enumerate(spec.col_offsets()):
-        if j != cj and len(col_sets[j]):
-            scale = m[ci, j] - 1
-            y, x = torch.nonzero(scale, as_tuple=True)
-            c = torch.searchsorted(col_sets[j], x)
-            ncol = len(col_sets[j])
-            nbr = ((y * spec.sh).unsqueeze(1) + taps_h.unsqueeze(0)) * ncol + c.unsqueeze(1)
-            cols.append((j, col_sets[j] * spec.sw + b, nbr.flatten(), y * wo + x, scale[y, x]))
-    width = boundaries.width
-    for i, a in enumerate(spec.row_offsets()):
-        for j, b in enumerate(spec.col_offsets()):
-            if i == ci or j == cj or not len(row_sets[i]) or not len(col_sets[j]):
-                continue
+    row_scales = {i: m[i, cj] - 1 for i in row_sets if len(row_sets[i])}
+    col_scales = {j: m[ci, j] - 1 for j in col_sets if len(col_sets[j])}
+    corner_scales = {}
+    for i in row_scales:
+        for j in col_scales:
             # e_ab is 0 off Y_a x X_b except where the tap reads the real zero padding (Z_ab = 0)
             e = torch.zeros_like(m[i, j])
             on = (row_sets[i].unsqueeze(1), col_sets[j].unsqueeze(0))
             e[on] = (m[i, j] - m[i, cj] - m[ci, j] + 1)[on]
-            y, x = torch.nonzero(e, as_tuple=True)
-            if len(y):   # the tap, read from the padded row gather of tap row i
-                r = torch.searchsorted(row_sets[i], y)
-                flat_in = r * (width + 2 * spec.pw) + x * spec.sw + b + spec.pw
-                corners.append((i, j, flat_in, y * wo + x, e[y, x]))
-    cost = estimate_costs(spec, ho, wo, rows, cols, corners)
+            corner_scales[(i, j)] = e
+    corrected_taps = (kw * sum(int(torch.count_nonzero(v)) for v in row_scales.values())
+                      + kh * sum(int(torch.count_nonzero(v)) for v in col_scales.values())
+                      + sum(int(torch.count_nonzero(v)) for v in corner_scales.values()))
+    cost = estimate_costs(spec, ho, wo, corrected_taps)
     use_fused = "always" if method == "fused" else "never"
     table = maps if use_fused != "never" else None
     if method == "per_tap" or (method in ("auto", "fused") and cost["per_tap"] < cost["strips"]):
         tap_maps = [mp if nt else None for mp, nt in zip(maps, nontrivial)]
         return ConvPlan("per_tap", spec, size, boundaries, tap_maps=tap_maps, cost=cost,
                         fused=use_fused, multipliers=table)
+
+    rows, cols, corners = [], [], []
+    taps_w = torch.arange(kw) * spec.dw
+    taps_h = torch.arange(kh) * spec.dh
+    row_offsets, col_offsets = spec.row_offsets(), spec.col_offsets()
+    for i, scale in row_scales.items():
+        y, x = torch.nonzero(scale, as_tuple=True)
+        r = torch.searchsorted(row_sets[i], y)                          # row within the gather
+        nbr = (r * (boundaries.width + 2 * spec.pw) + x * spec.sw).unsqueeze(1) + taps_w.unsqueeze(0)
+        rows.append((i, row_sets[i] * spec.sh + row_offsets[i], nbr.flatten(), y * wo + x, scale[y, x]))
+    for j, scale in col_scales.items():
+        y, x = torch.nonzero(scale, as_tuple=True)
+        c = torch.searchsorted(col_sets[j], x)
+        ncol = len(col_sets[j])
+        nbr = ((y * spec.sh).unsqueeze(1) + taps_h.unsqueeze(0)) * ncol + c.unsqueeze(1)
+        cols.append((j, col_sets[j] * spec.sw + col_offsets[j], nbr.flatten(), y * wo + x, scale[y, x]))
+    for (i, j), e in corner_scales.items():
+        y, x = torch.nonzero(e, as_tuple=True)
+        if len(y):   # the tap, read from the padded row gather of tap row i
+            r = torch.searchsorted(row_sets[i], y)
+            flat_in = r * (boundaries.width + 2 * spec.pw) + x * spec.sw + col_offsets[j] + spec.pw
+            corners.append((i, j, flat_in, y * wo + x, e[y, x]))
     return ConvPlan("strips", spec, size, boundaries, rows=rows, cols=cols, corners=corners, cost=cost,
                     fused=use_fused, multipliers=table)
 
 
-def estimate_costs(spec: ConvSpec, ho: int, wo: int, rows, cols, corners) -> dict:
+def estimate_costs(spec: ConvSpec, ho: int, wo: int, corrected_taps: int) -> dict:
     """Cost of each exact form in units of the plain conv: "per_tap" a constant (k*k 1x1 convs
     and their multiply-adds over the whole map), "strips" the plain conv plus its corrections'
-    multiply-adds (as a share of the conv's) times STRIP_OVERHEAD, the price of a multiply-add in
-    a gathered 1xk / kx1 conv plus the gather and scatter relative to one in the plain conv.
+    multiply-adds (corrected_taps: the taps read by the row, column and corner corrections, as a
+    share of the conv's k*k*Ho*Wo) times STRIP_OVERHEAD, the price of a multiply-add in a
+    gathered 1xk / kx1 conv plus the gather and scatter relative to one in the plain conv.
     A model, not a measurement: the choice never depends on timing the user's input."""
-    taps = spec.kh * spec.kw * ho * wo
-    work = (sum(len(r[2]) for r in rows) + sum(len(c[2]) for c in cols)
-            + sum(len(c[2]) for c in corners)) / taps
+    work = corrected_taps / (spec.kh * spec.kw * ho * wo)
     return {"per_tap": PER_TAP_COST, "strips": 1.0 + STRIP_OVERHEAD * work}
 
 

@@ -257,3 +257,22 @@ def test_only_method_fused_sends_a_call_to_the_kernel(monkeypatch):
     assert asked == ["cuda", "cpu"]
     identity = make_plan(virtual_boundaries(16, 16, 3, rows=False, cols=False), spec, "fused")
     assert identity.method == "identity" and not runs_fused(identity, cuda, None, None)
+
+
+@pytest.mark.parametrize("size,n", [(96, 1), (40, 7), (23, 31)])
+def test_strip_cost_counts_exactly_the_taps_the_strip_form_reads(size, n):
+    """make_plan prices the strip form from counts before building its index tensors; the count
+    must equal the taps the built row, column and corner index lists read."""
+    from posenc.valued_padding import PER_TAP_COST, STRIP_OVERHEAD
+    spec = ConvSpec(3, 3, 1, 1, 1, 1, 1)
+    plan = make_plan(virtual_boundaries(size, size, n, jitter=1, key=3), spec, "strips")
+    read = sum(len(t) for _, _, t, _, _ in plan.rows) + sum(len(t) for _, _, t, _, _ in plan.cols) \
+        + sum(len(t) for _, _, t, _, _ in plan.corners)
+    assert read > 0
+    assert plan.cost["strips"] == pytest.approx(1.0 + STRIP_OVERHEAD * read / (9 * size * size))
+    assert plan.cost["per_tap"] == PER_TAP_COST
+
+
+def test_a_per_tap_plan_builds_no_strip_indices():
+    plan = make_plan(virtual_boundaries(12, 12, 31, jitter=1), ConvSpec(3, 3, 1, 1, 1, 1, 1))
+    assert plan.method == "per_tap" and not plan.rows and not plan.cols and not plan.corners
