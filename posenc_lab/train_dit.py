@@ -30,7 +30,8 @@ gradients are averaged, only rank 0 writes the checkpoint.
 
 The checkpoint is a safetensors file (EMA weights, official DiT key names) whose metadata holds
 the model config (heads, training grid, L = max_positions, position sampling, micro-conditioning)
-and the training settings (``posenc.train``).  With ``--save-every K`` every K steps it also writes
+and the training settings (``posenc.train``, with ``total_steps``: this run's steps plus those of the
+``--init`` chain it continues).  With ``--save-every K`` every K steps it also writes
 ``<out>.state.pt`` (weights, EMA, optimizer, step, the data/noise generator); ``--resume`` continues
 from it exactly where it stopped (the same batches and noise as an uninterrupted run), and
 ``--stop-after N`` ends a run after N steps of this invocation (training in chunks).
@@ -230,6 +231,31 @@ def build_model(cfg: TrainConfig, in_channels: int, num_classes: int):
     return DiT(mc)
 
 
+def steps_trained(metadata: dict | None):
+    """How many training steps lie behind a checkpoint, from its ``posenc.train`` record: its
+    ``total_steps`` (the run's own steps plus those of the ``--init`` chain it continues), or, in a
+    record from before that field, its ``steps_done`` when it had no ``--init``.  0 for a file with
+    no train-dit record (e.g. official DiT-XL/2, counted from here); None when unknown (an older
+    continuation)."""
+    raw = (metadata or {}).get("posenc.train")
+    if not raw:
+        return 0
+    rec = json.loads(raw)
+    if rec.get("total_steps") is not None:
+        return int(rec["total_steps"])
+    return None if rec.get("init") else int(rec["steps_done"])
+
+
+def steps_before(cfg: TrainConfig):
+    """The steps behind ``cfg.init`` (0 without one); see ``steps_trained``."""
+    if not cfg.init:
+        return 0
+    if not cfg.init.lower().endswith((".safetensors", ".sft")):
+        return 0  # a torch pickle carries no train-dit record
+    from posenc.checkpoint_files import read_header
+    return steps_trained(read_header(cfg.init)[1])
+
+
 def _max_positions(cfg: TrainConfig) -> tuple:
     return tuple(cfg.grid) if cfg.position_sampling == "fixed" else tuple(cfg.max_positions)
 
@@ -377,6 +403,12 @@ def train(cfg: TrainConfig, data, log=print):
     C = in_channels
     g = sampler.g
     start, losses = 0, []
+    prior = steps_before(cfg)
+
+    def record(done: int, **more) -> dict:
+        return {"steps_done": done, "total_steps": None if prior is None else prior + done,
+                "world_size": world, **more}
+
     if cfg.resume and os.path.exists(state_path(cfg.out)):
         st = torch.load(state_path(cfg.out), map_location=device, weights_only=False)
         saved = {**RESUME_DEFAULTS, **st["settings"]}
@@ -445,16 +477,14 @@ def train(cfg: TrainConfig, data, log=print):
             if step % 10 == 0:
                 bar.set_postfix(loss=f"{sum(losses[-50:]) / len(losses[-50:]):.4f}")
         if cfg.save_every and rank == 0 and (step + 1) % cfg.save_every == 0 and step + 1 < cfg.steps:
-            save_checkpoint(ema, cfg.out, checkpoint_metadata(ema, cfg, {"steps_done": step + 1,
-                                                                         "world_size": world}))
+            save_checkpoint(ema, cfg.out, checkpoint_metadata(ema, cfg, record(step + 1)))
             save_state(step + 1)
     if bar is not None:
         bar.close()
     elapsed = time.time() - t0
     if end < cfg.steps:
         if rank == 0 and cfg.out:
-            save_checkpoint(ema, cfg.out, checkpoint_metadata(ema, cfg, {"steps_done": end,
-                                                                         "world_size": world}))
+            save_checkpoint(ema, cfg.out, checkpoint_metadata(ema, cfg, record(end)))
             save_state(end)
             log(f"train-dit: stopped after step {end} of {cfg.steps} ({elapsed:.1f}s); resume "
                 f"with --resume")
@@ -467,9 +497,9 @@ def train(cfg: TrainConfig, data, log=print):
         dist.all_gather(allv, s)
         if any(abs(float(a) - float(s)) > 1e-9 * max(1.0, abs(float(s))) for a in allv):
             raise RuntimeError(f"data-parallel replicas diverged: {[float(a) for a in allv]}")
-    info = {"steps_done": cfg.steps, "world_size": world, "final_loss": losses[-1] if losses else None,
-            "mean_loss_last_50": sum(losses[-50:]) / max(1, len(losses[-50:])),
-            "seconds": round(elapsed, 2), "global_batch": cfg.batch_size * world}
+    info = record(cfg.steps, final_loss=losses[-1] if losses else None,
+                  mean_loss_last_50=sum(losses[-50:]) / max(1, len(losses[-50:])),
+                  seconds=round(elapsed, 2), global_batch=cfg.batch_size * world)
     if rank == 0 and cfg.out:
         save_checkpoint(ema, cfg.out, checkpoint_metadata(ema, cfg, info))
         log(f"train-dit: {cfg.steps} steps x {cfg.batch_size} x {world} process(es) in "

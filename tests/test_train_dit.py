@@ -174,3 +174,31 @@ def test_learning_rate_schedule_and_min_snr_weights():
     # SNR 9, 1, 1/9: min(SNR, 5) / SNR = 5/9, 1, 1
     assert torch.allclose(w, torch.tensor([5 / 9, 1.0, 1.0]))
     assert torch.equal(train_dit.loss_weights(torch.tensor([0, 1]), abar, 0.0), torch.ones(2))
+
+
+def test_a_continuation_records_the_steps_of_the_chain_it_continues(tmp_path):
+    """total_steps = this run's steps + those behind --init, through a chain of two
+    continuations; steps_done stays the run's own count.  Fails if --init's steps are dropped."""
+    def data():
+        return torch.randn(8, 3, 8, 8, generator=torch.Generator().manual_seed(2)), None
+
+    kw = dict(position_sampling="fixed", micro_conditioning=False, crop_prob=0.0)
+    first = str(tmp_path / "c1.safetensors")
+    _, info = train_dit.train(tiny(out=first, steps=3, **kw), data)
+    assert info["total_steps"] == 3
+    second = str(tmp_path / "c2.safetensors")
+    train_dit.train(tiny(out=second, steps=2, init=first, **kw), data)
+    third = str(tmp_path / "c3.safetensors")
+    _, info = train_dit.train(tiny(out=third, steps=4, init=second, save_every=2, **kw), data)
+    rec = json.loads(meta_of(third)["posenc.train"])
+    assert (rec["steps_done"], rec["total_steps"], info["total_steps"]) == (4, 9, 9)
+    assert json.loads(meta_of(second)["posenc.train"])["total_steps"] == 5
+
+
+def test_steps_trained_reads_records_from_before_the_total():
+    old = {"posenc.train": json.dumps({"steps_done": 5000, "init": ""})}
+    assert train_dit.steps_trained(old) == 5000
+    # an old continuation's total is not known from its own record
+    assert train_dit.steps_trained({"posenc.train": json.dumps({"steps_done": 3000,
+                                                                "init": "a.safetensors"})}) is None
+    assert train_dit.steps_trained({}) == 0  # e.g. official DiT-XL/2: no train-dit record
