@@ -1,0 +1,72 @@
+"""The in-training tiny DiTs kept under posenc_lab/checkpoints/: they load, carry the settings their
+card states, and are the float16 weights the next continuation starts from.
+
+The card (posenc_lab/checkpoints/README.md) gives each pair's steps and settings; these tests read
+the files' own metadata and hold it to the card's numbers, so a file swapped without updating the
+card (or the reverse) fails here."""
+import json
+import re
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors import safe_open
+
+from posenc_lab.rpe2d_bench import load_tiny_dits, sample_dit
+from posenc_lab.train_dit import steps_trained
+
+ROOT = Path(__file__).resolve().parents[1] / "posenc_lab" / "checkpoints"
+PAIR = ROOT / "sincos_patch2"
+FILES = {"vanilla": PAIR / "tiny_dit_vanilla.safetensors", "rpe2d": PAIR / "tiny_dit_rpe2d.safetensors"}
+
+
+def _metadata(path):
+    with safe_open(str(path), framework="pt") as f:
+        meta = f.metadata()
+        dtypes = {f.get_tensor(k).dtype for k in f.keys()}
+    return meta, dtypes
+
+
+def _card_steps() -> int:
+    """The total steps the card says the sin-cos patch-2 pair has had."""
+    text = (ROOT / "README.md").read_text()
+    m = re.search(r"Steps so far: \*\*(\d+)\*\*", text)
+    assert m, "the card must say 'Steps so far: **N**'"
+    return int(m.group(1))
+
+
+def test_the_pair_has_the_settings_its_card_states():
+    steps = _card_steps()
+    for key, path in FILES.items():
+        meta, dtypes = _metadata(path)
+        assert dtypes == {torch.float16}, (key, dtypes)
+        # The last chunk's own step count plus the chunks it was initialised from.
+        assert steps_trained(meta) == steps, (key, steps_trained(meta), steps)
+        assert meta["posenc.train_grid"] == "16x16"
+        assert meta["posenc.position_encoding"] == "sincos"
+    v, _ = _metadata(FILES["vanilla"])
+    r, _ = _metadata(FILES["rpe2d"])
+    assert v["posenc.position_sampling"] == "fixed" and v["posenc.max_positions"] == "16x16"
+    assert r["posenc.position_sampling"] == "rpe2d" and r["posenc.max_positions"] == "64x64"
+    # Same budget for both: every setting but the position ones is the same.
+    tv, tr = json.loads(v["posenc.train"]), json.loads(r["posenc.train"])
+    differ = {k for k in tv.keys() | tr.keys() if tv.get(k) != tr.get(k)}
+    assert differ <= {"position_sampling", "max_positions", "micro_conditioning", "crop_prob",
+                      "init", "seconds", "final_loss", "mean_loss_last_50"}, differ
+
+
+def test_the_pair_samples_a_scene_at_its_training_size():
+    models = load_tiny_dits(PAIR)
+    assert models["vanilla"].config.patch_size == models["rpe2d"].config.patch_size == 2
+    labels = torch.tensor([0, 1, 2, 3])
+    for key, mode in (("vanilla", "first"), ("rpe2d", "linspace")):
+        x = sample_dit(models[key], mode, labels, 32, 32, [5000, 5001, 5002, 5003], 10)
+        assert x.shape == (4, 3, 32, 32) and torch.isfinite(x).all()
+        # Trained weights draw a sky brighter at the top than the ground at the bottom for the
+        # day class; noise from untrained weights has no such order.
+        assert x[0, :, :8].mean() > x[0, :, -8:].mean(), key
+
+
+@pytest.mark.parametrize("key", sorted(FILES))
+def test_the_files_are_small_enough_to_keep_in_the_repository(key):
+    assert FILES[key].stat().st_size < 2 * 2 ** 20
