@@ -629,6 +629,7 @@ def pos_embed_is_sincos(sd: dict, grid=None, atol: float | None = None) -> bool:
 # ---------------------------------------------------------------------------------------------
 
 TORCH_SUFFIXES = (".pt", ".pth", ".ckpt", ".bin")
+SAFETENSORS_SUFFIXES = (".safetensors", ".sft")
 
 
 def read_state_dict(path: str) -> tuple[dict, dict]:
@@ -640,7 +641,7 @@ def read_state_dict(path: str) -> tuple[dict, dict]:
     if size == 0:
         raise CheckpointError(f"checkpoint is empty (0 bytes): {path}")
     lower = path.lower()
-    if lower.endswith((".safetensors", ".sft")):
+    if lower.endswith(SAFETENSORS_SUFFIXES):
         return read_safetensors(path)
     if lower.endswith(TORCH_SUFFIXES):
         try:
@@ -679,7 +680,7 @@ def load_dit(path: str, device="cpu", dtype=None, cls=None) -> tuple[DiT, dict]:
     """Build a DiT from a file; strict key matching.  Returns (model in eval mode, info) where
     info holds the config, the metadata and whether pos_embed is the sin-cos of arange.
     ``cls``: a DiT subclass to build (the ComfyUI adapter uses one with ComfyUI's call signature)."""
-    if os.fspath(path).lower().endswith((".safetensors", ".sft")) and os.path.isfile(path) \
+    if os.fspath(path).lower().endswith(SAFETENSORS_SUFFIXES) and os.path.isfile(path) \
             and os.path.getsize(path) > 0:   # (a missing or empty file: read_state_dict says so)
         # The names, shapes and metadata first: a file that is not a DiT, or whose metadata is
         # corrupt, fails before gigabytes of tensors are read.

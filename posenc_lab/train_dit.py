@@ -57,7 +57,8 @@ import torch.nn.functional as F
 from posenc import position_modes
 
 from . import dit_diffusion
-from posenc.dit import DiT, DiTConfig, build_from_state_dict, read_state_dict, strip_prefix
+from posenc.dit import (SAFETENSORS_SUFFIXES, DiT, DiTConfig, build_from_state_dict, read_state_dict,
+                        strip_prefix)
 
 
 @dataclass
@@ -250,7 +251,7 @@ def steps_before(cfg: TrainConfig):
     """The steps behind ``cfg.init`` (0 without one); see ``steps_trained``."""
     if not cfg.init:
         return 0
-    if not cfg.init.lower().endswith((".safetensors", ".sft")):
+    if not cfg.init.lower().endswith(SAFETENSORS_SUFFIXES):
         return 0  # a torch pickle carries no train-dit record
     from posenc.checkpoint_files import read_header
     return steps_trained(read_header(cfg.init)[1])
