@@ -162,6 +162,7 @@ def run_bench_rpe2d(args: argparse.Namespace) -> int:
         _set_threads(args.threads)
         result = run_rpe2d_bench(models, sizes, methods, args.seeds, args.steps, args.guidance,
                                  progress=not args.no_progress, seed_start=args.seed_start)
+        result["weights_dir"] = args.weights_dir  # None: the bundled models
     except (ValueError, FileNotFoundError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -177,14 +177,24 @@ def _model_list(result: dict) -> str:
                      f"{v['positions']} L={v['L'][0]}x{v['L'][1]}" for k, v in models.items())
 
 
+def _origin(result: dict) -> tuple[str, str]:
+    """Where the weights came from, for the title and the card reference: the bundled ones
+    (models/, their card models/tiny_dits.md) unless the run named a folder (``--weights-dir``)."""
+    folder = result.get("weights_dir")
+    if folder is None:
+        return "bundled tiny DiTs", "models/tiny_dits.md"
+    return f"tiny DiTs from {folder}", f"weights from {folder}"
+
+
 def markdown_table(result: dict, command: str | None = None) -> str:
     base = result["base"]
-    lines = ["# RPE-2D benchmark (bundled tiny DiTs)", ""]
+    title, card = _origin(result)
+    lines = [f"# RPE-2D benchmark ({title})", ""]
     if command:
         lines += [f"Command: `{command}`", ""]
     lines += [
         f"Tiny DiTs ({_model_list(result)}; trained at {base}x{base}, same steps and batch; "
-        "models/tiny_dits.md).  "
+        f"{card}).  "
         f"{result['seeds']} seeds per cell (seeds {result.get('seed_start', 0)}.."
         f"{result.get('seed_start', 0) + result['seeds'] - 1}, class = seed mod 4, "
         f"the same noise for every method), {result['steps']} DDIM steps, guidance "

@@ -1,4 +1,6 @@
 """The RPE-2D benchmark harness (posenc_lab/rpe2d_bench.py) on tiny random DiTs."""
+import json
+
 import pytest
 import torch
 from safetensors.torch import save_file
@@ -120,3 +122,26 @@ def test_rope_models_load_by_name_and_the_table_names_each_model(tmp_path):
                                       steps=1, progress=False)
     table = rpe2d_bench.markdown_table(res)
     assert "rope: tiny_dit_rope.safetensors, rope, patch 4, positions fixed L=8x8" in table
+
+
+def test_table_names_the_weights_folder_when_not_the_bundled_models(tmp_path, models):
+    """`bench-rpe2d --weights-dir` writes where the weights came from; only the bundled models'
+    table points at their card (models/tiny_dits.md)."""
+    from posenc_lab.__main__ import main
+    folder = tmp_path / "ckpt"
+    folder.mkdir()
+    for key, m in models.items():
+        save_file({k: v.contiguous() for k, v in m.state_dict().items()},
+                  str(folder / rpe2d_bench.MODELS[key]), metadata=m.config.to_metadata())
+    out = tmp_path / "t.md"
+    assert main(["bench-rpe2d", "--weights-dir", str(folder), "--seeds", "1", "--steps", "1",
+                 "--sizes", "32x32", "--methods", "vanilla+first", "--no-progress",
+                 "--out", str(out)]) == 0
+    text = out.read_text()
+    assert text.startswith(f"# RPE-2D benchmark (tiny DiTs from {folder})")
+    assert "bundled" not in text and "models/tiny_dits.md" not in text
+    raw = json.loads(out.with_suffix(".json").read_text())
+    assert raw["weights_dir"] == str(folder)
+    bundled = rpe2d_bench.markdown_table(dict(raw, weights_dir=None))
+    assert bundled.startswith("# RPE-2D benchmark (bundled tiny DiTs)")
+    assert "models/tiny_dits.md" in bundled
