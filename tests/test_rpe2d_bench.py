@@ -21,6 +21,12 @@ def tiny_dit(sampling, L, seed):
     return model
 
 
+def save_dit(model, path):
+    """A DiT as the bench finds it on disk: its state dict with its config as metadata."""
+    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(path),
+              metadata=model.config.to_metadata())
+
+
 @pytest.fixture(scope="module")
 def models():
     return {"vanilla": tiny_dit("fixed", 8, 0), "rpe2d": tiny_dit("rpe2d", 16, 1)}
@@ -40,8 +46,7 @@ def test_missing_weights_name_the_file(tmp_path):
 
 def test_loads_from_a_folder(tmp_path, models):
     for key, m in models.items():
-        save_file({k: v.contiguous() for k, v in m.state_dict().items()},
-                  str(tmp_path / rpe2d_bench.MODELS[key]), metadata=m.config.to_metadata())
+        save_dit(m, tmp_path / rpe2d_bench.MODELS[key])
     loaded = rpe2d_bench.load_tiny_dits(tmp_path, ["vanilla"])
     assert list(loaded) == ["vanilla"]
     x = torch.randn(1, 3, 32, 32)
@@ -111,8 +116,7 @@ def test_rope_models_load_by_name_and_the_table_names_each_model(tmp_path):
                     mlp_hidden=32, num_classes=4, learn_sigma=False, grid=(8, 8),
                     max_positions=(8, 8), position_sampling="fixed", position_encoding="rope")
     rope = DiT(cfg).eval()
-    save_file({k: v.contiguous() for k, v in rope.state_dict().items()},
-              str(tmp_path / rpe2d_bench.MODELS["rope"]), metadata=rope.config.to_metadata())
+    save_dit(rope, tmp_path / rpe2d_bench.MODELS["rope"])
     assert rpe2d_bench.check_method("rope+yarn") == ("rope", "yarn")
     with pytest.raises(FileNotFoundError, match="tiny_dit_rope_rpe2d"):
         rpe2d_bench.load_tiny_dits(tmp_path, ["rope_rpe2d"])
@@ -131,8 +135,7 @@ def test_table_names_the_weights_folder_when_not_the_bundled_models(tmp_path, mo
     folder = tmp_path / "ckpt"
     folder.mkdir()
     for key, m in models.items():
-        save_file({k: v.contiguous() for k, v in m.state_dict().items()},
-                  str(folder / rpe2d_bench.MODELS[key]), metadata=m.config.to_metadata())
+        save_dit(m, folder / rpe2d_bench.MODELS[key])
     out = tmp_path / "t.md"
     assert main(["bench-rpe2d", "--weights-dir", str(folder), "--seeds", "1", "--steps", "1",
                  "--sizes", "32x32", "--methods", "vanilla+first", "--no-progress",
