@@ -3,9 +3,9 @@ import json
 
 import pytest
 import torch
-from safetensors.torch import save_file
 
 from posenc_lab import rpe2d_bench
+from posenc_lab.train_dit import save_checkpoint
 from posenc.dit import DiT, DiTConfig
 
 
@@ -19,12 +19,6 @@ def tiny_dit(sampling, L, seed):
         for p in model.parameters():
             p.add_(0.05 * torch.randn_like(p))
     return model
-
-
-def save_dit(model, path):
-    """A DiT as the bench finds it on disk: its state dict with its config as metadata."""
-    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(path),
-              metadata=model.config.to_metadata())
 
 
 @pytest.fixture(scope="module")
@@ -46,7 +40,7 @@ def test_missing_weights_name_the_file(tmp_path):
 
 def test_loads_from_a_folder(tmp_path, models):
     for key, m in models.items():
-        save_dit(m, tmp_path / rpe2d_bench.MODELS[key])
+        save_checkpoint(m, str(tmp_path / rpe2d_bench.MODELS[key]), m.config.to_metadata())
     loaded = rpe2d_bench.load_tiny_dits(tmp_path, ["vanilla"])
     assert list(loaded) == ["vanilla"]
     x = torch.randn(1, 3, 32, 32)
@@ -116,7 +110,7 @@ def test_rope_models_load_by_name_and_the_table_names_each_model(tmp_path):
                     mlp_hidden=32, num_classes=4, learn_sigma=False, grid=(8, 8),
                     max_positions=(8, 8), position_sampling="fixed", position_encoding="rope")
     rope = DiT(cfg).eval()
-    save_dit(rope, tmp_path / rpe2d_bench.MODELS["rope"])
+    save_checkpoint(rope, str(tmp_path / rpe2d_bench.MODELS["rope"]), rope.config.to_metadata())
     assert rpe2d_bench.check_method("rope+yarn") == ("rope", "yarn")
     with pytest.raises(FileNotFoundError, match="tiny_dit_rope_rpe2d"):
         rpe2d_bench.load_tiny_dits(tmp_path, ["rope_rpe2d"])
@@ -135,7 +129,7 @@ def test_table_names_the_weights_folder_when_not_the_bundled_models(tmp_path, mo
     folder = tmp_path / "ckpt"
     folder.mkdir()
     for key, m in models.items():
-        save_dit(m, folder / rpe2d_bench.MODELS[key])
+        save_checkpoint(m, str(folder / rpe2d_bench.MODELS[key]), m.config.to_metadata())
     out = tmp_path / "t.md"
     assert main(["bench-rpe2d", "--weights-dir", str(folder), "--seeds", "1", "--steps", "1",
                  "--sizes", "32x32", "--methods", "vanilla+first", "--no-progress",
