@@ -12,12 +12,19 @@ import pytest
 import torch
 from safetensors import safe_open
 
-from posenc_lab.rpe2d_bench import load_tiny_dits, sample_dit
+from posenc_lab.rpe2d_bench import MODELS, load_tiny_dits, sample_dit
 from posenc_lab.train_dit import steps_trained
 
 ROOT = Path(__file__).resolve().parents[1] / "posenc_lab" / "checkpoints"
-PAIR = ROOT / "sincos_patch2"
-FILES = {"vanilla": PAIR / "tiny_dit_vanilla.safetensors", "rpe2d": PAIR / "tiny_dit_rpe2d.safetensors"}
+#: Each pair's folder -> (position encoding, (fixed-position model, RPE-2D model)), by the names
+#: `bench-rpe2d --weights-dir` loads (posenc_lab.rpe2d_bench.MODELS).
+PAIRS = {"sincos_patch2": ("sincos", ("vanilla", "rpe2d")),
+         "rope_patch2": ("rope", ("rope", "rope_rpe2d"))}
+STORED = sorted(name for name in PAIRS if (ROOT / name).is_dir())
+
+
+def _files(pair):
+    return {key: ROOT / pair / MODELS[key] for key in PAIRS[pair][1]}
 
 
 def _metadata(path):
@@ -27,25 +34,41 @@ def _metadata(path):
     return meta, dtypes
 
 
-def _card_steps() -> int:
-    """The total steps the card says the sin-cos patch-2 pair has had."""
+def _card_sections() -> dict:
+    """The card's sections, one per stored pair: {folder: text under its "## `folder/`" heading}."""
     text = (ROOT / "README.md").read_text()
-    m = re.search(r"Steps so far: \*\*(\d+)\*\*", text)
-    assert m, "the card must say 'Steps so far: **N**'"
+    parts = re.split(r"^## `([\w.-]+)/`", text, flags=re.M)
+    return {parts[i]: parts[i + 1] for i in range(1, len(parts), 2)}
+
+
+def _card_steps(pair) -> int:
+    """The total steps the card says `pair` has had."""
+    m = re.search(r"Steps so far: \*\*(\d+)\*\*", _card_sections()[pair])
+    assert m, f"the card's section on {pair}/ must say 'Steps so far: **N**'"
     return int(m.group(1))
 
 
-def test_the_pair_has_the_settings_its_card_states():
-    steps = _card_steps()
-    for key, path in FILES.items():
+def test_every_stored_pair_has_a_card_section_and_every_section_a_pair():
+    assert "sincos_patch2" in STORED
+    folders = {p.name for p in ROOT.iterdir() if p.is_dir()}
+    assert folders <= set(PAIRS), f"unknown folders {folders - set(PAIRS)}: add them to PAIRS"
+    assert set(_card_sections()) == folders
+
+
+@pytest.mark.parametrize("pair", STORED)
+def test_the_pair_has_the_settings_its_card_states(pair):
+    encoding, (fixed, rpe2d) = PAIRS[pair]
+    files = _files(pair)
+    steps = _card_steps(pair)
+    for key, path in files.items():
         meta, dtypes = _metadata(path)
         assert dtypes == {torch.float16}, (key, dtypes)
         # The last chunk's own step count plus the chunks it was initialised from.
         assert steps_trained(meta) == steps, (key, steps_trained(meta), steps)
         assert meta["posenc.train_grid"] == "16x16"
-        assert meta["posenc.position_encoding"] == "sincos"
-    v, _ = _metadata(FILES["vanilla"])
-    r, _ = _metadata(FILES["rpe2d"])
+        assert meta["posenc.position_encoding"] == encoding
+    v, _ = _metadata(files[fixed])
+    r, _ = _metadata(files[rpe2d])
     assert v["posenc.position_sampling"] == "fixed" and v["posenc.max_positions"] == "16x16"
     assert r["posenc.position_sampling"] == "rpe2d" and r["posenc.max_positions"] == "64x64"
     # Same budget for both: every setting but the position ones is the same.
@@ -55,11 +78,13 @@ def test_the_pair_has_the_settings_its_card_states():
                       "init", "seconds", "final_loss", "mean_loss_last_50"}, differ
 
 
-def test_the_pair_samples_a_scene_at_its_training_size():
-    models = load_tiny_dits(PAIR)
-    assert models["vanilla"].config.patch_size == models["rpe2d"].config.patch_size == 2
+@pytest.mark.parametrize("pair", STORED)
+def test_the_pair_samples_a_scene_at_its_training_size(pair):
+    fixed, rpe2d = PAIRS[pair][1]
+    models = load_tiny_dits(ROOT / pair, (fixed, rpe2d))
+    assert models[fixed].config.patch_size == models[rpe2d].config.patch_size == 2
     labels = torch.tensor([0, 1, 2, 3])
-    for key, mode in (("vanilla", "first"), ("rpe2d", "linspace")):
+    for key, mode in ((fixed, "first"), (rpe2d, "linspace")):
         x = sample_dit(models[key], mode, labels, 32, 32, [5000, 5001, 5002, 5003], 10)
         assert x.shape == (4, 3, 32, 32) and torch.isfinite(x).all()
         # Trained weights draw a sky brighter at the top than the ground at the bottom for the
@@ -67,6 +92,7 @@ def test_the_pair_samples_a_scene_at_its_training_size():
         assert x[0, :, :8].mean() > x[0, :, -8:].mean(), key
 
 
-@pytest.mark.parametrize("key", sorted(FILES))
-def test_the_files_are_small_enough_to_keep_in_the_repository(key):
-    assert FILES[key].stat().st_size < 2 * 2 ** 20
+@pytest.mark.parametrize("pair", STORED)
+def test_the_files_are_small_enough_to_keep_in_the_repository(pair):
+    for path in _files(pair).values():
+        assert path.stat().st_size < 2 * 2 ** 20, path
