@@ -12,7 +12,7 @@ import pytest
 import torch
 from safetensors import safe_open
 
-from posenc_lab.rpe2d_bench import MODELS, load_tiny_dits, sample_dit
+from posenc_lab.rpe2d_bench import DEFAULT_MODE, MODELS, load_tiny_dits, sample_dit
 from posenc_lab.train_dit import steps_trained
 
 ROOT = Path(__file__).resolve().parents[1] / "posenc_lab" / "checkpoints"
@@ -84,8 +84,8 @@ def test_the_pair_samples_a_scene_at_its_training_size(pair):
     models = load_tiny_dits(ROOT / pair, (fixed, rpe2d))
     assert models[fixed].config.patch_size == models[rpe2d].config.patch_size == 2
     labels = torch.tensor([0, 1, 2, 3])
-    for key, mode in ((fixed, "first"), (rpe2d, "linspace")):
-        x = sample_dit(models[key], mode, labels, 32, 32, [5000, 5001, 5002, 5003], 10)
+    for key in (fixed, rpe2d):
+        x = sample_dit(models[key], DEFAULT_MODE[key], labels, 32, 32, [5000, 5001, 5002, 5003], 10)
         assert x.shape == (4, 3, 32, 32) and torch.isfinite(x).all()
         # Trained weights draw a sky brighter at the top than the ground at the bottom for the
         # day class; noise from untrained weights has no such order.
