@@ -138,7 +138,7 @@ def add_bench_rpe2d(p: argparse.ArgumentParser) -> None:
     p.add_argument("--sizes", default=",".join(f"{h}x{w}" for h, w in DEFAULT_SIZES),
                    help="comma-separated HxW sizes in pixels, multiples of the models' patch size")
     p.add_argument("--methods", default=",".join(METHODS),
-                   help="comma-separated <model>+<position mode>, model vanilla or rpe2d")
+                   help="comma-separated <model>+<position mode> (model vanilla, rpe2d, rope or rope_rpe2d), or <model>+hires[:denoise=D][:up=nearest|bilinear][:mode=M] for the two-pass hires fix")
     p.add_argument("--out", default="docs/bench_rpe2d.md",
                    help="Markdown table (raw numbers go next to it as .json)")
     p.add_argument("--weights-dir", default=None,
@@ -149,13 +149,13 @@ def add_bench_rpe2d(p: argparse.ArgumentParser) -> None:
 
 def run_bench_rpe2d(args: argparse.Namespace) -> int:
     from .layout_bench import parse_size
-    from .rpe2d_bench import check_method, load_tiny_dits, run_rpe2d_bench, write_outputs
+    from .rpe2d_bench import load_tiny_dits, parse_method, run_rpe2d_bench, write_outputs
     from .run_records import command_line
 
     try:
         sizes = [parse_size(s) for s in args.sizes.split(",") if s.strip()]
         methods = [m.strip() for m in args.methods.split(",") if m.strip()]
-        keys = sorted({check_method(m)[0] for m in methods})
+        keys = sorted({parse_method(m).model for m in methods})
         if args.seeds < 1 or args.steps < 1:
             raise ValueError("--seeds and --steps must be >= 1")
         models = load_tiny_dits(args.weights_dir, keys)

@@ -15,6 +15,14 @@ section 3).  Methods, each a (model, position mode) pair of posenc/position_mode
 * ``rpe2d+linspace``: round(linspace(0, L-1, n)), the loader's default for RPE-2D checkpoints;
 * ``rpe2d+random``: a seeded sorted subset of [0, L) (seed 0).
 
+And what a ComfyUI user does instead (docs/DESIGN.md section 7), for any model:
+
+* ``<model>+hires``: the two-pass hires fix (two_pass.py): sample at the training size in the
+  model's default mode, upscale (nearest-exact, as LatentUpscaleBy), then img2img at the target
+  size (denoise 0.5: the last 25 steps of a 50-step schedule, dit_diffusion.pass_timesteps) in the
+  same mode.  Knobs ``:denoise=D``, ``:up=nearest|bilinear`` and ``:mode=M`` (the position mode of
+  both passes); n/a where the smaller side is at the training size (1x, 32x64).
+
 All methods run on the same seeds (image i starts from the noise of seed i, class = seed mod 4)
 with the DiT's DDIM sampler (dit_diffusion.py).  Per size and method: the layout measures of
 layout_metrics.py (layout-valid rate, mean suns, mean horizons, sun below horizon, off-palette pixels),
@@ -27,6 +35,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import NamedTuple
 
 import torch
 
@@ -35,6 +44,7 @@ from .feature_metrics import features, kid_from_features, patch_similarity
 from .layout_metrics import layout_metrics
 from .run_records import pct
 from posenc.checkpoint_files import BUNDLED_DIR
+from .two_pass import UPSCALES, NotApplicable, pass_sizes, upscale
 from .unet_sampling import initial_noise
 
 DEFAULT_MODE = {"vanilla": "first", "rpe2d": "linspace", "rope": "first", "rope_rpe2d": "linspace"}
@@ -46,17 +56,64 @@ METHODS = ("vanilla+first", "vanilla+interpolate", "vanilla+ntk", "rpe2d+linspac
            "rpe2d+random")
 DEFAULT_SIZES = ((32, 32), (48, 48), (64, 64), (32, 64))
 NUM_CLASSES = 4
+HIRES_DENOISE = 0.5
+
+
+class DiTMethod(NamedTuple):
+    """A parsed method: the model, the position mode, and whether it is the hires fix (with its
+    denoise and upscale)."""
+    model: str
+    mode: str
+    hires: bool = False
+    denoise: float = HIRES_DENOISE
+    up: str = "nearest"
+
+
+def parse_method(method: str) -> DiTMethod:
+    """"model+mode" or "model+hires[:denoise=D][:up=U][:mode=M]" (module docstring), with a
+    clear error for anything else."""
+    from posenc.position_modes import POSITION_MODES
+    model, _, rest = method.partition("+")
+    name, *knobs = rest.split(":")
+    usage = (f"expected <model>+<position mode> or <model>+hires[:denoise=D][:up=U][:mode=M], "
+             f"model in {', '.join(MODELS)}, mode in {', '.join(POSITION_MODES)} "
+             f"(e.g. {', '.join(METHODS)}, vanilla+hires)")
+    if model not in MODELS or not (name in POSITION_MODES and not knobs or name == "hires"):
+        raise ValueError(f"unknown method {method!r}: {usage}")
+    if name != "hires":
+        return DiTMethod(model, name)
+    spec = DiTMethod(model, DEFAULT_MODE[model], hires=True)
+    seen = set()
+    for knob in knobs:
+        key, eq, value = knob.partition("=")
+        if not eq or key in seen:
+            raise ValueError(f"knob {knob!r} of {method!r} must look like key=value, once each")
+        seen.add(key)
+        if key == "denoise":
+            try:
+                d = float(value)
+            except ValueError:
+                d = -1.0
+            if not 0.0 < d < 1.0:
+                raise ValueError(f"denoise must be a number in (0, 1) (got {value!r})")
+            spec = spec._replace(denoise=d)
+        elif key == "up" and value in UPSCALES:
+            spec = spec._replace(up=value)
+        elif key == "mode" and value in POSITION_MODES:
+            spec = spec._replace(mode=value)
+        else:
+            raise ValueError(f"knob {knob!r} of {method!r}: the hires fix takes denoise in (0, 1), "
+                             f"up in {', '.join(UPSCALES)}, mode in {', '.join(POSITION_MODES)}")
+    return spec
 
 
 def check_method(method: str) -> tuple[str, str]:
-    """"model+mode" -> (model, mode), with a clear error for anything else."""
-    from posenc.position_modes import POSITION_MODES
-    model, _, mode = method.partition("+")
-    if model not in MODELS or mode not in POSITION_MODES:
-        raise ValueError(f"unknown method {method!r}: expected <model>+<position mode> with model "
-                         f"in {', '.join(MODELS)} and mode in {', '.join(POSITION_MODES)} "
-                         f"(e.g. {', '.join(METHODS)})")
-    return model, mode
+    """"model+mode" -> (model, mode) for a position mode (not the hires fix), with a clear error
+    for anything else."""
+    spec = parse_method(method)
+    if spec.hires:
+        raise ValueError(f"{method!r} is the hires fix, not a position mode")
+    return spec.model, spec.mode
 
 
 def load_tiny_dits(folder=None, names=None) -> dict:
@@ -92,6 +149,36 @@ def sample_dit(model, mode: str, labels, height: int, width: int, seeds, steps: 
     return x.add(1).div(2).clamp(0, 1)
 
 
+@torch.no_grad()
+def sample_hires(model, spec: DiTMethod, labels, height: int, width: int, seeds, steps: int = 25,
+                 guidance: float = 1.0) -> torch.Tensor:
+    """The hires fix (module docstring): (B, 3, H, W) in [0, 1].  NotApplicable where the target's
+    smaller side is at the training size.  The img2img pass starts from each seed's own noise at
+    the target size, as a second KSampler with the same seed does."""
+    check_size(model, height, width)
+    p = model.config.patch_size
+    base = model.config.grid[0] * p
+    (h1, w1), _ = pass_sizes("hires", height, width, base, p)
+    first = sample_dit(model, spec.mode, labels, h1, w1, seeds, steps, guidance)
+    init = upscale(first, height, width, spec.up) * 2 - 1
+    labels = torch.as_tensor(labels).reshape(-1).expand(len(seeds)).clone()
+    noise = initial_noise(seeds, model.config.in_channels, height, width)
+    x = dit_diffusion.ddim_sample(model, tuple(noise.shape), steps=steps, y=labels,
+                                  cfg_scale=guidance, noise=noise, init=init,
+                                  denoise=spec.denoise, mode=spec.mode, seed=0)
+    return x.add(1).div(2).clamp(0, 1)
+
+
+def method_name(spec: DiTMethod) -> str:
+    """The canonical name of a parsed method (the hires fix's knobs only where not default)."""
+    if not spec.hires:
+        return f"{spec.model}+{spec.mode}"
+    knobs = [f":denoise={spec.denoise:g}"] if spec.denoise != HIRES_DENOISE else []
+    knobs += [f":up={spec.up}"] if spec.up != "nearest" else []
+    knobs += [f":mode={spec.mode}"] if spec.mode != DEFAULT_MODE[spec.model] else []
+    return f"{spec.model}+hires" + "".join(knobs)
+
+
 def size_name(h: int, w: int, base: int) -> str:
     if h == w:
         return f"{h / base:g}x ({h}x{w})"
@@ -105,8 +192,9 @@ def run_rpe2d_bench(models: dict, sizes=DEFAULT_SIZES, methods=METHODS, seeds: i
     returns {"rows": [...], ...} (one row per size and method)."""
     from tqdm import tqdm
 
-    pairs = [check_method(m) for m in methods]
-    for (key, _mode) in pairs:
+    specs = [parse_method(m) for m in methods]
+    methods = [method_name(spec) for spec in specs]
+    for key, *_ in specs:
         if key not in models:
             raise ValueError(f"method needs the {key!r} model, which was not loaded")
     first = next(iter(models.values()))
@@ -124,17 +212,19 @@ def run_rpe2d_bench(models: dict, sizes=DEFAULT_SIZES, methods=METHODS, seeds: i
                              "encoding": m.config.position_encoding}
                          for k, m in models.items()},
               "kid_scale": 1000}
-    keys = sorted({key for key, _ in pairs})
-    bar = tqdm(total=(len(sizes) * len(pairs) + len(keys)) * seeds, unit="img",
+    keys = sorted({spec.model for spec in specs})
+    bar = tqdm(total=(len(sizes) * len(specs) + len(keys)) * seeds, unit="img",
                disable=not progress, dynamic_ncols=True)
 
-    def sample_all(key, mode, h, w):
+    def sample_all(spec, h, w):
         out, elapsed = [], 0.0
         for start in range(0, seeds, chunk):
             part = seed_list[start:start + chunk]
             t0 = time.perf_counter()
-            out.append(sample_dit(models[key], mode, labels[start:start + chunk], h, w, part,
-                                  steps, guidance))
+            sample = sample_hires if spec.hires else (
+                lambda m, s, *a: sample_dit(m, s.mode, *a))
+            out.append(sample(models[spec.model], spec, labels[start:start + chunk], h, w, part,
+                              steps, guidance))
             elapsed += time.perf_counter() - t0
             bar.update(len(part))
         return torch.cat(out), elapsed
@@ -142,16 +232,22 @@ def run_rpe2d_bench(models: dict, sizes=DEFAULT_SIZES, methods=METHODS, seeds: i
     reference = {}  # KID reference: each model's 1x outputs in its default mode
     for key in keys:
         bar.set_description(f"1x reference {key}")
-        reference[key] = features(sample_all(key, DEFAULT_MODE[key], base, base)[0])
+        reference[key] = features(sample_all(DiTMethod(key, DEFAULT_MODE[key]), base, base)[0])
     for h, w in sizes:
         reference_time = None
         sample_dit(first, "first", labels[:1], h, w, seed_list[:1], 2, guidance)  # warm-up
-        for method, (key, mode) in zip(methods, pairs):
+        for method, spec in zip(methods, specs):
             bar.set_description(f"{h}x{w} {method}")
-            images, elapsed = sample_all(key, mode, h, w)
+            try:
+                images, elapsed = sample_all(spec, h, w)
+            except NotApplicable as e:
+                result["rows"].append(dict(method=method, height=h, width=w,
+                                           not_applicable=str(e)))
+                bar.update(seeds)
+                continue
             summary = layout_metrics(images, labels).summary()
             reference_time = elapsed if reference_time is None else reference_time
-            kid = kid_from_features(features(images), reference[key]) if seeds > 1 else None
+            kid = kid_from_features(features(images), reference[spec.model]) if seeds > 1 else None
             result["rows"].append(dict(summary, method=method, height=h, width=w,
                                        seconds=elapsed, time_ratio=elapsed / reference_time,
                                        kid=kid,
@@ -189,6 +285,12 @@ def _origin(result: dict) -> tuple[str, str]:
 def markdown_table(result: dict, command: str | None = None) -> str:
     base = result["base"]
     title, card = _origin(result)
+    hires_note = ""
+    if any("+hires" in r["method"] for r in result["rows"]):
+        hires_note = (f"  hires (the hires fix): sample at {base}x{base} in the model's default mode, "
+                      "upscale (nearest-exact unless :up=bilinear), img2img at the target size "
+                      "(denoise 0.5 unless :denoise=D); n/a where the smaller side is already "
+                      f"{base}.")
     lines = [f"# RPE-2D benchmark ({title})", ""]
     if command:
         lines += [f"Command: `{command}`", ""]
@@ -203,14 +305,18 @@ def markdown_table(result: dict, command: str | None = None) -> str:
         "same model's 1x outputs of the same seeds in its default mode (vanilla: first, rpe2d: "
         "linspace), on the fixed random feature network of posenc_lab/feature_metrics.py.  Patch "
         "similarity (Content Richness): mean cosine similarity of the 3x3 patches' features, "
-        "lower = richer.  Time ratio: sampling time / the first method at the same size, same "
-        f"run, {_threads(result)} on a shared CPU.",
+        "lower = richer.  Time ratio: sampling time (both passes for the hires fix) / the first "
+        f"method at the same size, same run, {_threads(result)} on a shared CPU." + hires_note,
         "",
         "| size | method | layout valid | mean suns | mean horizons | sun below horizon "
         "| off-palette pixels | KID x1000 | patch similarity | time ratio |",
         "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in result["rows"]:
+        if r.get("not_applicable"):
+            lines.append(f"| {size_name(r['height'], r['width'], base)} | {r['method']} "
+                         + "| n/a " * 8 + "|")
+            continue
         lines.append(
             f"| {size_name(r['height'], r['width'], base)} | {r['method']} "
             f"| {pct(r['valid_rate'])} | {r['mean_suns']:.2f} | {r['mean_horizons']:.2f} "

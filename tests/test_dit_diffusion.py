@@ -1,5 +1,6 @@
 """DiT schedule and DDIM (posenc_lab/dit_diffusion.py); fine-tuning an official-layout checkpoint."""
 import numpy as np
+import pytest
 import torch
 
 from posenc_lab import dit_diffusion, train_dit
@@ -61,3 +62,41 @@ def test_ddim_with_a_dit_position_modes_and_cfg():
         out = dit_diffusion.ddim_sample(m, (2, 3, 16, 24), steps=3, y=torch.tensor([0, 1]), cfg_scale=3.0,
                                     mode=mode, seed=1)
         assert out.shape == (2, 3, 16, 24) and torch.isfinite(out).all()
+
+
+def test_img2img_timesteps_are_the_tail_of_a_longer_schedule():
+    # round(linspace(999, 0, 8)) = 999, 856, 714, 571, 428, 285, 143, 0 (by hand: 999 * k / 7)
+    assert dit_diffusion.pass_timesteps(8) == [999, 856, 714, 571, 428, 285, 143, 0]
+    assert dit_diffusion.pass_timesteps(4, denoise=0.5) == [428, 285, 143, 0]
+    assert dit_diffusion.pass_timesteps(3, denoise=0.75) == [666, 333, 0]  # of 999, 666, 333, 0
+    for bad in (0.0, 1.5, -0.1):
+        with pytest.raises(ValueError, match="denoise"):
+            dit_diffusion.pass_timesteps(4, denoise=bad)
+
+
+class ZeroEps(torch.nn.Module):
+    """Predicts eps = 0: every DDIM step then rescales x by sqrt(abar_next / abar_t), so the pass
+    returns its start divided by sqrt(abar) of its first timestep."""
+
+    def forward(self, x, t, y=None, **kw):
+        return torch.zeros_like(x)
+
+
+def test_img2img_starts_from_init_noised_to_the_first_timestep():
+    g = torch.Generator().manual_seed(0)
+    init = torch.rand(2, 3, 8, 8, generator=g) * 2 - 1
+    noise = torch.randn(2, 3, 8, 8, generator=g)
+    out = dit_diffusion.ddim_sample(ZeroEps(), init.shape, steps=4, noise=noise, init=init,
+                                    denoise=0.5)
+    # first timestep 428: abar_428 = prod_{i <= 428} (1 - beta_i), betas linspace(1e-4, 0.02)
+    a = float(np.prod(1.0 - np.linspace(1e-4, 0.02, 1000)[:429]))
+    torch.testing.assert_close(out, init + (1 - a) ** 0.5 / a ** 0.5 * noise, atol=1e-5, rtol=1e-5)
+    # the oracle recovers a different x0 from that start: the pass really denoises
+    x0 = init.flip(0)
+    torch.testing.assert_close(dit_diffusion.ddim_sample(Oracle(x0), init.shape, steps=4,
+                                                         noise=noise, init=init, denoise=0.5),
+                               x0, atol=1e-4, rtol=1e-4)
+    with pytest.raises(ValueError, match="img2img needs both"):
+        dit_diffusion.ddim_sample(ZeroEps(), init.shape, steps=4, init=init)
+    with pytest.raises(ValueError, match="init shape"):
+        dit_diffusion.ddim_sample(ZeroEps(), (2, 3, 8, 16), steps=4, init=init, denoise=0.5)

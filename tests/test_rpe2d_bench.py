@@ -28,9 +28,67 @@ def models():
 
 def test_methods_are_checked():
     assert rpe2d_bench.check_method("rpe2d+random") == ("rpe2d", "random")
-    for bad in ("rpe2d", "unet+first", "vanilla+warp"):
+    for bad in ("rpe2d", "unet+first", "vanilla+warp", "vanilla+first:denoise=0.5", "+hires"):
         with pytest.raises(ValueError, match="unknown method"):
             rpe2d_bench.check_method(bad)
+
+
+def test_the_hires_fix_is_parsed_with_its_knobs():
+    parse = rpe2d_bench.parse_method
+    # default: the model's own default position mode in both passes, nearest-exact, denoise 0.5
+    assert tuple(parse("vanilla+hires")) == ("vanilla", "first", True, 0.5, "nearest")
+    assert tuple(parse("rpe2d+hires")) == ("rpe2d", "linspace", True, 0.5, "nearest")
+    spec = parse("rope+hires:up=bilinear:denoise=0.3:mode=yarn")
+    assert tuple(spec) == ("rope", "yarn", True, 0.3, "bilinear")
+    assert rpe2d_bench.method_name(spec) == "rope+hires:denoise=0.3:up=bilinear:mode=yarn"
+    assert rpe2d_bench.method_name(parse("vanilla+hires:denoise=0.5:mode=first")) == "vanilla+hires"
+    for bad, match in (("vanilla+hires:denoise=1", "denoise must be"),
+                       ("vanilla+hires:denoise=x", "denoise must be"),
+                       ("vanilla+hires:up=bicubic", "up in nearest, bilinear"),
+                       ("vanilla+hires:mode=warp", "mode in"),
+                       ("vanilla+hires:steps=3", "the hires fix takes"),
+                       ("vanilla+hires:up", "key=value"),
+                       ("vanilla+hires:up=nearest:up=bilinear", "once each")):
+        with pytest.raises(ValueError, match=match):
+            parse(bad)
+    with pytest.raises(ValueError, match="is the hires fix"):
+        rpe2d_bench.check_method("vanilla+hires")
+
+
+def test_hires_is_the_1x_picture_upscaled_then_denoised_at_the_target(models):
+    """At a small denoise the second pass barely moves the upscaled first pass; that first pass is
+    the model's 1x picture of the same seed, and the result is far from sampling 2x directly."""
+    m, y, seeds = models["vanilla"], torch.tensor([0, 3]), [5, 6]
+    one = rpe2d_bench.sample_dit(m, "first", y, 32, 32, seeds, 4)
+    upscaled = one.repeat_interleave(2, dim=2).repeat_interleave(2, dim=3)  # nearest 2x by hand
+    light = rpe2d_bench.parse_method("vanilla+hires:denoise=0.04")   # the last 4 of 100 steps
+    out = rpe2d_bench.sample_hires(m, light, y, 64, 64, seeds, 4)
+    direct = rpe2d_bench.sample_dit(m, "first", y, 64, 64, seeds, 4)
+    assert out.shape == (2, 3, 64, 64)
+    assert (out - upscaled).abs().mean() < 0.25 * (direct - upscaled).abs().mean()
+    # denoise 0.5 moves it further from the upscale than denoise 0.04 does
+    half = rpe2d_bench.sample_hires(m, rpe2d_bench.parse_method("vanilla+hires"), y, 64, 64, seeds, 4)
+    assert (half - upscaled).abs().mean() > 2 * (out - upscaled).abs().mean()
+    from posenc_lab.two_pass import NotApplicable
+    for h, w in ((32, 32), (32, 64)):   # the smaller side is at the training size: nothing to fix
+        with pytest.raises(NotApplicable):
+            rpe2d_bench.sample_hires(m, light, y, h, w, seeds, 2)
+
+
+def test_hires_rows_in_the_table_and_na_where_it_does_not_apply(models):
+    res = rpe2d_bench.run_rpe2d_bench(models, sizes=[(32, 32), (64, 64)],
+                                      methods=["vanilla+first", "vanilla+hires",
+                                               "rpe2d+hires:denoise=0.4"],
+                                      seeds=2, steps=2, progress=False)
+    rows = {(r["height"], r["method"]): r for r in res["rows"]}
+    assert rows[(32, "vanilla+hires")]["not_applicable"]
+    assert rows[(32, "rpe2d+hires:denoise=0.4")]["not_applicable"]
+    hires = rows[(64, "vanilla+hires")]
+    assert "not_applicable" not in hires and hires["kid"] is not None
+    table = rpe2d_bench.markdown_table(res)
+    lines = [ln for ln in table.splitlines() if ln.startswith("| ") and "method" not in ln]
+    assert len(lines) == 6 and all(ln.count("|") == 11 for ln in lines)
+    assert "| 1x (32x32) | vanilla+hires | n/a |" in table and "hires (the hires fix)" in table
 
 
 def test_missing_weights_name_the_file(tmp_path):
