@@ -61,7 +61,7 @@ from posenc.pbc import PBCRuntime, PBCSettings
 from posenc.sampling_window import patched_module, window_steps
 from posenc.redilation import RedilationRuntime, RedilationSettings
 from .deep_shrink import DeepShrinkModel, DeepShrinkSettings, first_downsample_block
-from .two_pass import UPSCALES, pass_sizes, scale_of, upscale
+from .two_pass import UPSCALES, parse_denoise, pass_sizes, scale_of, upscale
 from .unet_sampling import ddim_sample, pass_sigmas, timesteps_for
 from posenc.valued_padding import MERGES
 
@@ -163,13 +163,7 @@ def parse_method(method: str) -> MethodSpec:
                 raise ValueError(f"up must be one of {', '.join(UPSCALES)} (got {value!r})")
             spec = replace(spec, up=value)
         elif key == "denoise" and spec.kind in ("hires", "progressive"):
-            try:
-                d = float(value)
-            except ValueError:
-                d = -1.0
-            if not 0.0 < d < 1.0:
-                raise ValueError(f"denoise must be a number in (0, 1) (got {value!r})")
-            spec = replace(spec, denoise=d)
+            spec = replace(spec, denoise=parse_denoise(value))
         elif key == "pbc" and spec.kind in PEERS:
             if value != "auto" and not (value.isdigit() and 1 <= int(value) <= 256):
                 raise ValueError(f"pbc must be auto or N in 1..256 (got {value!r})")

@@ -44,7 +44,7 @@ from .feature_metrics import features, kid_from_features, patch_similarity
 from .layout_metrics import layout_metrics
 from .run_records import pct
 from posenc.checkpoint_files import BUNDLED_DIR
-from .two_pass import UPSCALES, NotApplicable, pass_sizes, upscale
+from .two_pass import UPSCALES, NotApplicable, parse_denoise, pass_sizes, upscale
 from .unet_sampling import initial_noise
 
 DEFAULT_MODE = {"vanilla": "first", "rpe2d": "linspace", "rope": "first", "rope_rpe2d": "linspace"}
@@ -90,13 +90,7 @@ def parse_method(method: str) -> DiTMethod:
             raise ValueError(f"knob {knob!r} of {method!r} must look like key=value, once each")
         seen.add(key)
         if key == "denoise":
-            try:
-                d = float(value)
-            except ValueError:
-                d = -1.0
-            if not 0.0 < d < 1.0:
-                raise ValueError(f"denoise must be a number in (0, 1) (got {value!r})")
-            spec = spec._replace(denoise=d)
+            spec = spec._replace(denoise=parse_denoise(value))
         elif key == "up" and value in UPSCALES:
             spec = spec._replace(up=value)
         elif key == "mode" and value in POSITION_MODES:

@@ -30,6 +30,17 @@ class NotApplicable(ValueError):
     """The method has no meaning at this size (e.g. progressive at 2x): a table shows n/a."""
 
 
+def parse_denoise(value: str) -> float:
+    """The ``denoise=D`` knob of a multi-pass method: a number in (0, 1) (1 would be no img2img)."""
+    try:
+        d = float(value)
+    except ValueError:
+        d = -1.0
+    if not 0.0 < d < 1.0:
+        raise ValueError(f"denoise must be a number in (0, 1) (got {value!r})")
+    return d
+
+
 def upscale(images: torch.Tensor, height: int, width: int, up: str) -> torch.Tensor:
     """Resize (B, C, h, w) images to height x width with the named method (module docstring)."""
     if up not in UPSCALES:
