@@ -163,6 +163,14 @@ def sample_hires(model, spec: DiTMethod, labels, height: int, width: int, seeds,
     return x.add(1).div(2).clamp(0, 1)
 
 
+def sample_method(model, spec: DiTMethod, labels, height: int, width: int, seeds,
+                  steps: int = 25, guidance: float = 1.0) -> torch.Tensor:
+    """A parsed method's samples: the hires fix, or one pass in the method's position mode."""
+    if spec.hires:
+        return sample_hires(model, spec, labels, height, width, seeds, steps, guidance)
+    return sample_dit(model, spec.mode, labels, height, width, seeds, steps, guidance)
+
+
 def method_name(spec: DiTMethod) -> str:
     """The canonical name of a parsed method (the hires fix's knobs only where not default)."""
     if not spec.hires:
@@ -215,10 +223,8 @@ def run_rpe2d_bench(models: dict, sizes=DEFAULT_SIZES, methods=METHODS, seeds: i
         for start in range(0, seeds, chunk):
             part = seed_list[start:start + chunk]
             t0 = time.perf_counter()
-            sample = sample_hires if spec.hires else (
-                lambda m, s, *a: sample_dit(m, s.mode, *a))
-            out.append(sample(models[spec.model], spec, labels[start:start + chunk], h, w, part,
-                              steps, guidance))
+            out.append(sample_method(models[spec.model], spec, labels[start:start + chunk], h, w,
+                                     part, steps, guidance))
             elapsed += time.perf_counter() - t0
             bar.update(len(part))
         return torch.cat(out), elapsed
@@ -283,7 +289,7 @@ def markdown_table(result: dict, command: str | None = None) -> str:
     if any("+hires" in r["method"] for r in result["rows"]):
         hires_note = (f"  hires (the hires fix): sample at {base}x{base} in the model's default mode, "
                       "upscale (nearest-exact unless :up=bilinear), img2img at the target size "
-                      "(denoise 0.5 unless :denoise=D); n/a where the smaller side is already "
+                      f"(denoise {HIRES_DENOISE:g} unless :denoise=D); n/a where the smaller side is already "
                       f"{base}.")
     lines = [f"# RPE-2D benchmark ({title})", ""]
     if command:
