@@ -2,16 +2,16 @@
 
 Two DiTs of the same size, trained on the same procedural scenes (scenes.py) at 32x32 with the
 same number of steps and batch size (models/tiny_dits.md): ``vanilla`` (DiT's sin-cos at the
-training grid, positions 0..7) and ``rpe2d`` (positions drawn per axis from [0, L), L = 16 = the
-grid at 2x, with crop micro-conditioning; Liu, Hou et al., arXiv 2503.18719; docs/DESIGN.md
-section 3).  Methods, each a (model, position mode) pair of posenc/position_modes.py:
+training grid, positions 0..15) and ``rpe2d`` (positions drawn per axis from [0, L), L = 64 = the
+grid at 4x, with crop micro-conditioning; Liu, Hou et al., arXiv 2503.18719; docs/DESIGN.md
+section 3).  ``--weights-dir`` also takes the RoPE pair (``rope``, ``rope_rpe2d``).  Methods, each
+a (model, position mode) pair of posenc/position_modes.py:
 
 * ``vanilla+first``: positions 0..n-1, plain extrapolation (what a DiT does by default);
 * ``vanilla+interpolate``: positional interpolation onto the trained grid (fractional positions);
 * ``vanilla+ntk``: positions 0..n-1 with NTK-scaled sin-cos frequencies;
-* ``vanilla+yarn`` (not in the default set, whose 64-seed table predates it; pass it with
-  ``--methods``): positions 0..n-1 with YaRN's per-frequency blend (no attention temperature on a
-  sin-cos DiT, docs/DESIGN.md section 9);
+* ``vanilla+yarn``: positions 0..n-1 with YaRN's per-frequency blend (no attention temperature on
+  a sin-cos DiT, docs/DESIGN.md section 9);
 * ``rpe2d+linspace``: round(linspace(0, L-1, n)), the loader's default for RPE-2D checkpoints;
 * ``rpe2d+random``: a seeded sorted subset of [0, L) (seed 0).
 
@@ -52,9 +52,9 @@ MODELS = {"vanilla": "tiny_dit_vanilla.safetensors", "rpe2d": "tiny_dit_rpe2d.sa
           "rope": "tiny_dit_rope.safetensors", "rope_rpe2d": "tiny_dit_rope_rpe2d.safetensors"}
 #: The models loaded when none are named: the sin-cos pair (the RoPE pair is optional).
 DEFAULT_MODELS = ("vanilla", "rpe2d")
-METHODS = ("vanilla+first", "vanilla+interpolate", "vanilla+ntk", "rpe2d+linspace",
-           "rpe2d+random")
-DEFAULT_SIZES = ((32, 32), (48, 48), (64, 64), (32, 64))
+METHODS = ("vanilla+first", "vanilla+interpolate", "vanilla+ntk", "vanilla+yarn", "vanilla+hires",
+           "rpe2d+linspace", "rpe2d+random", "rpe2d+hires")
+DEFAULT_SIZES = ((32, 32), (48, 48), (64, 64), (96, 96), (32, 64))
 NUM_CLASSES = 4
 HIRES_DENOISE = 0.5
 
@@ -77,7 +77,7 @@ def parse_method(method: str) -> DiTMethod:
     name, *knobs = rest.split(":")
     usage = (f"expected <model>+<position mode> or <model>+hires[:denoise=D][:up=U][:mode=M], "
              f"model in {', '.join(MODELS)}, mode in {', '.join(POSITION_MODES)} "
-             f"(e.g. {', '.join(METHODS)}, vanilla+hires)")
+             f"(e.g. {', '.join(METHODS)}, vanilla+hires:mode=interpolate)")
     if model not in MODELS or not (name in POSITION_MODES and not knobs or name == "hires"):
         raise ValueError(f"unknown method {method!r}: {usage}")
     if name != "hires":

@@ -183,7 +183,7 @@ def test_live_peak_measures_what_is_alive_at_once():
 
 
 @pytest.mark.parametrize("cfg, sizes", [
-    # the bundled tiny DiTs' shape (pixel space, patch 4), and a DiT-S-like width (patch 2)
+    # a pixel-space patch-4 DiT (the first bundled tiny DiTs' shape), and a DiT-S-like width (patch 2)
     (small_config(in_channels=3, patch_size=4, hidden_size=128, depth=2, num_heads=4, mlp_hidden=512,
                   num_classes=4, learn_sigma=False), [(2, 32, 32), (2, 128, 128), (1, 96, 192)]),
     (small_config(hidden_size=384, depth=1, num_heads=6, mlp_hidden=1536), [(2, 32, 32), (1, 64, 64)]),

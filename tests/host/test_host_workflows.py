@@ -158,9 +158,9 @@ def test_tiny_dit_2x(server):
     assert len(side) == 4 and all(im.size == (2 * 64 + 8, 64) for im in side)
     (ARTIFACTS / "dit2x_metrics.json").write_text(json.dumps(reports, indent=1))
     print(json.dumps(reports, indent=1))
-    # docs/bench_rpe2d.md at 2x (64 seeds): off-palette pixels vanilla+first 55.6%, rpe2d+linspace
-    # 10.6% (while RPE-2D draws more suns: 6.5 vs 2.5, which is not asserted here)
-    assert reports["rpe2d"]["palette_outside"] < reports["vanilla"]["palette_outside"]
+    # docs/bench_rpe2d.md at 2x (64 held-out seeds): off-palette pixels vanilla+first 46.8%,
+    # rpe2d+linspace 0.3% (this run, seed 0: 54% vs 0.5%)
+    assert reports["rpe2d"]["palette_outside"] < 0.05 and reports["vanilla"]["palette_outside"] > 0.2
     if RENDER:
         _thumbnail(TINY_DIT, [[im] for im in side], 128)
 

@@ -137,10 +137,10 @@ BUNDLED = ("posenc-bundled/tiny_dit_vanilla.safetensors", "posenc-bundled/tiny_d
 @pytest.mark.parametrize("name", BUNDLED)
 def test_bundled_tiny_dits_through_ksampler_at_1x_2x_non_square(host, name):
     """The bundled tiny DiTs load by name through the node and sample with ComfyUI's own sampler;
-    at 1x they draw one horizon in the class palette (an independent check that the loader's
+    at 1x they draw valid scenes in the class palette (an independent check that the loader's
     schedule, latent format and class conditioning match how they were trained: a wrong
-    schedule or a wrong label gives noise or the wrong palette; their suns are fragmented, so
-    the full layout-valid rate is not the check, see models/tiny_dits.md)."""
+    schedule or a wrong label gives noise or the wrong palette; models/tiny_dits.md: 86-91%
+    layout-valid with the pack's own DDIM sampler)."""
     import torch
     import nodes as comfy_nodes
     from posenc_lab.layout_metrics import layout_metrics
@@ -148,7 +148,7 @@ def test_bundled_tiny_dits_through_ksampler_at_1x_2x_non_square(host, name):
     assert name in loader.INPUT_TYPES()["required"]["dit_name"][1]["options"]
     model = loader.execute(name, "auto", 0)[0]
     dm = model.model.diffusion_model
-    assert dm.latent_downscale == 1 and dm.config.grid == (8, 8) and dm.config.patch_size == 4
+    assert dm.latent_downscale == 1 and dm.config.grid == (16, 16) and dm.config.patch_size == 2
     assert _mode(model)["mode"] == ("linspace" if "rpe2d" in name else "first")
     labels = [0, 1, 2, 3, 0, 1, 2, 3]
     images = []
@@ -161,8 +161,8 @@ def test_bundled_tiny_dits_through_ksampler_at_1x_2x_non_square(host, name):
     x = torch.cat(images)
     # ComfyUI's pixel_space VAE decodes [-1, 1] to [0, 1] as (x + 1) / 2.
     report = layout_metrics(((x + 1) / 2).clamp(0, 1), torch.tensor(labels))
-    assert (report.horizons == 1).sum() >= 6, report.summary()
-    assert report.palette_outside.mean() < 0.4, report.summary()
+    assert report.valid.sum() >= 6, report.summary()
+    assert report.palette_outside.mean() < 0.05, report.summary()
     for w, h in ((64, 64), (64, 32)):
         out = _sample(host, model, w, h, label=1, steps=4)
         assert out.shape == (1, 3, h, w) and torch.isfinite(out).all()
@@ -247,7 +247,9 @@ def test_bundled_dits_load_without_the_sincos_warning(host, caplog):
 
 def test_pixel_dit_gives_comfyui_a_real_memory_estimate(host):
     """ComfyUI's default formula (BaseModel.memory_required, made for SD latents) asks for ~5 GB
-    per 128x128 pixel-space image; the DiT's own estimate is its activation peak."""
+    per 128x128 pixel-space image; the DiT's own estimate is its activation peak (at patch 2,
+    4096 tokens: about 50 MB with a fused attention kernel, about 1.1 GB if the kernel keeps the
+    score matrices)."""
     import comfy.model_base
     from posenc.dit import forward_memory_bytes
     model = host.nodes.rpe2d_loader.RPE2DDiTLoader.execute(BUNDLED[0], "auto", 0)[0].model
@@ -257,4 +259,5 @@ def test_pixel_dit_gives_comfyui_a_real_memory_estimate(host):
     assert default > 4 * 2 ** 30
     cfg = model.diffusion_model.config
     lean = forward_memory_bytes(cfg, 2, 128, 128, 4, attention_scores=False)
-    assert lean <= got <= forward_memory_bytes(cfg, 2, 128, 128, 4, attention_scores=True) < 100 * 2 ** 20
+    assert lean <= got <= forward_memory_bytes(cfg, 2, 128, 128, 4, attention_scores=True) < default / 4
+    assert lean < 100 * 2 ** 20
