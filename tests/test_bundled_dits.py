@@ -44,5 +44,6 @@ def test_bundled_dits_draw_scenes_at_1x_and_differ_at_2x():
     for key, mode in (("vanilla", "first"), ("rpe2d", "linspace")):
         rep = layout_metrics(sample_dit(models[key], mode, LABELS, 64, 64, SEEDS, 20), LABELS)
         off[key] = float(rep.palette_outside.mean())
-    # 64 held-out seeds (docs/bench_rpe2d.md): off-palette pixels vanilla+first 46.8%, rpe2d+linspace 0.3%; 8 seeds keep a wide margin.
+    # 64 held-out seeds (docs/bench_rpe2d.md): off-palette pixels vanilla+first 46.8%,
+    # rpe2d+linspace 0.3%; 8 seeds keep a wide margin.
     assert off["vanilla"] > off["rpe2d"] + 0.2, off
