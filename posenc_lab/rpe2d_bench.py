@@ -29,7 +29,7 @@ layout_metrics.py (layout-valid rate, mean suns, mean horizons, sun below horizo
 the KID and patch similarity (Content Richness) of feature_metrics.py, and the sampling time
 relative to ``vanilla+first`` at the same size, same run.  KID compares a method's outputs
 (area-resized to 32x32) with *its own model's* 1x outputs of the same seeds in the model's default
-mode (vanilla: first, rpe2d: linspace), as the layout benchmark does for the U-Net.
+mode (``DEFAULT_MODE``: first for fixed positions, linspace for RPE-2D), as the layout benchmark does for the U-Net.
 """
 from __future__ import annotations
 
@@ -302,8 +302,8 @@ def markdown_table(result: dict, command: str | None = None) -> str:
         f"the same noise for every method), {result['steps']} DDIM steps, guidance "
         f"{result['guidance']:g}.  Layout metrics: posenc_lab/layout_metrics.py against each image's "
         "class palette.  KID x1000 (lower = closer): outputs area-resized to 32x32 against the "
-        "same model's 1x outputs of the same seeds in its default mode (vanilla: first, rpe2d: "
-        "linspace), on the fixed random feature network of posenc_lab/feature_metrics.py.  Patch "
+        "same model's 1x outputs of the same seeds in its default mode (fixed positions: first, "
+        "RPE-2D: linspace), on the fixed random feature network of posenc_lab/feature_metrics.py.  Patch "
         "similarity (Content Richness): mean cosine similarity of the 3x3 patches' features, "
         "lower = richer.  Time ratio: sampling time (both passes for the hires fix) / the first "
         f"method at the same size, same run, {_threads(result)} on a shared CPU." + hires_note,
