@@ -132,14 +132,15 @@ def test_our_rpe2d_pixel_checkpoint_samples_at_1x_2x_non_square(host):
 
 
 BUNDLED = ("posenc-bundled/tiny_dit_vanilla.safetensors", "posenc-bundled/tiny_dit_rpe2d.safetensors")
+BUNDLED_ROPE = ("posenc-bundled/tiny_dit_rope.safetensors", "posenc-bundled/tiny_dit_rope_rpe2d.safetensors")
 
 
-@pytest.mark.parametrize("name", BUNDLED)
+@pytest.mark.parametrize("name", BUNDLED + BUNDLED_ROPE)
 def test_bundled_tiny_dits_through_ksampler_at_1x_2x_non_square(host, name):
     """The bundled tiny DiTs load by name through the node and sample with ComfyUI's own sampler;
     at 1x they draw valid scenes in the class palette (an independent check that the loader's
     schedule, latent format and class conditioning match how they were trained: a wrong
-    schedule or a wrong label gives noise or the wrong palette; models/tiny_dits.md: 86-91%
+    schedule or a wrong label gives noise or the wrong palette; models/tiny_dits.md: 83-92%
     layout-valid with the pack's own DDIM sampler)."""
     import torch
     import nodes as comfy_nodes
@@ -149,6 +150,7 @@ def test_bundled_tiny_dits_through_ksampler_at_1x_2x_non_square(host, name):
     model = loader.execute(name, "auto", 0)[0]
     dm = model.model.diffusion_model
     assert dm.latent_downscale == 1 and dm.config.grid == (16, 16) and dm.config.patch_size == 2
+    assert dm.config.position_encoding == ("rope" if name in BUNDLED_ROPE else "sincos")
     assert _mode(model)["mode"] == ("linspace" if "rpe2d" in name else "first")
     labels = [0, 1, 2, 3, 0, 1, 2, 3]
     images = []
