@@ -7,7 +7,7 @@ import torch
 
 from posenc_lab.layout_metrics import layout_metrics
 from posenc.checkpoint_files import BUNDLED_DIR
-from posenc_lab.rpe2d_bench import MODELS, load_tiny_dits, sample_dit
+from posenc_lab.rpe2d_bench import DEFAULT_MODE, MODELS, load_tiny_dits, sample_dit
 
 SEEDS = list(range(2000, 2008))
 LABELS = torch.tensor([s % 4 for s in SEEDS])
@@ -48,9 +48,8 @@ def test_bundled_dits_are_the_labs_finished_pair():
 
 def test_bundled_dits_draw_scenes_at_1x_and_differ_at_2x():
     models = load_tiny_dits(names=ALL)
-    modes = {**{k: "first" for k in FIXED}, **{k: "linspace" for k in RPE2D}}
     for key in ALL:
-        rep = layout_metrics(sample_dit(models[key], modes[key], LABELS_1X, 32, 32, SEEDS_1X, 20),
+        rep = layout_metrics(sample_dit(models[key], DEFAULT_MODE[key], LABELS_1X, 32, 32, SEEDS_1X, 20),
                              LABELS_1X)
         # A valid scene (one sun above one horizon, class palette): an untrained DiT draws none,
         # the previous patch-4 pair drew 31% / 12.5% on 64 seeds. These four: 83-92% on 64
@@ -60,7 +59,7 @@ def test_bundled_dits_draw_scenes_at_1x_and_differ_at_2x():
         assert rep.palette_outside.mean() < 0.05, (key, rep.summary())
     off = {}
     for key in ALL:
-        rep = layout_metrics(sample_dit(models[key], modes[key], LABELS, 64, 64, SEEDS, 20), LABELS)
+        rep = layout_metrics(sample_dit(models[key], DEFAULT_MODE[key], LABELS, 64, 64, SEEDS, 20), LABELS)
         off[key] = float(rep.palette_outside.mean())
     # 64 held-out seeds, off-palette pixels at 2x: sin-cos vanilla+first 46.8%, rpe2d+linspace
     # 0.3% (docs/bench_rpe2d.md); RoPE rope+first 21.0%, rope_rpe2d+linspace 0.2%
