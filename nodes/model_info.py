@@ -14,7 +14,7 @@ _FAMILY_BASE = {
     "SDXLRefiner": 1024,
     "Kolors": 1024,
 }
-_TRANSFORMER_HINTS = ("Flux", "SD3", "DiT", "PixArt", "AuraFlow", "HunyuanDiT", "Lumina", "Chroma",
+_TRANSFORMER_HINTS = ("Flux", "SD3", "DiT", "PixArt", "AuraFlow", "HunyuanDiT", "Lumina", "ZImage", "Chroma",
                       "HiDream", "Cosmos", "WAN", "Hunyuan", "LTXV", "Mochi", "QwenImage", "StableCascade")
 
 
@@ -48,10 +48,25 @@ def model_kind_name(model) -> str:
     return names[0] if names else type(diffusion_model_of(model)).__name__
 
 
+#: Pixels per latent cell of latent formats that are not 8, for a ComfyUI whose LatentFormat has no
+#: ``spacial_downscale_ratio`` yet (0.3.64 has neither the attribute nor Flux.2).
+_LATENT_DOWNSCALE = {"Flux2": 16, "Wan22": 16, "HunyuanImage21": 32, "HunyuanVideo15": 16, "LTXV": 32,
+                     "ChromaRadiance": 1}
+
+
 def latent_downscale(model) -> int:
-    """Pixels per latent cell: 8 for SD-family VAEs; models that work in pixel space (the bundled
-    reference models) say so with a `latent_downscale` attribute on the diffusion model."""
-    return int(getattr(diffusion_model_of(model), "latent_downscale", 8))
+    """Pixels per latent cell: the pack's pixel-space models say so with a ``latent_downscale``
+    attribute on the diffusion model; otherwise the model's latent format's
+    ``spacial_downscale_ratio`` (Flux.2 and WAN 2.2 5B: 16), where this ComfyUI has it, else the
+    format's known factor by class, else 8 (the SD-family VAEs)."""
+    own = getattr(diffusion_model_of(model), "latent_downscale", None)
+    if own:
+        return int(own)
+    fmt = getattr(getattr(model, "model", None), "latent_format", None)
+    ratio = getattr(fmt, "spacial_downscale_ratio", None)
+    if ratio:
+        return int(ratio)
+    return next((_LATENT_DOWNSCALE[c.__name__] for c in type(fmt).__mro__ if c.__name__ in _LATENT_DOWNSCALE), 8)
 
 
 def auto_base_resolution(model) -> int:
@@ -101,46 +116,3 @@ def require_unet(model, spatial_conv_count: int, method: str = "PBC") -> None:
         f"{method} applies to convolutional U-Nets (SD 1.x, SD 2.x, SDXL); this model, {kind}{hint}, "
         "has no zero-padded spatial convolutions to patch. For Diffusion Transformers use the "
         "RPE-2D DiT Loader instead")
-
-
-# DiT families the DiT Position Mode node patches, by model-config class name (MRO walked as
-# above): the hook each takes and its base resolution in pixels (docs/DESIGN.md section 9).
-DIT_FAMILIES = {
-    "Flux": ("flux", 1024),          # Flux dev, Kontext (same config); FluxInpaint, FluxSchnell derive
-    "Chroma": ("flux", 1024),        # Chroma: Flux's RoPE embedder (EmbedND) on the same ids
-    "SD3": ("sd3", 1024),            # SD3 and SD3.5 (medium, large, turbo): one config class
-    "PixArtAlpha": ("pixart", None),  # PixArt-alpha and PixArtSigma (derived): base from the model
-}
-SUPPORTED_DIT_FAMILIES = ("Flux (dev, schnell, Kontext, Fill)", "Chroma", "SD3 / SD3.5",
-                          "PixArt (alpha, Sigma)", "the RPE-2D DiT Loader's DiTs")
-
-
-def pixart_base_resolution(model) -> int:
-    """PixArt's training size in pixels: 512 x its ``pe_interpolation`` (ComfyUI sets that from the
-    checkpoint's pos_embed: side in tokens / 32, so 2 for the 1024 px models, 4 for Sigma 2K); for
-    a checkpoint without a pos_embed (diffusers layout) its detected ``input_size``, else 1024."""
-    pe = getattr(diffusion_model_of(model), "pe_interpolation", None)
-    if pe:
-        return int(round(512 * float(pe)))
-    size = (getattr(model.model.model_config, "unet_config", None) or {}).get("input_size")
-    return int(size) * latent_downscale(model) if size else 1024
-
-
-def dit_family(model) -> tuple[str, int]:
-    """(hook, base resolution in pixels) for the DiT Position Mode node: "posenc" for the pack's own
-    DiT (its base: the checkpoint's grid), "flux", "sd3" or "pixart".  Raises naming the family
-    otherwise (ChromaRadiance is a Chroma config in pixel space: not supported)."""
-    dm = diffusion_model_of(model)
-    own = getattr(dm, "base_resolution", None)
-    if hasattr(dm, "encode_positions") and own:
-        return "posenc", int(own)
-    names = model_config_names(model)
-    if names and names[0] != "ChromaRadiance":
-        for name in names:
-            if name in DIT_FAMILIES:
-                family, base = DIT_FAMILIES[name]
-                return family, base if base is not None else pixart_base_resolution(model)
-    raise UnsupportedModelError(
-        f"DiT Position Mode: this model, {model_kind_name(model)}, is not a supported DiT; supported: "
-        f"{', '.join(SUPPORTED_DIT_FAMILIES)}. For SD 1.x / SD 2.x / SDXL U-Nets use the PBC Model "
-        "Patcher")

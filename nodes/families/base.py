@@ -1,0 +1,157 @@
+"""The family interface, and the one hook every RoPE family shares: its ``EmbedND`` under a mode.
+
+Flux.1, Kontext, Chroma, Flux.2, Qwen-Image, Lumina 2, Z-Image and WAN all turn their token ids
+(one row per token, one column per axis) into rotations with ComfyUI's ``EmbedND``
+(comfy/ldm/flux/layers.py: per axis ``rope(ids[..., i], axes_dim[i], theta)``, concatenated).  They
+differ only in which attribute holds it, which id columns are the image's rows and columns, and
+which tokens are the image being drawn (the rest, text and reference images, keep the rotations
+the model gives them).  ``RopeFamily`` holds those three facts; ``ModeRoPE`` is the object patch.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable
+
+import torch
+
+from ...posenc import position_modes as pm
+from ..model_info import latent_downscale, model_config_names
+
+#: ComfyUI's core ScaleROPE node writes its scale and shift here (comfy_extras/nodes_rope.py,
+#: ModelPatcher.set_model_rope_options); the families that read it move their ids by it.
+ROPE_OPTIONS = "rope_options"
+ROPE_IDENTITY = {"scale_x": 1.0, "scale_y": 1.0, "scale_t": 1.0, "shift_x": 0.0, "shift_y": 0.0, "shift_t": 0.0}
+WRAPPER_KEY = "posenc_dit_position_mode"
+
+
+@dataclass(frozen=True)
+class Family:
+    """What the DiT Position Mode node knows of one model family (see the package docstring)."""
+
+    name: str
+    configs: tuple[str, ...]
+    axes: str
+    #: False only for the pack's own DiTs, which were trained with RPE-2D positions.
+    vanilla_only: bool = True
+    #: True: only the configs named (not configs derived from them, which may place tokens their own way).
+    exact: bool = False
+
+    def matches(self, model) -> bool:
+        names = model_config_names(model)
+        return bool(names) and (names[0] in self.configs if self.exact else any(n in self.configs for n in names))
+
+    def auto_base(self, model) -> int:
+        raise NotImplementedError
+
+    def tokens_per_side(self, model, base: int) -> int:
+        raise NotImplementedError
+
+    def patch(self, m, dm, mode: str, base: int, L: int, position_seed: int = 0) -> None:
+        raise NotImplementedError
+
+
+def rope_options_in_use(model_options: dict) -> dict | None:
+    """Core ScaleROPE's settings on a MODEL when they change anything, else None."""
+    opts = (model_options.get("transformer_options") or {}).get(ROPE_OPTIONS)
+    if not opts:
+        return None
+    changed = {k: v for k, v in opts.items() if float(v) != ROPE_IDENTITY.get(k, 0.0)}
+    return changed or None
+
+
+def scale_rope_conflict(changed: dict) -> ValueError:
+    said = ", ".join(f"{k}={v:g}" for k, v in sorted(changed.items()))
+    return ValueError(
+        f"DiT Position Mode: this MODEL also has core ScaleROPE settings ({said}); both would rescale "
+        "the same RoPE positions. Keep one: remove ScaleROPE (or set it to scale 1, shift 0), or remove "
+        "DiT Position Mode")
+
+
+def refuse_scale_rope_at_run(executor, x, *args, **kwargs):
+    """DIFFUSION_MODEL wrapper: a ScaleROPE node placed after this one would scale the ids that the
+    mode then scales again; refuse that at the first model call instead of sampling it silently."""
+    transformer_options = kwargs.get("transformer_options")
+    if transformer_options is None:
+        transformer_options = next((a for a in reversed(args) if isinstance(a, dict)), {})
+    changed = rope_options_in_use({"transformer_options": transformer_options})
+    if changed:
+        raise scale_rope_conflict(changed)
+    return executor(x, *args, **kwargs)
+
+
+class ModeRoPE(torch.nn.Module):
+    """A family's ``EmbedND`` under a position mode (object patch on the embedder).
+
+    ``axes`` = (row axis, column axis) of the ids; ``main(ids)`` marks the tokens of the image being
+    drawn (None: every token of the call).  Per spatial axis n is the extent of the main tokens'
+    positions (largest - smallest + 1) and L the trained extent; an axis with n > L gets the mode's
+    rotations (``pm.rope_axis``: positions ``remap_positions``, frequencies ``mode_frequencies``,
+    YaRN's temperature), every other axis ComfyUI's own ``rope``.  Tokens outside ``main`` (text,
+    reference images) get exactly the rows of the original embedder, and a call with no axis above
+    L is the original embedder's output itself (bit-identical sampling at or below the base)."""
+
+    def __init__(self, original, mode: str, L: int, axes=(1, 2), main: Callable | None = None):
+        super().__init__()
+        self.original, self.mode, self.L, self.axes, self.main = original, mode, L, tuple(axes), main
+        self.axes_dim, self.theta = original.axes_dim, original.theta
+
+    def extents(self, ids, mask):
+        own = ids[mask] if mask is not None and bool(mask.any()) else ids.reshape(-1, ids.shape[-1])
+        return {i: int(round(float(own[:, i].max() - own[:, i].min()))) + 1 for i in self.axes}
+
+    def forward(self, ids):
+        mask = self.main(ids) if self.main is not None else None
+        n = self.extents(ids, mask)
+        if not any(pm.axis_active(k, self.L) for k in n.values()):
+            return self.original(ids)
+        from comfy.ldm.flux.math import rope
+        parts = []
+        for i, dim in enumerate(self.axes_dim):
+            if i in n and pm.axis_active(n[i], self.L):
+                pos = ids[..., i] if ids.device.type != "mps" else ids[..., i].cpu()  # float64: not on MPS
+                parts.append(pm.rope_axis(pos, dim, self.theta, n[i], self.L, self.mode).to(ids.device))
+            else:
+                parts.append(rope(ids[..., i], dim, self.theta))
+        out = torch.cat(parts, dim=-3).unsqueeze(1)
+        if mask is not None and not bool(mask.all()):
+            keep = mask.reshape(mask.shape[0], 1, mask.shape[1], 1, 1, 1)
+            out = torch.where(keep, out, self.original(ids).to(out.dtype))
+        return out
+
+
+def index_zero(ids):
+    """Tokens whose first id column (Flux's and Qwen-Image's image index) is 0."""
+    return ids[..., 0] == 0
+
+
+@dataclass(frozen=True)
+class RopeFamily(Family):
+    """A family whose RoPE is an ``EmbedND`` at ``embedder`` (an object-patch path)."""
+
+    embedder: str = "diffusion_model.pe_embedder"
+    spatial: tuple[int, int] = (1, 2)
+    main: Callable | None = None
+    base: int | Callable = 1024
+    patch_size: Callable = field(default=lambda dm: int(dm.patch_size))
+    #: Whether the model moves its ids by core ScaleROPE's rope_options (Flux.1/Flux.2, Lumina 2/Z-Image
+    #: and WAN do; Chroma and Qwen-Image ignore them, so ScaleROPE there changes nothing).
+    reads_rope_options: bool = True
+
+    def auto_base(self, model) -> int:
+        return self.base(model) if callable(self.base) else int(self.base)
+
+    def tokens_per_side(self, model, base: int) -> int:
+        from ..model_info import diffusion_model_of
+        return base // (latent_downscale(model) * self.patch_size(diffusion_model_of(model)))
+
+    def patch(self, m, dm, mode: str, base: int, L: int, position_seed: int = 0) -> None:
+        changed = rope_options_in_use(m.model_options) if self.reads_rope_options else None
+        if changed:
+            raise scale_rope_conflict(changed)
+        if mode == "first":
+            return                    # plain extrapolation: the model as it is
+        m.add_object_patch(self.embedder, ModeRoPE(m.get_model_object(self.embedder), mode, L,
+                                                   self.spatial, self.main))
+        if self.reads_rope_options:
+            import comfy.patcher_extension as pe
+            m.add_wrapper_with_key(pe.WrappersMP.DIFFUSION_MODEL, WRAPPER_KEY, refuse_scale_rope_at_run)
