@@ -1,0 +1,222 @@
+"""Host test (opt-in): the DiT Position Mode node on every RoPE family it supports, each on a toy-width
+model built by this ComfyUI's own config class (tests/host/dit_toys.py), sampled by ComfyUI's sampler.
+A family runs in each ComfyUI that has its config class (Flux.2 and Z-Image: 0.33.0, not 0.3.64).
+
+Checks, per family: bit-identical at the base size; changed above it; per axis at a tall size (the
+column channels of every token as the unpatched model's); the original MODEL untouched after
+sampling; text tokens, reference images and the time axis keep the rotations the model gives them;
+the row positions under `interpolate` equal ComfyUI's own `rope` at p * (L-1)/(n-1); composes with a
+LoRA-style weight patch; the auto base in latent cells read from the model's latent format
+(Flux.2: 16 px per cell); core ScaleROPE and this node are never both applied.
+
+Run:  COMFYUI_PATH=/path/to/ComfyUI <ComfyUI's python> -m pytest tests/host/test_dit_families_host.py -q
+"""
+import os
+
+import pytest
+import torch
+
+from conftest import load_pack
+from host import dit_toys as toys
+
+pytestmark = pytest.mark.skipif(not os.environ.get("COMFYUI_PATH"), reason="host test: set COMFYUI_PATH")
+
+BASE = 128      # px: 8 position steps per axis for every toy (patch x latent factor = 16)
+KINDS = ["Flux", "Chroma", "Flux2", "QwenImage", "Lumina2", "ZImage", "WAN21_T2V"]
+#: (object-patch path of the embedder, the family's auto base in px, its position steps per axis at the
+#: auto base).  Written from the models' own papers / cards, not from the node's tables.
+EXPECTED = {"Flux": ("diffusion_model.pe_embedder", 1024, 1024 // 16),
+            "Chroma": ("diffusion_model.pe_embedder", 1024, 1024 // 16),
+            "Flux2": ("diffusion_model.pe_embedder", 1024, 1024 // 16),     # 16 px per cell, patch 1
+            "QwenImage": ("diffusion_model.pe_embedder", 1328, 1328 // 16),
+            "Lumina2": ("diffusion_model.rope_embedder", 1024, 1024 // 16),
+            "ZImage": ("diffusion_model.rope_embedder", 1024, 1024 // 16),
+            "WAN21_T2V": ("diffusion_model.rope_embedder", 832, 832 // 16)}   # the toy's width is 1.3B's side
+
+
+@pytest.fixture(scope="module")
+def pack():
+    return load_pack()
+
+
+def need(kind):
+    if not toys.available(kind):
+        pytest.skip(f"this ComfyUI has no {toys.TOYS[kind][0]} config class")
+
+
+def node(pack, model, mode, base=BASE):
+    return pack.nodes.dit_position_mode.DiTPositionMode.execute(model, mode, base, 0).result[0]
+
+
+def embedder(model, kind):
+    return model.get_model_object(EXPECTED[kind][0])
+
+
+def record(model, kind, *size, extra=None):
+    """(ids, output) of every call of the (patched) embedder while sampling ``model``."""
+    calls = []
+    mod = embedder(model, kind)
+    h = mod.register_forward_hook(lambda m, args, out: calls.append((args[0].detach().clone(), out.detach().clone())))
+    try:
+        toys.sample(model, kind, *size, extra=extra)
+    finally:
+        h.remove()
+    return calls
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_identity_at_base_changed_above_original_untouched(pack, kind):
+    need(kind)
+    model = toys.build(kind)
+    one = toys.sample(model, kind, BASE, BASE)
+    two = toys.sample(model, kind, 2 * BASE, 2 * BASE)
+    tall = toys.sample(model, kind, BASE, 3 * BASE)
+    for mode in ("interpolate", "ntk", "yarn"):
+        patched = node(pack, model, mode)
+        assert torch.equal(toys.sample(patched, kind, BASE, BASE), one), (kind, mode)
+        assert (toys.sample(patched, kind, 2 * BASE, 2 * BASE) - two).abs().max() > 1e-3, (kind, mode)
+        assert (toys.sample(patched, kind, BASE, 3 * BASE) - tall).abs().max() > 1e-3, (kind, mode)
+    assert torch.equal(toys.sample(node(pack, model, "first"), kind, 2 * BASE, 2 * BASE), two)
+    assert not model.object_patches and torch.equal(toys.sample(model, kind, 2 * BASE, 2 * BASE), two)
+
+
+def spatial_channels(emb, axis):
+    """The slice of EmbedND's output (its dim -3, channel pairs) that one id axis fills."""
+    start = sum(emb.axes_dim[:axis]) // 2
+    return slice(start, start + emb.axes_dim[axis] // 2)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_rows_interpolated_columns_text_and_time_as_the_model_gives_them(pack, kind):
+    """128 wide x 384 tall: rows 24 steps > L = 8, columns 8.  Every call of the patched embedder
+    against the unpatched one on the same ids: the column channels and any non-spatial axis
+    (Flux's index, Flux.2's text axis, WAN's time) equal everywhere; tokens that are not the image
+    (text, the caption's own call) equal in full; the image's row channels are ComfyUI's `rope` at
+    the row position p * 7/23 about 0 (Qwen-Image's rows are centred on 0)."""
+    need(kind)
+    from comfy.ldm.flux.math import rope
+    model = toys.build(kind)
+    patched = node(pack, model, "interpolate")
+    orig = embedder(model, kind)
+    calls = record(patched, kind, BASE, 3 * BASE)
+    assert calls
+    image_calls = 0
+    for ids, out in calls:
+        want = orig(ids)
+        assert out.shape == want.shape
+        cols = spatial_channels(orig, 2)
+        torch.testing.assert_close(out[..., cols, :, :], want[..., cols, :, :], atol=0, rtol=0)
+        for axis in range(ids.shape[-1]):
+            if axis not in (1, 2):
+                ch = spatial_channels(orig, axis)
+                torch.testing.assert_close(out[..., ch, :, :], want[..., ch, :, :], atol=0, rtol=0)
+        rows = ids[0, :, 1]
+        # the image's tokens span 24 rows (a call whose tokens do not, the caption's, is all text)
+        image = torch.full_like(rows, bool(rows.max() - rows.min() >= 23), dtype=torch.bool)
+        if kind in ("Flux", "Chroma", "QwenImage"):
+            image &= ids[0, :, 0] == 0
+        elif kind == "Flux2":
+            image &= (ids[0, :, 0] == 0) & (ids[0, :, 3] == 0)
+        if not bool(image.any()):
+            torch.testing.assert_close(out, want, atol=0, rtol=0)
+            continue
+        image_calls += 1
+        rch = spatial_channels(orig, 1)
+        expect = rope((rows[image] * 7 / 23)[None], orig.axes_dim[1], orig.theta)[0]
+        torch.testing.assert_close(out[0, 0, image, rch], expect, atol=1e-5, rtol=0)
+        torch.testing.assert_close(out[0, 0, ~image], want[0, 0, ~image], atol=0, rtol=0)   # text as before
+    assert image_calls >= 1
+
+
+@pytest.mark.parametrize("kind", ["QwenImage", "Flux2", "Flux"])
+def test_reference_images_keep_their_rotations(pack, kind):
+    """An edit reference (Qwen-Image Edit, Flux.2, Kontext) at 2x beside an image at 2x: the
+    reference's tokens get the unpatched embedder's rows, the image's tokens the mode's."""
+    need(kind)
+    model = toys.build(kind)
+    patched = node(pack, model, "yarn")
+    ref = torch.randn(toys.latent(kind, 2 * BASE, 2 * BASE).shape, generator=torch.Generator().manual_seed(5))
+    calls = record(patched, kind, 2 * BASE, 2 * BASE, extra={"reference_latents": [ref]})
+    ids, out = max(calls, key=lambda c: c[0].shape[1])
+    want = embedder(model, kind)(ids)
+    index = ids[0, :, 0]
+    refs = (index != 0) & ((ids[0, :, 1] != 0) | (ids[0, :, 2] != 0))      # reference tokens, not text
+    image = index == 0
+    assert bool(refs.any()) and bool(image.any())
+    torch.testing.assert_close(out[0, 0, refs], want[0, 0, refs], atol=0, rtol=0)
+    assert (out[0, 0, image] - want[0, 0, image]).abs().max() > 1e-3
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_composes_with_a_lora_weight_patch(pack, kind):
+    need(kind)
+    model = toys.build(kind)
+    key = next(f"diffusion_model.{n}" for n, p in model.model.diffusion_model.named_parameters()
+               if p.dim() == 2 and any(s in n for s in ("qkv", "to_q", "attention.qkv", ".q.")) and n.endswith("weight"))
+    lora = model.clone()
+    lora.add_patches({key: (torch.randn_like(model.get_model_object(key)) * 0.5,)}, 1.0)
+    size = (2 * BASE, 2 * BASE)
+    both = toys.sample(node(pack, lora, "yarn"), kind, *size)
+    assert (both - toys.sample(node(pack, model, "yarn"), kind, *size)).abs().max() > 1e-3, "the LoRA patch was lost"
+    assert (both - toys.sample(lora, kind, *size)).abs().max() > 1e-3, "the position mode was lost under the LoRA"
+    assert torch.equal(toys.sample(node(pack, lora, "yarn"), kind, BASE, BASE), toys.sample(lora, kind, BASE, BASE))
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_auto_base_counts_the_latent_format_cells(pack, kind):
+    """base_resolution 0: the family's training size, in position steps through this model's latent
+    format (Flux.2: 16 px per cell, so 1024 px = 64 steps, not 128)."""
+    need(kind)
+    model = toys.build(kind)
+    patched = node(pack, model, "yarn", base=0)
+    _, _, steps = EXPECTED[kind]
+    assert patched.object_patches[EXPECTED[kind][0]].L == steps
+
+
+def test_flux2_at_2x_is_changed_not_identity(pack):
+    """The report of issue #31: Flux.2 at 2x its base was bit-identical under every mode (L counted
+    at 8 px per cell).  At base 256 px (16 steps) a 512 px image is 32 steps: changed."""
+    need("Flux2")
+    model = toys.build("Flux2")
+    plain = toys.sample(model, "Flux2", 512, 512)
+    for mode in ("interpolate", "yarn"):
+        assert (toys.sample(node(pack, model, mode, base=256), "Flux2", 512, 512) - plain).abs().max() > 1e-3, mode
+
+
+def test_scale_rope_and_this_node_are_never_both_applied(pack):
+    """Core ScaleROPE (where this ComfyUI has it) before the node: refused at the node; after it:
+    refused at the first model call.  Identity ScaleROPE settings are not a conflict."""
+    need("Flux")
+    model = toys.build("Flux")
+    if not hasattr(model, "set_model_rope_options"):
+        pytest.skip("this ComfyUI has no ScaleROPE (ModelPatcher.set_model_rope_options)")
+    scaled = model.clone()
+    scaled.set_model_rope_options(0.5, 0.0, 0.5, 0.0, 1.0, 0.0)
+    with pytest.raises(ValueError, match=r"core ScaleROPE settings \(scale_x=0.5, scale_y=0.5\).*Keep one"):
+        node(pack, scaled, "yarn")
+    after = node(pack, model, "yarn").clone()
+    after.set_model_rope_options(0.5, 0.0, 0.5, 0.0, 1.0, 0.0)
+    with pytest.raises(ValueError, match="Keep one"):
+        toys.sample(after, "Flux", 2 * BASE, 2 * BASE)
+    identity = model.clone()
+    identity.set_model_rope_options(1.0, 0.0, 1.0, 0.0, 1.0, 0.0)
+    assert torch.equal(toys.sample(node(pack, identity, "yarn"), "Flux", BASE, BASE),
+                       toys.sample(identity, "Flux", BASE, BASE))
+
+
+def test_scale_rope_on_a_family_that_ignores_it_is_no_conflict(pack):
+    """Qwen-Image does not read rope_options: ScaleROPE changes nothing there, so nothing is refused."""
+    need("QwenImage")
+    model = toys.build("QwenImage")
+    if not hasattr(model, "set_model_rope_options"):
+        pytest.skip("this ComfyUI has no ScaleROPE (ModelPatcher.set_model_rope_options)")
+    scaled = model.clone()
+    scaled.set_model_rope_options(0.5, 0.0, 0.5, 0.0, 1.0, 0.0)
+    out = toys.sample(node(pack, scaled, "yarn"), "QwenImage", 2 * BASE, 2 * BASE)
+    assert torch.equal(out, toys.sample(node(pack, model, "yarn"), "QwenImage", 2 * BASE, 2 * BASE))
+
+
+def test_unsupported_variants_are_named(pack):
+    from host.comfy_models import build as build_unet
+    with pytest.raises(ValueError, match=r"SD15, is not a supported DiT; supported: Flux.*Qwen-Image.*Z-Image.*WAN"):
+        node(pack, build_unet("SD15"), "yarn")
