@@ -10,19 +10,10 @@ import pytest
 import torch
 
 from conftest import load_pack
+from host import dit_toys
 
 pytestmark = pytest.mark.skipif(not os.environ.get("COMFYUI_PATH"), reason="host test: set COMFYUI_PATH")
 
-# Flux: hidden 64, 2 heads of 32 = axes_dim 4 + 14 + 14; one double and one single block
-FLUX = {"image_model": "flux", "guidance_embed": True, "in_channels": 16, "out_channels": 16,
-        "vec_in_dim": 32, "context_in_dim": 64, "hidden_size": 64, "mlp_ratio": 2.0, "num_heads": 2,
-        "depth": 1, "depth_single_blocks": 1, "axes_dim": [4, 14, 14], "theta": 10000, "patch_size": 2,
-        "qkv_bias": True}
-# Chroma: Flux's blocks and RoPE embedder, a small modulation approximator; latents patchified 2x2
-CHROMA = {"image_model": "chroma", "in_channels": 64, "out_channels": 64, "context_in_dim": 64,
-          "hidden_size": 64, "mlp_ratio": 2.0, "num_heads": 2, "depth": 1, "depth_single_blocks": 1,
-          "axes_dim": [4, 14, 14], "theta": 10000, "patch_size": 2, "qkv_bias": True, "in_dim": 64,
-          "out_dim": 64, "hidden_dim": 64, "n_layers": 1}
 # SD3: depth 1 = hidden 64, one head; a 24x24 pos_embed table (SD3's 192 at 1/8 scale), positions
 # index / 3 as SD3's (pos_embed_max_size / base grid = 192 / 64)
 SD3_TABLE, SD3_SCALE = 24, 3
@@ -38,10 +29,13 @@ def pack():
 
 
 def build(kind, seed=0):
+    """Flux and Chroma: tests/host/dit_toys.py's toys (fitted to this ComfyUI's parameters); SD3 here."""
     import comfy.model_patcher
     import comfy.supported_models as sm
     from comfy.ldm.modules.diffusionmodules.mmdit import get_2d_sincos_pos_embed
-    unet = dict({"Flux": FLUX, "Chroma": CHROMA, "SD3": SD3}[kind], dtype=torch.float32)
+    if kind != "SD3":
+        return dit_toys.build(kind, seed)
+    unet = dict(SD3, dtype=torch.float32)
     config = getattr(sm, kind)(unet)
     config.set_inference_dtype(torch.float32, None)
     model = config.get_model({})
