@@ -278,7 +278,7 @@ HIRES_PBC = [("hires fix", None, "hires"), ("hires fix + PBC auto", 0, "hires_pb
 
 def reference_unet_hires_2x(oi):
     """The two-pass hires fix a user builds, on the reference U-Net, with and without PBC in the
-    second pass (issue #10 C; the README's "Against what users do instead" table)."""
+    second pass (issue #10 C; the two-model table of docs/benchmarks_unet.md)."""
     g = Graph(oi)
     g.add("Note", (0, 0), (
         "Reference U-Net, hires fix 32 -> 64 (2x), with and without PBC in the second pass "

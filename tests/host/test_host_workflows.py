@@ -134,7 +134,7 @@ def test_reference_unet_4x(server):
     d, p, r = reports["direct"], reports["pbc3"], reports["redilation"]
     # The benchmark's direction at 4x (64 seeds: horizons 3.53 -> 2.59, sun below the horizon
     # 72% -> 42%, off-palette 16% -> 10%; re-dilation 76% off-palette), in the forms that held on
-    # every seed we tried through ComfyUI's sampler (see the README's workflow section).
+    # every seed we tried through ComfyUI's sampler (see docs/workflows.md).
     assert d["mean_horizons"] > 2, "direct sampling at 4x should repeat the horizon"
     assert p["mean_horizons"] < d["mean_horizons"]
     assert p["sun_below_rate"] <= d["sun_below_rate"]
@@ -180,7 +180,7 @@ def test_boundary_visualizer(server):
 
 def test_reference_unet_hires_fix_2x(server):
     """The two-pass hires fix 32 -> 64 with and without PBC in the second pass, and the direction the
-    layout benchmark found on both reference U-Nets at 2x (README, "Against what users do instead";
+    layout benchmark found on both reference U-Nets at 2x (docs/benchmarks_unet.md, "Is it worth using?";
     held-out seeds): the hires fix alone draws valid layouts; PBC auto (N=1 at 2x) changes the
     pictures but not the layout; the paper's N=31 adds off-palette noise (benchmark, first model:
     2.2% -> 11.1% of the pixels)."""
