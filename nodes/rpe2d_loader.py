@@ -12,10 +12,11 @@ from comfy_api.latest import io
 
 from ..posenc import position_modes
 from ..posenc.dit import DiT, default_position_mode, forward_memory_bytes, load_dit
+from ..posenc.reference_unet import ReferenceUNet
 from ..posenc.position_modes import POSITION_MODE_KEY
 from ..posenc.checkpoint_files import BUNDLED_DIR, read_header
 from .latent_channels import strict_latent_format
-from .model_info import DIT_CLASS_KEY, REFERENCE_CLASS_KEY
+from .model_info import DIT_CLASS_KEY, REFERENCE_CLASS_KEY, diffusion_model_of, model_kind_name
 from .search import schema
 
 MODES = ("auto",) + position_modes.LOADER_MODES
@@ -252,10 +253,16 @@ class RPE2DDiTLoader(io.ComfyNode):
 
 
 def _dit_of(model):
-    dm = getattr(getattr(model, "model", None), "diffusion_model", None)
-    if not isinstance(dm, DiT):
-        raise ValueError("DiT Class Label: the model is not a DiT from the RPE-2D DiT Loader")
-    return dm
+    dm = diffusion_model_of(model)
+    if isinstance(dm, DiT):
+        return dm
+    if isinstance(dm, ReferenceUNet):
+        raise ValueError("DiT Class Label: this MODEL is a bundled reference U-Net (Reference Model Loader); "
+                         "its conditioning comes from 'Reference Class Label' (a class on positive, "
+                         "'unconditional' on negative)")
+    raise ValueError(f"DiT Class Label: this MODEL, {model_kind_name(model)}, is not a DiT from the RPE-2D DiT "
+                     "Loader; connect that loader's MODEL (text-to-image models take CLIP Text Encode "
+                     "conditioning instead)")
 
 
 class DiTClassLabel(io.ComfyNode):
