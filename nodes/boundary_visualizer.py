@@ -40,30 +40,26 @@ class BoundaryVisualizer(io.ComfyNode):
                          "faint ones near the centre."),
             inputs=[
                 io.Int.Input("width", default=1024, min=8, max=MAX_SIZE, step=8,
-                             tooltip="Width in pixels of the image you will generate."),
+                             tooltip="Width in pixels of the image you will generate (default 1024)."),
                 io.Int.Input("height", default=1024, min=8, max=MAX_SIZE, step=8,
-                             tooltip="Height in pixels of the image you will generate."),
+                             tooltip="Height in pixels of the image you will generate (default 1024)."),
                 io.Int.Input("base_resolution", default=0, min=0, max=MAX_SIZE, step=8,
-                             tooltip="The model's training size in pixels. 0 = auto: "
-                                     "from the MODEL if one is connected, otherwise "
-                                     f"{ASSUMED_BASE} (SD 1.5) is assumed and the "
-                                     "picture says so. An axis gets boundaries only "
-                                     "where the image is larger than this."),
+                             tooltip="The model's training size in pixels. Default 0 = auto: "
+                                     f"from the MODEL, else {ASSUMED_BASE} (SD 1.5), said on the "
+                                     "picture. Only axes larger than this get boundaries."),
                 io.Int.Input("boundaries", default=3, min=0, max=MAX_BOUNDARIES,
-                             tooltip="N, the number of virtual boundaries (the PBC Model "
-                                     "Patcher's default 3; the paper uses 31); 0 = auto, "
-                                     "one per base size of scale beyond the first (1 at "
-                                     "2x, 3 at 4x). Same as the PBC Model Patcher's input."),
+                             tooltip="N, as on the PBC Model Patcher: default 3 (the paper "
+                                     "uses 31); 0 = auto, 1 at 2x the base, 2 at 3x, 3 at 4x."),
                 io.Int.Input("jitter", default=1, min=0, max=64,
-                             tooltip="Random shift of each boundary side, in latent cells "
-                                     "(±jitter). The picture shows one draw; the patcher "
-                                     "draws it anew every sampling step."),
+                             tooltip="Random shift of each boundary side in latent cells "
+                                     "(±jitter, default 1). The picture shows one draw; the "
+                                     "patcher draws anew every step."),
                 io.Int.Input("jitter_seed", default=0, min=0, max=0xFFFFFFFFFFFFFFFF,
-                             tooltip="Seed of the jitter, as on the PBC Model Patcher."),
+                             tooltip="Seed of the jitter (default 0), as on the PBC Model Patcher."),
                 io.Int.Input("levels", default=0, min=0, max=MAX_LEVELS,
-                             tooltip="U-Net levels to draw, one panel each. 0 = auto: from "
-                                     f"the MODEL if connected, otherwise {DEFAULT_LEVELS} "
-                                     "(SD 1.x / 2.x; SDXL has 3)."),
+                             tooltip="U-Net levels to draw, one panel each. Default 0 = auto: "
+                                     f"from the MODEL, else {DEFAULT_LEVELS} (SD 1.x and 2.x; "
+                                     "SDXL has 3)."),
                 io.Image.Input("image", optional=True,
                                tooltip="Optional image to draw the boundaries over (for "
                                        "example a sample at this size). If its size differs "

@@ -29,17 +29,14 @@ class DiTPositionMode(io.ComfyNode):
             node_id="DiTPositionMode",
             display_name="DiT Position Mode",
             category="model_patches",
-            description=("Where a Diffusion Transformer's image tokens sit in position space above its "
-                         "training size: plain extrapolation, interpolation onto the trained range, or "
-                         "NTK / YaRN frequency scaling (RPE-2D's inference side). For Flux.1 / Kontext, Flux.2, "
-                         "Chroma, Qwen-Image, Z-Image, Lumina 2, WAN 2.1 / 2.2, SD3 / SD3.5, PixArt and the RPE-2D "
-                         "DiT Loader's DiTs. Each image axis on its own (never text, reference images or time); "
-                         "at or below the base size the model samples exactly as without this node."),
+            description=("Where a DiT's image tokens sit in position space above its training size: extrapolation, "
+                         "interpolation, NTK or YaRN. For Flux.1/2, Chroma, Qwen-Image, Z-Image, Lumina 2, WAN, SD3, "
+                         "PixArt and the loader's DiTs; text, references and time untouched. Formulas: docs/nodes.md."),
             inputs=[
-                io.Model.Input("model", tooltip="A Flux.1 (dev, schnell, Kontext, Fill), Flux.2, Chroma, Qwen-Image (Edit), Z-Image, Lumina 2, WAN 2.1 / 2.2, SD3 / SD3.5 or PixArt model, or a DiT from the RPE-2D DiT Loader."),
-                io.Combo.Input("mode", options=list(MODES), default="yarn", tooltip="Applied to each axis longer than the base (n tokens, L trained). first: 0..n-1, plain extrapolation (on Flux, Chroma and SD3 the model as it is; on PixArt at its trained spacing, 1/2 for the 1024 px checkpoints). interpolate: positions i(L-1)/(n-1), squeezed onto the trained range. ntk: integer positions, frequency base theta*s^(d/(d-2)), s = n/L. yarn: per-frequency blend of interpolation and extrapolation by wavelength, plus attention temperature 0.1 ln s + 1 on RoPE models (Flux, Chroma, the pack's RoPE DiTs); SD3, PixArt and the pack's sin-cos DiTs add their positions to the tokens, so they get the blend without the temperature. The default, yarn: on both bundled tiny DiTs (sin-cos and RoPE), at every size above their training size, it kept the colours and more valid layouts than interpolate, which loses detail (their sun); first and ntk break the picture from 2x on. linspace / random: RPE-2D's modes, only for DiTs trained with RPE-2D (the loader's own checkpoints)."),
-                io.Int.Input("base_resolution", default=0, min=0, max=MAX_SIZE, step=8, tooltip="Training size in pixels; 0 = auto: 1024 for Flux.1, Flux.2, Chroma, Z-Image, Lumina 2 and SD3 / SD3.5, 1328 for Qwen-Image, 1280 for WAN (832 for WAN 1.3B; set 832 for a 480p-only 14B), 512 x pe_interpolation for PixArt, the checkpoint's grid for the loader's DiTs. An axis at or below it is left exactly as it was; at or below it on both axes sampling is bit-identical to the unpatched model."),
-                io.Int.Input("position_seed", default=0, min=0, max=0xffffffffffffffff, tooltip="Seed of the 'random' mode's sorted subset of positions; ignored by the other modes."),
+                io.Model.Input("model", tooltip="A Flux.1, Flux.2, Chroma, Qwen-Image, Z-Image, Lumina 2, WAN 2.1 / 2.2, SD3 / SD3.5 or PixArt model, or a DiT from the RPE-2D DiT Loader."),
+                io.Combo.Input("mode", options=list(MODES), default="yarn", tooltip="Position mapping on each axis above the training size. Default yarn, the best training-free mode in the pack's tests; linspace and random need an RPE-2D-trained DiT."),
+                io.Int.Input("base_resolution", default=0, min=0, max=MAX_SIZE, step=8, tooltip="Training size in px. Default 0 = auto: 1024 (Flux, Chroma, Z-Image, SD3), 1328 Qwen-Image, 1280 WAN (832 for 1.3B); PixArt, loader DiTs: the checkpoint's. Axes at or below stay."),
+                io.Int.Input("position_seed", default=0, min=0, max=0xffffffffffffffff, tooltip="Seed of the 'random' mode's positions (default 0); ignored by the other modes."),
             ],
             outputs=[io.Model.Output()],
         )

@@ -33,8 +33,8 @@ def diffusion_model_of(model):
     inner = getattr(model, "model", None)
     dm = getattr(inner, "diffusion_model", None)
     if dm is None:
-        raise UnsupportedModelError("the input is not a diffusion MODEL (no model.diffusion_model); "
-                                    "connect the MODEL output of a checkpoint loader")
+        raise UnsupportedModelError(f"the input is not a diffusion MODEL (no model.diffusion_model; got a "
+                                    f"{type(model).__name__}); connect the MODEL output of a checkpoint loader")
     return dm
 
 
@@ -111,8 +111,46 @@ def require_unet(model, spatial_conv_count: int, method: str = "PBC") -> None:
     if spatial_conv_count > 0:
         return
     kind = model_kind_name(model)
-    hint = " (a transformer)" if any(h.lower() in kind.lower() for h in _TRANSFORMER_HINTS) else ""
+    hint = " (a transformer)" if _is_transformer(kind) else ""
     raise UnsupportedModelError(
         f"{method} applies to convolutional U-Nets (SD 1.x, SD 2.x, SDXL); this model, {kind}{hint}, "
-        "has no zero-padded spatial convolutions to patch. For Diffusion Transformers use the "
-        "RPE-2D DiT Loader instead")
+        f"has no zero-padded spatial convolutions to patch. {_not_a_unet_fix(model, kind)}")
+
+
+def _is_transformer(kind: str) -> bool:
+    return any(h.lower() in kind.lower() for h in _TRANSFORMER_HINTS)
+
+
+def is_pack_dit(model) -> bool:
+    """A DiT from the RPE-2D DiT Loader: the pack's own DiT, which computes its own positions."""
+    dm = diffusion_model_of(model)
+    return hasattr(dm, "encode_positions") and bool(getattr(dm, "base_resolution", None))
+
+
+def _not_a_unet_fix(model, kind: str) -> str:
+    """What to do with a MODEL the U-Net patches refuse, for what it actually is."""
+    if is_pack_dit(model):
+        return ("It is a DiT from the RPE-2D DiT Loader, which samples at any size by itself; to set its "
+                "positions above its training size, put DiT Position Mode between the loader and KSampler")
+    from .families import FAMILIES, supported_names   # families import this module
+    if any(f.matches(model) for f in FAMILIES):
+        return "For this DiT's positions above its training size use DiT Position Mode instead"
+    if _is_transformer(kind):
+        return (f"This pack has no patch for this transformer yet (DiT Position Mode supports "
+                f"{', '.join(supported_names())})")
+    return "Connect the MODEL of an SD 1.x, SD 2.x or SDXL checkpoint, or of the Reference Model Loader"
+
+
+def not_a_dit_fix(model, names: list[str]) -> str:
+    """What to do with a MODEL the DiT Position Mode node refuses, for what it actually is."""
+    from ..posenc.pbc import spatial_convs
+    if names and names[0] == "ChromaRadiance":
+        return "Chroma Radiance (pixel space, patch 16) is not supported yet"
+    if names and names[0] == "ZImagePixelSpace":
+        return "Z-Image in pixel space is not supported yet"
+    if any(n in _FAMILY_BASE or n == "SD20" for n in names) or spatial_convs(diffusion_model_of(model)):
+        return ("It is a convolutional U-Net: above its training size use a hires fix or the PBC Model "
+                "Patcher")
+    if _is_transformer(model_kind_name(model)):
+        return "Its position embedding has no adapter in this pack yet"
+    return "Connect the MODEL of one of these"

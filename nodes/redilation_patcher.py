@@ -25,18 +25,14 @@ class RedilationPatcher(io.ComfyNode):
             inputs=[
                 io.Model.Input("model", tooltip="An SD 1.x, SD 2.x or SDXL-family U-Net (or a bundled reference model)."),
                 io.Float.Input("start_percent", default=0.0, min=0.0, max=1.0, step=0.001,
-                               tooltip=("Start of the window with dilated convs, as a share of the steps this sampler runs "
-                                        "(0 = its first step): step i of n is dilated when start_percent <= i/n < end_percent. "
-                                        "Always on the steps of the run itself: a full pass, a hires-fix second pass at denoise < 1, "
-                                        "img2img, KSamplerAdvanced's step range or custom SIGMAS.")),
+                               tooltip=("Where dilation starts, as a share of the steps this sampler runs. Default 0.0 = its "
+                                        "first step, in a full pass, a hires-fix second pass, img2img or custom sigmas alike.")),
                 io.Float.Input("end_percent", default=0.5, min=0.0, max=1.0, step=0.001,
-                               tooltip=("End of the window, as a share of the steps this sampler runs: 0.5 = the first half of "
-                                        "them, where the layout forms (the PBC Model Patcher's default too). Later steps use the "
-                                        "plain convs to draw detail. Chained with a PBC or another Re-dilation patcher whose window "
-                                        "overlaps, the later node's patch replaces the earlier one's on the convs both patch, in "
-                                        "the steps both cover (a warning says so).")),
+                               tooltip=("Where dilation stops, as a share of the steps this sampler runs. Default 0.5 = the "
+                                        "first half, where the layout forms, of a full pass, a hires-fix pass or img2img.")),
                 io.Int.Input("base_resolution", default=0, min=0, max=MAX_SIZE, step=8,
-                             tooltip="Training resolution in pixels; 0 = auto (SD1.x 512, SD2.x 512/768, SDXL 1024, the reference models their own). Each axis is dilated by round(size / base), so at or below the base nothing changes."),
+                             tooltip=("The model's training size in pixels. Default 0 = auto (SD 1.x 512, SD 2.x 512 or 768, "
+                                      "SDXL 1024). Each axis is dilated by round(size / base): at the base, not at all.")),
             ],
             outputs=[io.Model.Output()],
         )

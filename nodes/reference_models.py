@@ -146,12 +146,9 @@ class ReferenceModelLoader(io.ComfyNode):
                          "PBC. Use 'Reference Class Label' for the conditioning."),
             inputs=[
                 io.Combo.Input("model_name", options=bundled_models() or ["reference_unet.safetensors"],
-                               tooltip="A bundled reference model from the pack's models/ "
-                                       "folder. reference_unet: pixel-space U-Net trained "
-                                       "at 32x32 on procedural scenes (sky, ground, one "
-                                       "horizon, one sun). reference_unet_b: a second "
-                                       "architecture trained on the same scenes, to check "
-                                       "a result on an independent model."),
+                               tooltip="A bundled reference U-Net, trained at 32x32 on "
+                                       "procedural scenes: reference_unet (the default), or "
+                                       "reference_unet_b, another architecture to check a result on."),
             ],
             outputs=[io.Model.Output(display_name="model",
                                      tooltip="Pixel-space model: decode with the 'pixel_space' VAE, start from a "
@@ -180,9 +177,8 @@ class ReferenceClassLabel(io.ComfyNode):
             inputs=[
                 io.Combo.Input("class_label", options=reference_classes() + [UNCONDITIONAL],
                                default=(reference_classes() or [UNCONDITIONAL])[0],
-                               tooltip="Scene class of the reference models. 'unconditional' is the null "
-                                       "label: use it for the negative conditioning of classifier-free "
-                                       "guidance (cfg > 1)."),
+                               tooltip="Scene class (default day). 'unconditional' is the null label: "
+                                       "use it on the negative side for classifier-free guidance (cfg > 1)."),
             ],
             outputs=[io.Conditioning.Output(
                 tooltip="Conditioning for KSampler with a reference model (positive or negative).")],

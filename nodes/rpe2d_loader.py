@@ -12,10 +12,11 @@ from comfy_api.latest import io
 
 from ..posenc import position_modes
 from ..posenc.dit import DiT, default_position_mode, forward_memory_bytes, load_dit
+from ..posenc.reference_unet import ReferenceUNet
 from ..posenc.position_modes import POSITION_MODE_KEY
 from ..posenc.checkpoint_files import BUNDLED_DIR, read_header
 from .latent_channels import strict_latent_format
-from .model_info import DIT_CLASS_KEY, REFERENCE_CLASS_KEY
+from .model_info import DIT_CLASS_KEY, REFERENCE_CLASS_KEY, diffusion_model_of, model_kind_name
 from .search import schema
 
 MODES = ("auto",) + position_modes.LOADER_MODES
@@ -236,11 +237,11 @@ class RPE2DDiTLoader(io.ComfyNode):
             category="loaders",
             description=("Loads a Diffusion Transformer (official facebookresearch DiT layout) as a MODEL "
                          "that samples at any size and aspect ratio, with RPE-2D position modes. Pair it "
-                         "with 'DiT Class Label' for class-conditional DiTs."),
+                         "with 'DiT Class Label' for class-conditional DiTs. Files and modes: docs/nodes.md."),
             inputs=[
-                io.Combo.Input("dit_name", options=_checkpoint_names(), tooltip="A DiT checkpoint from models/diffusion_models or models/checkpoints: a checkpoint trained by this pack (sin-cos or RoPE positions, fixed or RPE-2D), a bundled tiny reference DiT (posenc-bundled/..., pixel space, trained at 32x32 on the procedural scenes: tiny_dit_vanilla and tiny_dit_rpe2d with sin-cos positions, tiny_dit_rope and tiny_dit_rope_rpe2d with RoPE; each pair fixed and RPE-2D), or an official DiT-XL/2 256/512 file (.safetensors, or .pt loaded weights-only)."),
-                io.Combo.Input("position_mode", options=list(MODES), default="auto", tooltip="Positions given to the DiT's position encoding (the sin-cos table added to its tokens, or the rotations of q and k of a RoPE DiT). auto: linspace for RPE-2D checkpoints, first for vanilla ones. linspace: spread over the trained range [0, L). random: a seeded sorted subset of [0, L). first: 0..n-1 (plain extrapolation). interpolate: fractional positions squeezed onto the trained grid (for vanilla models). ntk: 0..n-1 with NTK-scaled frequencies (for vanilla models)."),
-                io.Int.Input("position_seed", default=0, min=0, max=0xffffffffffffffff, tooltip="Seed of the 'random' position mode (ignored by the other modes)."),
+                io.Combo.Input("dit_name", options=_checkpoint_names(), tooltip="A DiT from models/diffusion_models or models/checkpoints (official DiT-XL/2, or trained with this pack), or a bundled tiny DiT (posenc-bundled/...: pixel space, 32x32)."),
+                io.Combo.Input("position_mode", options=list(MODES), default="auto", tooltip="The positions the DiT uses. Default auto: linspace for RPE-2D checkpoints, first (plain extrapolation) for others. Above the trained size, try DiT Position Mode."),
+                io.Int.Input("position_seed", default=0, min=0, max=0xffffffffffffffff, tooltip="Seed of the 'random' position mode (default 0); ignored by the other modes."),
             ],
             outputs=[io.Model.Output(display_name="model")],
         )
@@ -252,10 +253,16 @@ class RPE2DDiTLoader(io.ComfyNode):
 
 
 def _dit_of(model):
-    dm = getattr(getattr(model, "model", None), "diffusion_model", None)
-    if not isinstance(dm, DiT):
-        raise ValueError("DiT Class Label: the model is not a DiT from the RPE-2D DiT Loader")
-    return dm
+    dm = diffusion_model_of(model)
+    if isinstance(dm, DiT):
+        return dm
+    if isinstance(dm, ReferenceUNet):
+        raise ValueError("DiT Class Label: this MODEL is a bundled reference U-Net (Reference Model Loader); "
+                         "its conditioning comes from 'Reference Class Label' (a class on positive, "
+                         "'unconditional' on negative)")
+    raise ValueError(f"DiT Class Label: this MODEL, {model_kind_name(model)}, is not a DiT from the RPE-2D DiT "
+                     "Loader; connect that loader's MODEL (text-to-image models take CLIP Text Encode "
+                     "conditioning instead)")
 
 
 class DiTClassLabel(io.ComfyNode):
@@ -272,7 +279,7 @@ class DiTClassLabel(io.ComfyNode):
                          "the null (unconditional) class for classifier-free guidance."),
             inputs=[
                 io.Model.Input("model", tooltip="The DiT from the RPE-2D DiT Loader (used to check the label range)."),
-                io.Int.Input("class_label", default=0, min=0, max=1 << 20, tooltip="Class index: an ImageNet-1k label 0..999 for official DiT (e.g. 207 golden retriever, 88 macaw, 980 volcano), the scene class for the bundled reference DiTs. Ignored by unconditional DiTs."),
+                io.Int.Input("class_label", default=0, min=0, max=1 << 20, tooltip="Class index (default 0): ImageNet 0-999 for official DiT (207 golden retriever, 980 volcano); 0 day, 1 dusk, 2 night, 3 desert for the tiny DiTs. Unconditional DiTs ignore it."),
             ],
             outputs=[io.Conditioning.Output(display_name="positive"),
                      io.Conditioning.Output(display_name="negative")],

@@ -71,7 +71,7 @@ def auto_boundary_count(latent_h: float, latent_w: float, base_h: float, base_w:
     """N of the auto setting: max(1, floor(s + 0.5) - 1), s = max(H / base_h, W / base_w), the
     scale of the model input over the training size (1 at 2x, 2 at 3x, 3 at 4x).  One boundary
     per base-size step of the scale beyond the first: the rule the layout benchmark chose on two
-    reference U-Nets (README, "Against what users do instead"); js/boundaries.js has its twin."""
+    reference U-Nets (docs/benchmarks_unet.md, "Is it worth using?"); js/boundaries.js has its twin."""
     scale = max(latent_h / base_h, latent_w / base_w)
     return max(1, math.floor(scale + 0.5) - 1)
 

@@ -384,3 +384,208 @@ def test_converter_skips_control_values_and_notes(specs):
     assert pbc["inputs"]["boundaries"] == 3 and pbc["inputs"]["jitter_seed"] == 0
     assert "fixed" not in pbc["inputs"].values()
     assert not any(n["class_type"] == "Note" for n in prompt.values())
+
+
+# ---- The notes tell the truth (issue 33) ----------------------------------------------------------
+# Every number in a workflow's note is tied to what it describes: the values of the graph's own
+# nodes, the node schemas' defaults, the models' training sizes, or the measured run times in
+# docs/workflow_times.md.  Names and file names with digits in them are not numbers.
+TIMES = ROOT / "docs" / "workflow_times.md"
+CORES = 2
+NAMES = re.compile(r"https?://\S+|\S*/\S*|\S+\.(?:safetensors|pt|json|md)\b|RPE-2D|SD 1\.[5x]|SD3\.5|SD3"
+                   r"|DiT-XL/2-256|FreeU_V2|FLUX\.1-dev")
+LATENTS = ("EmptyLatentImage", "EmptySD3LatentImage", "EmptyChromaRadianceLatentImage")
+# The big models the GPU workflows load, by file name -> model-config family (nodes/model_info.py)
+FAMILY_OF_FILE = {"v1-5-pruned-emaonly-fp16.safetensors": "SD15", "sd_xl_base_1.0.safetensors": "SDXL",
+                  "flux1-dev.safetensors": "Flux", "sd3.5_large.safetensors": "SD3"}
+
+
+def measured_seconds(name: str) -> list[float]:
+    rows = []
+    for line in TIMES.read_text(encoding="utf-8").splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) == 7 and cells[0] == name and cells[3] == str(CORES):
+            rows.append(float(cells[1]))
+    return rows
+
+
+def _model_bases(prompt: dict, pack) -> set:
+    """Training sizes in pixels of the models the workflow loads, read from the models (bundled
+    ones: their files' metadata) or from nodes/model_info.py (the big ones)."""
+    from posenc.checkpoint_files import BUNDLED_DIR, read_header
+    from posenc.reference_unet import read_metadata
+    info = pack.nodes.model_info
+    family_base = {**info._FAMILY_BASE, **{k: v[1] for k, v in info.DIT_FAMILIES.items() if v[1]}}
+    bases = set()
+    for node in prompt.values():
+        t, inputs = node["class_type"], node["inputs"]
+        if t == "ReferenceModelLoader":
+            bases.add(int(read_metadata(BUNDLED_DIR / inputs["model_name"])["base_resolution"]))
+        elif t == "RPE2DDiTLoader" and inputs["dit_name"].startswith("posenc-bundled/"):
+            cfg = json.loads(read_header(BUNDLED_DIR / inputs["dit_name"].split("/", 1)[1])[1]["posenc.dit_config"])
+            bases.add(cfg["grid"][0] * cfg["patch_size"])   # pixel space
+        elif t == "RPE2DDiTLoader":
+            m = re.search(r"(\d+)x\1\.pt$", inputs["dit_name"])   # DiT-XL-2-256x256.pt
+            bases.add(int(m.group(1)))
+        elif t in ("CheckpointLoaderSimple", "UNETLoader"):
+            bases.add(family_base[FAMILY_OF_FILE[inputs.get("ckpt_name") or inputs.get("unet_name")]])
+    return bases
+
+
+def note_facts(wf: dict, specs: dict, pack) -> dict:
+    """What a note may say, read from the saved workflow and what it loads."""
+    prompt = to_api(wf, specs)
+    by = {}
+    for node in prompt.values():
+        by.setdefault(node["class_type"], []).append(node["inputs"])
+    ks, pbc, vis = by.get("KSampler", []), by.get("PBCModelPatcher", []), by.get("BoundaryVisualizer", [])
+    bases = _model_bases(prompt, pack) | {v["base_resolution"] for v in vis}
+    latents = [n for t in LATENTS for n in by.get(t, [])]
+    ups = [u["scale_by"] for u in by.get("LatentUpscaleBy", [])]
+    sampled = {(n["width"], n["height"]) for n in latents}
+    sampled |= {(round(w * s), round(h * s)) for w, h in set(sampled) for s in ups}
+    scales = {s for s in ups} | {a / b for w, h in sampled for b in bases for a in (w, h)}
+    auto = {max(1, math.floor(max(w, h) / b + 0.5) - 1) for w, h in sampled for b in bases}   # PBC's auto rule
+    defaults = {node: {name: e[1].get("default") for sec in specs[node]["input"].values() for name, e in sec.items()
+                       if len(e) > 1} for node in ("PBCModelPatcher", "DiTPositionMode")}
+    return {
+        "sizes": sampled | {(b, b) for b in bases} | {(v["width"], v["height"]) for v in vis},
+        "sides": {a for w, h in sampled for a in (w, h)},
+        "bases": bases, "scales": scales, "upscale": set(ups),
+        "steps": {k["steps"] for k in ks}, "cfg": {k["cfg"] for k in ks}, "denoise": {k["denoise"] for k in ks},
+        "batch": {n["batch_size"] for n in latents},
+        "N": {p["boundaries"] for p in pbc} | {v["boundaries"] for v in vis} | (auto if any(p["boundaries"] == 0 for p in pbc) else set()),
+        "jitter": {p["jitter"] for p in pbc}, "end": {p["end_percent"] for p in pbc},
+        "window": {(round(p["end_percent"] * k["steps"]), k["steps"]) for p in pbc for k in ks},
+        "base_input": {n["base_resolution"] for t in ("PBCModelPatcher", "DiTPositionMode") for n in by.get(t, [])},
+        "freeu": {(f["b1"], f["b2"], f["s1"], f["s2"]) for f in by.get("FreeU_V2", [])},
+        "guidance": {f["guidance"] for f in by.get("FluxGuidance", [])},
+        "class": {c["class_label"] for c in by.get("DiTClassLabel", [])},
+        "levels": {v["levels"] for v in vis},
+        "dilation": {round(a / b) for a in {a for w, h in sampled for a in (w, h)} for b in bases},
+        "default_N": defaults["PBCModelPatcher"]["boundaries"], "default_mode": defaults["DiTPositionMode"]["mode"],
+    }
+
+
+def _num(s: str) -> float:
+    return float(s)
+
+
+def _close(value: float, allowed) -> bool:
+    return any(abs(value - float(a)) < 1e-6 for a in allowed)
+
+
+def _time_ok(m, name: str) -> str | None:
+    seconds = measured_seconds(name)
+    if int(m["cores"]) != CORES or not seconds:
+        return f"no measured run of {name!r} on {m['cores']} cores in docs/workflow_times.md"
+    unit = 60 if m["unit"] == "min" else 1
+    step = 30 if unit == 60 else 10
+    lo = 0.0 if m["under"] else _num(m["lo"]) * unit
+    hi = _num(m["hi"]) * unit
+    if not (lo <= min(seconds) and max(seconds) <= hi):
+        return f"{m.group(0)!r} but the runs took {min(seconds):.0f}-{max(seconds):.0f} s"
+    if lo < min(seconds) - step or hi > max(seconds) + step:
+        return f"{m.group(0)!r} is wider than the runs ({min(seconds):.0f}-{max(seconds):.0f} s) rounded"
+    return None
+
+
+# (pattern, check(match, facts, workflow name) -> None or what is wrong)
+NOTE_CLAIMS = [
+    (r"(?P<w>\d+)x(?P<h>\d+)", lambda m, f, n: None if (int(m["w"]), int(m["h"])) in f["sizes"] else "size"),
+    (r"(?P<s>\d+(?:\.\d+)?)x\b", lambda m, f, n: None if _close(_num(m["s"]), f["scales"]) else "scale"),
+    (r"(?P<a>\d+) -> (?P<b>\d+)", lambda m, f, n: None if {int(m["a"]), int(m["b"])} <= f["sides"] else "sizes"),
+    (r"(?P<v>\d+) (?:DDIM )?steps", lambda m, f, n: None if int(m["v"]) in f["steps"] else "steps"),
+    (r"first (?P<k>\d+) of the (?P<v>\d+) steps",
+     lambda m, f, n: None if (int(m["k"]), int(m["v"])) in f["window"] else "window"),
+    (r"cfg (?P<v>\d+(?:\.\d+)?)", lambda m, f, n: None if _close(_num(m["v"]), f["cfg"]) else "cfg"),
+    (r"denoise (?P<v>\d+(?:\.\d+)?)", lambda m, f, n: None if _close(_num(m["v"]), f["denoise"]) else "denoise"),
+    (r"N=(?P<v>\d+)", lambda m, f, n: None if int(m["v"]) in f["N"] else "N"),
+    (r"N=(?P<v>\d+), the default", lambda m, f, n: None if int(m["v"]) == f["default_N"] else "default N"),
+    (r"\b(?P<v>[a-z]+), the default", lambda m, f, n: None if m["v"] == f["default_mode"] else "default mode"),
+    (r"jitter (?P<v>\d+)", lambda m, f, n: None if int(m["v"]) in f["jitter"] else "jitter"),
+    (r"end_percent (?P<v>\d+(?:\.\d+)?)", lambda m, f, n: None if _close(_num(m["v"]), f["end"]) else "end_percent"),
+    (r"(?P<v>\d+) (?:images|side-by-side pictures)", lambda m, f, n: None if int(m["v"]) in f["batch"] else "batch"),
+    (r"b1 (?P<a>[\d.]+), b2 (?P<b>[\d.]+), s1 (?P<c>[\d.]+), s2 (?P<d>[\d.]+)",
+     lambda m, f, n: None if tuple(map(float, m.groups())) in f["freeu"] else "FreeU"),
+    (r"guidance (?P<v>\d+(?:\.\d+)?)", lambda m, f, n: None if _close(_num(m["v"]), f["guidance"]) else "guidance"),
+    (r"Class (?P<v>\d+)", lambda m, f, n: None if int(m["v"]) in f["class"] else "class"),
+    (r"(?P<v>\d+) levels", lambda m, f, n: None if int(m["v"]) in f["levels"] else "levels"),
+    (r"\bbase \(?(?P<v>\d+)\)?|(?P<w>\d+) (?:base|training size)\b",
+     lambda m, f, n: None if int(m["v"] or m["w"]) in f["bases"] else "base"),
+    (r"base_resolution (?P<a>\d+) = auto,? \(?(?P<b>\d+) for",
+     lambda m, f, n: None if int(m["a"]) in f["base_input"] and int(m["b"]) in f["bases"] else "auto base"),
+    (r"dilated by (?P<v>\d+)", lambda m, f, n: None if int(m["v"]) in f["dilation"] else "dilation"),
+    (r"Upscale By (?P<v>\d+)", lambda m, f, n: None if _close(_num(m["v"]), f["upscale"]) else "upscale"),
+    (r"(?:(?P<under>under )|(?P<lo>\d+(?:\.\d+)?)-)(?P<hi>\d+(?:\.\d+)?) (?P<unit>s|min) on (?P<cores>\d+) CPU cores",
+     lambda m, f, n: _time_ok(m, n)),
+]
+
+
+def note_problems(wf: dict, name: str, specs: dict, pack) -> list[str]:
+    facts = note_facts(wf, specs, pack)
+    out = []
+    for note in [n["widgets_values"][0] for n in wf["nodes"] if n["type"] == "Note"]:
+        text = NAMES.sub(lambda m: " " * len(m.group(0)), note)
+        covered = []
+        for pattern, check in NOTE_CLAIMS:
+            for m in re.finditer(pattern, text):
+                wrong = check(m, facts, name)
+                if wrong:
+                    out.append(f"{name}: the note's {m.group(0)!r} ({wrong}) is not what the workflow has")
+                covered.append(m.span())
+        if max(facts["batch"], default=1) > 1 and re.search(r"\bone (?:side-by-side )?picture", text):
+            out.append(f"{name}: the note calls the side-by-side output one picture; the batch makes "
+                       f"{max(facts['batch'])}")
+        for m in re.finditer(r"\d+(?:[.,]\d+)*", text):
+            if not any(a <= m.start() and m.end() <= b for a, b in covered):
+                out.append(f"{name}: {m.group(0)!r} in the note is tied to nothing: "
+                           f"...{note[max(0, m.start() - 50):m.end() + 20]}...")
+    return out
+
+
+@pytest.mark.parametrize("path", WORKFLOWS, ids=lambda p: p.stem)
+def test_every_number_in_the_note_is_the_workflows(path, specs, pack):
+    assert note_problems(_load(path), path.stem, specs, pack) == []
+
+
+def test_cpu_workflows_have_measured_times_in_their_notes():
+    for name in CPU_WORKFLOWS:
+        assert measured_seconds(name), f"no measured run of {name} in docs/workflow_times.md"
+        note = next(n for n in _load(ROOT / "example_workflows" / f"{name}.json")["nodes"] if n["type"] == "Note")
+        assert re.search(rf"\d (s|min) on {CORES} CPU cores", note["widgets_values"][0]), name
+
+
+def _edit_note(wf, old, new):
+    note = next(n for n in wf["nodes"] if n["type"] == "Note")
+    assert old in note["widgets_values"][0], old
+    note["widgets_values"][0] = note["widgets_values"][0].replace(old, new, 1)
+
+
+@pytest.mark.parametrize("old,new,expect", [
+    ("25 DDIM steps", "26 DDIM steps", "steps"),
+    ("N=3, the default", "N=31, the default", "N"),
+    ("cfg 1 ", "cfg 2 ", "cfg"),
+    ("images,", "images (7 tries),", "tied to nothing"),
+    ("for 128x128", "for 128x96", "size"),
+    ("4 side-by-side pictures, one per image of the batch", "one side-by-side picture", "one picture"),
+    (" on 2 CPU cores", " on 4 CPU cores", "no measured run"),
+])
+def test_note_check_can_fail(old, new, expect, specs, pack):
+    wf = copy.deepcopy(_load(ROOT / "example_workflows" / f"{REFERENCE}.json"))
+    _edit_note(wf, old, new)
+    found = note_problems(wf, REFERENCE, specs, pack)
+    assert any(expect in p for p in found), found
+
+
+def test_time_check_can_fail(specs, pack):
+    """A range that misses a measured run, and one far wider than the runs, both fail."""
+    wf = _load(ROOT / "example_workflows" / f"{REFERENCE}.json")
+    note = next(n for n in wf["nodes"] if n["type"] == "Note")["widgets_values"][0]
+    said = re.search(r"(under \d+|\d+(?:\.\d+)?-\d+(?:\.\d+)?) (s|min) on 2 CPU cores", note).group(0)
+    s = measured_seconds(REFERENCE)
+    for wrong in (f"{max(1, int(min(s)) // 2)}-{max(2, int(min(s)) - 1)} s on 2 CPU cores",
+                  f"{int(min(s)) // 2}-{int(max(s)) * 3} s on 2 CPU cores"):
+        edited = copy.deepcopy(wf)
+        _edit_note(edited, said, wrong)
+        assert note_problems(edited, REFERENCE, specs, pack), wrong

@@ -16,11 +16,17 @@ this pack installed), so the files match what the frontend builds for these node
 
 tests/test_workflows.py checks the files against tests/fixtures/core_nodes.json and the pack's
 own node schemas; after changing a workflow, run tools/update_core_nodes.py too.
+
+The notes' numbers come from the graph they describe (the values given to its nodes), from the
+node schemas (defaults), from the models (training sizes), and their run times from the measured
+runs in docs/workflow_times.md, as an honest rounded range.  tests/test_workflows.py ties every
+number in every note to one of those, read from the saved workflow, and fails when one drifts.
 """
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 import urllib.request
 from pathlib import Path
@@ -28,6 +34,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from posenc_lab.workflow_format import combo_options, input_specs, is_widget, kind, widget_slots  # noqa: E402
+from posenc.boundaries import auto_boundary_count  # noqa: E402
+from posenc.checkpoint_files import BUNDLED_DIR, BUNDLED_UNET, read_header  # noqa: E402
+from posenc.reference_unet import read_metadata  # noqa: E402
 
 OUT = ROOT / "example_workflows"
 SD15 = {"name": "v1-5-pruned-emaonly-fp16.safetensors", "directory": "checkpoints",
@@ -50,6 +59,56 @@ TITLE_H = 30                 # LiteGraph.NODE_TITLE_HEIGHT: the title bar sits a
 # whole graph there, with a 10 px margin (offsets are relative to the canvas).
 VIEW = {"left": 10, "top": 10, "width": 1516, "height": 902}
 MIN_SCALE = 0.6              # below 8 px / 14 px the frontend draws nodes without text (MinFontSizeForLOD 8)
+TIMES = ROOT / "docs" / "workflow_times.md"
+CORES = 2                    # the notes' times are runs on the 2-core test machine
+
+
+def measured_seconds(name: str) -> list[float]:
+    """The run times of workflow `name` on CORES cores recorded in docs/workflow_times.md."""
+    out = []
+    for line in TIMES.read_text(encoding="utf-8").splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) == 7 and cells[0] == name and cells[3] == str(CORES):
+            out.append(float(cells[1]))
+    return out
+
+
+def run_time(name: str) -> str:
+    """What the note says of the run time: the measured runs' range, rounded outwards to 10 s
+    (30 s above two minutes), e.g. "20-40 s on 2 CPU cores"."""
+    s = measured_seconds(name)
+    if not s:
+        raise ValueError(f"no measured run of {name!r} in {TIMES.relative_to(ROOT)}: run the host test "
+                         "with POSENC_RECORD_TIMES=1 first")
+    lo, hi = min(s), max(s)
+    if hi <= 120:
+        a, b = 10 * math.floor(lo / 10), 10 * math.ceil(hi / 10)
+        span = f"under {b} s" if a == 0 else f"{a}-{b} s"
+    else:
+        a, b = math.floor(lo / 30) / 2, math.ceil(hi / 30) / 2
+        span = f"{a:g}-{b:g} min"
+    return f"{span} on {CORES} CPU cores"
+
+
+def schema_default(oi: dict, node: str, name: str):
+    """The default of input `name` of `node`, as the node's schema declares it."""
+    for section in ("required", "optional"):
+        entry = oi[node]["input"].get(section, {}).get(name)
+        if entry is not None:
+            return entry[1]["default"]
+    raise KeyError(f"{node}.{name}")
+
+
+def reference_base() -> int:
+    """The bundled reference U-Net's training size in pixels (its checkpoint metadata)."""
+    return int(read_metadata(BUNDLED_UNET)["base_resolution"])
+
+
+def tiny_dit_base(name: str) -> int:
+    """A bundled tiny DiT's training size in pixels: its grid times its patch (pixel space)."""
+    _, meta = read_header(BUNDLED_DIR / name)
+    cfg = json.loads(meta["posenc.dit_config"])
+    return int(cfg["grid"][0] * cfg["patch_size"])
 
 
 class Graph:
@@ -236,37 +295,44 @@ def _side_by_side(g, x, y, decoded, labels, prefix, **stitch):
     g.group("Side by side", x - 20, y - 70, 440, 230 * n + 340)
 
 
+REF4X = "01 CPU, reference UNet at 4x, direct vs PBC vs redilation"
+
+
 def reference_unet_4x(oi):
+    base, size, steps, cfg, batch = reference_base(), 128, 25, 1.0, 4
+    n, jitter, end = schema_default(oi, "PBCModelPatcher", "boundaries"), 1, 0.5
+    scale = size // base
     g = Graph(oi)
     g.add("Note", (0, 0), (
-        "Reference U-Net at 4x: direct vs PBC vs re-dilation (runs on a CPU in about a minute)\n\n"
-        "The bundled reference U-Net (models/reference_unet.safetensors, 2.7 MB) was trained at "
-        "32x32 on procedural scenes: a sky, a ground, ONE horizon, ONE sun. Asked for 128x128 (4x) "
-        "it repeats suns and horizons like SD does at 4x.\n\n"
-        "Same seed and noise for the three branches; 25 DDIM steps, cfg 1 (as in the layout "
-        "benchmark, docs/bench_layout.md). PBC: N=3 (the benchmark's best at 4x; the node's "
-        "default 31 is the paper's and wrecks this small model), jitter 1, first half of the "
-        "steps. Re-dilation: 3x3 convs dilated by 4 in the same window.\n\n"
-        "Output: each method's 4 images, and one picture with direct | PBC N=3 | re-dilation."),
+        f"Reference U-Net at {scale}x: direct vs PBC vs re-dilation (CPU: {run_time(REF4X)})\n\n"
+        f"The bundled reference U-Net (models/reference_unet.safetensors) was trained at {base}x{base} "
+        f"on procedural scenes: a sky, a ground, ONE horizon, ONE sun. Asked for {size}x{size} "
+        f"({scale}x) it repeats suns and horizons like SD does at {scale}x.\n\n"
+        f"Same seed and noise for the three branches; {steps} DDIM steps, cfg {cfg:g} (as in the layout "
+        f"benchmark, docs/bench_layout.md). PBC: N={n}, the default (the paper's far larger N wrecks "
+        f"this small model), jitter {jitter}, the first half of the steps (end_percent {end:g}). "
+        f"Re-dilation: convs dilated by {scale} in the same window.\n\n"
+        f"Output: each method's {batch} images, and {batch} side-by-side pictures, one per image of the "
+        f"batch: direct | PBC N={n} | re-dilation."),
         width=680)
     loader = g.add("ReferenceModelLoader", (0, 300), {"model_name": "reference_unet.safetensors"})
     pos = g.add("ReferenceClassLabel", (0, 440), {"class_label": "day"}, title="positive")
     neg = g.add("ReferenceClassLabel", (0, 570), {"class_label": "unconditional"}, title="negative")
-    latent = g.add("EmptyChromaRadianceLatentImage", (0, 700), {"width": 128, "height": 128, "batch_size": 4})
+    latent = g.add("EmptyChromaRadianceLatentImage", (0, 700), {"width": size, "height": size, "batch_size": batch})
     vae = g.add("VAELoader", (0, 880), {"vae_name": "pixel_space"})
-    pbc = g.add("PBCModelPatcher", (360, 300), {"boundaries": 3, "jitter": 1, "start_percent": 0.0,
-                                                "end_percent": 0.5, "base_resolution": 0, "jitter_seed": 0},
+    pbc = g.add("PBCModelPatcher", (360, 300), {"boundaries": n, "jitter": jitter, "start_percent": 0.0,
+                                                "end_percent": end, "base_resolution": 0, "jitter_seed": 0},
                 # the grid previews the size this workflow samples (the model comes from the loader)
-                properties={"pbc_preview_width": 128, "pbc_preview_height": 128})
-    red = g.add("RedilationPatcher", (360, 800), {"start_percent": 0.0, "end_percent": 0.5,
+                properties={"pbc_preview_width": size, "pbc_preview_height": size})
+    red = g.add("RedilationPatcher", (360, 800), {"start_percent": 0.0, "end_percent": end,
                                                  "base_resolution": 0})
     g.link(loader, 0, pbc, "model")
     g.link(loader, 0, red, "model")
-    labels = ["direct", "PBC N=3", "re-dilation"]
+    labels = ["direct", f"PBC N={n}", "re-dilation"]
     models = [loader, pbc, red]
-    prefixes = ["direct", "pbc3", "redilation"]
-    decoded = _rows(g, 740, 100, ["direct (no patch)", "PBC N=3", "re-dilation"], lambda i, y: (
-        _sample_decode_save(g, 740, y, models[i], pos, neg, latent, (vae, 0), 25, 1.0,
+    prefixes = ["direct", f"pbc{n}", "redilation"]
+    decoded = _rows(g, 740, 100, ["direct (no patch)", f"PBC N={n}", "re-dilation"], lambda i, y: (
+        _sample_decode_save(g, 740, y, models[i], pos, neg, latent, (vae, 0), steps, cfg,
                             f"posenc/ref4x_{prefixes[i]}", 280, labels[i])))
     _side_by_side(g, 1700, 100, decoded, labels, "posenc/ref4x_side_by_side")
     return g
@@ -276,47 +342,54 @@ HIRES_PBC = [("hires fix", None, "hires"), ("hires fix + PBC auto", 0, "hires_pb
              ("hires fix + PBC N=31", 31, "hires_pbc31")]
 
 
+HIRES = "04 CPU, reference UNet hires fix at 2x, with and without PBC"
+
+
 def reference_unet_hires_2x(oi):
     """The two-pass hires fix a user builds, on the reference U-Net, with and without PBC in the
-    second pass (issue #10 C; the README's "Against what users do instead" table)."""
+    second pass (issue #10 C; the two-model table of docs/benchmarks_unet.md)."""
+    base, by, steps, cfg, denoise, batch, end = reference_base(), 2, 20, 1.0, 0.5, 4, 0.5
+    size = base * by
+    auto = auto_boundary_count(size, size, base, base)
     g = Graph(oi)
     g.add("Note", (0, 0), (
-        "Reference U-Net, hires fix 32 -> 64 (2x), with and without PBC in the second pass "
-        "(CPU, about half a minute)\n\n"
-        "First pass: 20 DDIM steps at 32x32, the training size. Latent Upscale By 2 "
-        "(nearest-exact). Second pass: 20 steps at denoise 0.5 on the same model, with PBC "
-        "auto (N=1 at 2x) or with the paper's N=31, both on the first half of the second pass's "
-        "steps.\n\n"
-        "What the layout benchmark found on two reference U-Nets (README, 'Against what users do "
-        "instead'): the hires fix alone already gives one sun and one horizon almost every time; "
-        "PBC auto changes little; N=31 adds off-palette noise and loses valid layouts. Output: "
-        "each branch's 4 images and one picture with the three side by side."), width=680, height=250)
+        f"Reference U-Net, hires fix {base} -> {size} ({by}x), with and without PBC in the second pass "
+        f"(CPU: {run_time(HIRES)})\n\n"
+        f"First pass: {steps} DDIM steps at {base}x{base}, the training size. Latent Upscale By {by} "
+        f"(nearest-exact). Second pass: {steps} steps at denoise {denoise:g} on the same model, with PBC "
+        f"auto (N={auto} at {by}x) or with the paper's N={HIRES_PBC[2][1]}, both on the first half of the "
+        f"second pass's steps (end_percent {end:g}).\n\n"
+        "What the layout benchmark found on two reference U-Nets (docs/benchmarks_unet.md): the hires "
+        "fix alone already gives one sun and one horizon almost every time; PBC auto changes little; "
+        f"N={HIRES_PBC[2][1]} adds off-palette noise and loses valid layouts. Output: each branch's "
+        f"{batch} images and {batch} side-by-side pictures of the three, one per image of the batch."),
+        width=680, height=250)
     loader = g.add("ReferenceModelLoader", (0, 300), {"model_name": "reference_unet.safetensors"})
     pos = g.add("ReferenceClassLabel", (0, 430), {"class_label": "day"}, title="positive")
     neg = g.add("ReferenceClassLabel", (0, 560), {"class_label": "unconditional"}, title="negative")
-    latent = g.add("EmptyChromaRadianceLatentImage", (0, 690), {"width": 32, "height": 32, "batch_size": 4})
+    latent = g.add("EmptyChromaRadianceLatentImage", (0, 690), {"width": base, "height": base, "batch_size": batch})
     vae = g.add("VAELoader", (0, 870), {"vae_name": "pixel_space"})
-    first = _sampler(g, (360, 300), steps=20, cfg=1.0)
+    first = _sampler(g, (360, 300), steps=steps, cfg=cfg)
     g.link(loader, 0, first, "model")
     g.link(pos, 0, first, "positive")
     g.link(neg, 0, first, "negative")
     g.link(latent, 0, first, "latent_image")
-    up = g.add("LatentUpscaleBy", (360, 660), {"upscale_method": "nearest-exact", "scale_by": 2.0},
-               title="Latent Upscale By 2 (first pass -> 64x64)")
+    up = g.add("LatentUpscaleBy", (360, 660), {"upscale_method": "nearest-exact", "scale_by": float(by)},
+               title=f"Latent Upscale By {by} (first pass -> {size}x{size})")
     g.link(first, 0, up, "samples")
     models = [loader]
     for (label, n, _), xy in zip(HIRES_PBC[1:], ((360, 820), (0, 1010))):
         pbc = g.add("PBCModelPatcher", xy, {"boundaries": n, "jitter": 1, "start_percent": 0.0,
-                                            "end_percent": 0.5, "base_resolution": 0, "jitter_seed": 0},
+                                            "end_percent": end, "base_resolution": 0, "jitter_seed": 0},
                     title=f"PBC Model Patcher: {label[len('hires fix + '):]}",
                     # the grid previews the second pass's size (the model comes from the loader)
-                    properties={"pbc_preview_width": 64, "pbc_preview_height": 64})
+                    properties={"pbc_preview_width": size, "pbc_preview_height": size})
         g.link(loader, 0, pbc, "model")
         models.append(pbc)
     labels = [label for label, _, _ in HIRES_PBC]
     decoded = _rows(g, 740, 100, labels, lambda i, y: (
-        _sample_decode_save(g, 740, y, models[i], pos, neg, up, (vae, 0), 20, 1.0,
-                            f"posenc/hires2x_{HIRES_PBC[i][2]}", 280, labels[i], denoise=0.5)))
+        _sample_decode_save(g, 740, y, models[i], pos, neg, up, (vae, 0), steps, cfg,
+                            f"posenc/hires2x_{HIRES_PBC[i][2]}", 280, labels[i], denoise=denoise)))
     _side_by_side(g, 1700, 100, decoded, labels, "posenc/hires2x_side_by_side")
     return g
 
@@ -343,32 +416,49 @@ def _dit_rows(g, x, y0, labels, build):
     return decoded
 
 
+TINY_DIT = "02 CPU, tiny DiTs at 2x, vanilla vs RPE2D"
+
+
 def tiny_dit_2x(oi):
+    base, size, steps, cfg, batch = tiny_dit_base("tiny_dit_vanilla.safetensors"), 64, 25, 1.0, 4
     g = Graph(oi)
     g.add("Note", (0, 0), (
-        "Tiny reference DiTs at 2x: vanilla vs RPE-2D (runs on a CPU in seconds)\n\n"
+        f"Tiny reference DiTs at {size // base}x: vanilla vs RPE-2D (CPU: {run_time(TINY_DIT)})\n\n"
         "Two tiny pixel-space DiTs bundled with the pack (models/tiny_dit_vanilla.safetensors, "
-        "models/tiny_dit_rpe2d.safetensors), trained at 32x32 on the same procedural scenes as the "
-        "reference U-Net: one with fixed positions, one with RPE-2D (random sorted positions from a "
-        "wider range). At 64x64 the vanilla DiT meets positions it never saw (position mode auto = "
-        "first: 0..n-1); the RPE-2D one spreads its positions over the trained range (auto = "
-        "linspace).\n\nSame seed for both; 25 DDIM steps, cfg 1. Output: each model's 4 images "
-        "and one picture vanilla | RPE-2D."), width=600)
-    latent = g.add("EmptyChromaRadianceLatentImage", (0, 300), {"width": 64, "height": 64, "batch_size": 4})
+        f"models/tiny_dit_rpe2d.safetensors), trained at {base}x{base} on the same procedural scenes as "
+        "the reference U-Net: one with fixed positions, one with RPE-2D (random sorted positions from a "
+        f"wider range). At {size}x{size} the vanilla DiT meets positions it never saw (position mode "
+        "auto = first: plain extrapolation); the RPE-2D one spreads its positions over the trained "
+        f"range (auto = linspace).\n\nSame seed for both; {steps} DDIM steps, cfg {cfg:g}. Output: each "
+        f"model's {batch} images and {batch} side-by-side pictures vanilla | RPE-2D, one per image of "
+        "the batch."), width=600)
+    latent = g.add("EmptyChromaRadianceLatentImage", (0, 300), {"width": size, "height": size, "batch_size": batch})
     vae = g.add("VAELoader", (0, 480), {"vae_name": "pixel_space"})
     labels = ["vanilla", "RPE-2D"]
     decoded = _dit_rows(g, 660, 100, ["vanilla DiT (fixed positions)", "RPE-2D DiT"], lambda i, y: (
         _dit_row(g, 660, y, {"dit_name": f"posenc-bundled/tiny_dit_{('vanilla', 'rpe2d')[i]}.safetensors",
-                             "position_mode": "auto", "position_seed": 0}, 0, 25, 1.0, latent, vae,
+                             "position_mode": "auto", "position_seed": 0}, 0, steps, cfg, latent, vae,
                  f"posenc/dit2x_{('vanilla', 'rpe2d')[i]}", 280, labels[i])))
     _side_by_side(g, 660 + DIT_ROW_WIDTH + 60, 100, decoded, labels, "posenc/dit2x_side_by_side")
     return g
 
 
-def _unet_with_pbc(oi, title, ckpt, width, height, freeu, cfg, note):
+# Training sizes in pixels of the families the GPU workflows load (nodes/model_info.py's, which
+# tests/test_workflows.py compares them with).
+BASES = {"SD 1.x": 512, "SDXL": 1024, "Flux": 1024, "SD3": 1024}
+
+
+def _unet_with_pbc(oi, title, ckpt, family, width, height, freeu, freeu_source, cfg, intro, needs):
     """Checkpoint -> FreeU_V2 -> (PBC) -> KSampler at a size above the model's base, side by side."""
+    steps, n, jitter, end, base = 50, 31, 1, 0.5, BASES[family]
+    b1, b2, s1, s2 = freeu
     g = Graph(oi)
-    g.add("Note", (0, 0), note, width=700)
+    g.add("Note", (0, 0), (
+        f"{intro}\n\nNeeds: {needs} Not run here (no GPU); the graph passes ComfyUI's prompt validation "
+        f"in the host tests.\n\nBoth branches: FreeU_V2 (b1 {b1:g}, b2 {b2:g}, s1 {s1:g}, s2 {s2:g}, "
+        f"{freeu_source}), {steps} DDIM steps, cfg {cfg:g}, same seed. The lower branch adds the PBC Model "
+        f"Patcher with the paper's N={n}, jitter {jitter}, for the first {round(end * steps)} of the "
+        f"{steps} steps (end_percent {end:g}); base_resolution 0 = auto ({base} for {family})."), width=700)
     ckpt_node = g.add("CheckpointLoaderSimple", (0, 300), {"ckpt_name": ckpt["name"]}, models=[ckpt],
                       width=340)
     pos = g.add("CLIPTextEncode", (0, 480), {"text": PROMPT}, width=340, height=160, title="positive")
@@ -379,46 +469,47 @@ def _unet_with_pbc(oi, title, ckpt, width, height, freeu, cfg, note):
                    width=340)
     fu = g.add("FreeU_V2", (380, 300), dict(zip(("b1", "b2", "s1", "s2"), freeu)))
     g.link(ckpt_node, 0, fu, "model")
-    pbc = g.add("PBCModelPatcher", (380, 520), {"boundaries": 31, "jitter": 1, "start_percent": 0.0,
-                                                "end_percent": 0.5, "base_resolution": 0, "jitter_seed": 0})
+    pbc = g.add("PBCModelPatcher", (380, 520), {"boundaries": n, "jitter": jitter, "start_percent": 0.0,
+                                                "end_percent": end, "base_resolution": 0, "jitter_seed": 0})
     g.link(fu, 0, pbc, "model")
     labels = ["FreeU_V2", "FreeU_V2 + PBC"]
     models = [fu, pbc]
-    decoded = _rows(g, 760, 100, ["FreeU_V2 only", "FreeU_V2 + PBC (N=31, first 25 of 50 steps)"],
+    decoded = _rows(g, 760, 100, ["FreeU_V2 only", f"FreeU_V2 + PBC (N={n}, first {round(end * steps)} of {steps} steps)"],
                     lambda i, y: _sample_decode_save(g, 760, y, models[i], pos, neg, latent, (ckpt_node, 2),
-                                                     50, cfg, f"posenc/{title}_{('freeu', 'freeu_pbc')[i]}",
+                                                     steps, cfg, f"posenc/{title}_{('freeu', 'freeu_pbc')[i]}",
                                                      280, labels[i]))
     _side_by_side(g, 760 + ROW_WIDTH + 60, 100, decoded, labels, f"posenc/{title}_side_by_side", spacing=16)
     return g
 
+
 def sd15_1024(oi):
-    return _unet_with_pbc(oi, "sd15_1024", SD15, 1024, 1024, (1.5, 1.6, 0.9, 0.2), 7.5, (
-        "SD 1.5 at 1024x1024 (2x its 512 training size) with FreeU_V2 + PBC: the paper's setting\n\n"
-        "Needs: models/checkpoints/v1-5-pruned-emaonly-fp16.safetensors (any SD 1.5 checkpoint "
-        "works; pick yours in the loader). A GPU: 2 x 50 steps at 1024x1024 take many minutes on a "
-        "CPU.\n\nBoth branches: FreeU_V2 (b1 1.5, b2 1.6, s1 0.9, s2 0.2, FreeU's SD 1.5 values), "
-        "50 DDIM steps, cfg 7.5, same seed. The lower branch adds the PBC Model Patcher with the "
-        "paper's N=31, jitter 1, for the first half of the steps (end_percent 0.5). Base resolution "
-        "0 = auto (512 for SD 1.x)."))
+    size, base = 1024, BASES["SD 1.x"]
+    return _unet_with_pbc(
+        oi, "sd15_1024", SD15, "SD 1.x", size, size, (1.5, 1.6, 0.9, 0.2), "FreeU's SD 1.5 values", 7.5,
+        f"SD 1.5 at {size}x{size} ({size // base}x its {base} training size) with FreeU_V2 + PBC: the "
+        "paper's setting",
+        "models/checkpoints/v1-5-pruned-emaonly-fp16.safetensors (any SD 1.5 checkpoint works; pick "
+        "yours in the loader) and a GPU.")
 
 
 def sdxl_2048(oi):
-    return _unet_with_pbc(oi, "sdxl_2048", SDXL, 2048, 2048, (1.3, 1.4, 0.9, 0.2), 7.0, (
-        "SDXL at 2048x2048 (2x its 1024 training size) with FreeU_V2 + PBC\n\n"
-        "Needs: models/checkpoints/sd_xl_base_1.0.safetensors (or another SDXL-family checkpoint) "
-        "and a GPU with enough memory for 2048x2048.\n\n"
-        "Both branches: FreeU_V2 (b1 1.3, b2 1.4, s1 0.9, s2 0.2, FreeU's SDXL values), 50 DDIM "
-        "steps, cfg 7, same seed; the lower one adds PBC (N=31, jitter 1, first half of the steps, "
-        "base auto = 1024)."))
+    size, base = 2048, BASES["SDXL"]
+    return _unet_with_pbc(
+        oi, "sdxl_2048", SDXL, "SDXL", size, size, (1.3, 1.4, 0.9, 0.2), "FreeU's SDXL values", 7.0,
+        f"SDXL at {size}x{size} ({size // base}x its {base} training size) with FreeU_V2 + PBC",
+        f"models/checkpoints/sd_xl_base_1.0.safetensors (or another SDXL-family checkpoint) and a GPU "
+        f"with enough memory for {size}x{size}.")
 
 
 def sdxl_1024x3072(oi):
-    return _unet_with_pbc(oi, "sdxl_1024x3072", SDXL, 1024, 3072, (1.3, 1.4, 0.9, 0.2), 7.0, (
-        "SDXL at 1024x3072 (width x height: a tall image, 3x the training size vertically)\n\n"
-        "Needs: models/checkpoints/sd_xl_base_1.0.safetensors and a GPU.\n\n"
-        "PBC adds boundaries only along axes larger than the base (1024): here only the height, "
-        "so every boundary is a horizontal line; the width is left alone. Open the template "
-        "03 CPU, Boundary Visualizer ... to see them. Same settings as the 2048x2048 workflow."))
+    width, height, base = 1024, 3072, BASES["SDXL"]
+    return _unet_with_pbc(
+        oi, "sdxl_1024x3072", SDXL, "SDXL", width, height, (1.3, 1.4, 0.9, 0.2), "FreeU's SDXL values", 7.0,
+        f"SDXL at {width}x{height} (width x height: a tall image, {height // base}x the training size "
+        f"vertically)\n\nPBC adds boundaries only along axes larger than the base ({base}): here only the "
+        "height, so every boundary is a horizontal line; the width is left alone. The Boundary Visualizer "
+        "example workflow draws them.",
+        "models/checkpoints/sd_xl_base_1.0.safetensors and a GPU.")
 
 
 def _mode_row(g, x, y, model, mode, label, pos, neg, latent, vae, steps, cfg, prefix):
@@ -432,31 +523,35 @@ def _mode_row(g, x, y, model, mode, label, pos, neg, latent, vae, steps, cfg, pr
 
 
 def dit_xl_512(oi):
+    base, size, steps, cfg, label_index = 256, 512, 50, 4.0, 207   # DiT-XL-2-256x256.pt: trained at 256 px
+    modes = ("first", "interpolate", "ntk")
     g = Graph(oi)
     g.add("Note", (0, 0), (
-        "Official DiT-XL/2-256 sampled at 512x512 (2x) with the position modes a vanilla DiT can use\n\n"
+        f"Official DiT-XL/2-256 sampled at {size}x{size} ({size // base}x) with the position modes a vanilla "
+        "DiT can use\n\n"
         "Needs: models/checkpoints/DiT-XL-2-256x256.pt (facebookresearch DiT: "
         "https://dl.fbaipublicfiles.com/DiT/models/DiT-XL-2-256x256.pt, loaded weights-only) and "
-        "the SD VAE models/vae/vae-ft-mse-840000-ema-pruned.safetensors. A GPU is advised.\n\n"
-        "One loader, three DiT Position Mode nodes on its MODEL: the checkpoint is loaded once. "
-        "The official model was trained with fixed positions on a 16x16 grid; at 512 the grid is "
-        "32x32. first = 0..31, plain extrapolation (what you get without this pack); "
-        "interpolate = 32 fractional positions squeezed onto the trained 0..15 (positional "
-        "interpolation); ntk = 0..31 with NTK-scaled sin-cos frequencies (yarn is a fourth "
-        "choice). RPE-2D's own modes (linspace, random) need 32 distinct trained positions, i.e. a "
-        "checkpoint trained with RPE-2D on L >= 32 (python -m posenc_lab.train_dit); with this one "
-        "they stop with an error saying so.\n\n"
-        "Class 207 (golden retriever), cfg 4, 50 DDIM steps, same seed."), width=340, height=330)
+        "the SD VAE models/vae/vae-ft-mse-840000-ema-pruned.safetensors. A GPU is advised; not run "
+        "here.\n\n"
+        "One loader, a DiT Position Mode node per mode on its MODEL: the checkpoint is loaded once. "
+        f"The official model was trained with fixed positions at {base}x{base}; at {size}x{size} each "
+        f"axis has {size // base}x as many patches. first = plain extrapolation (what you get without "
+        "this pack); interpolate = the positions squeezed onto the trained range (positional "
+        "interpolation); ntk = NTK-scaled sin-cos frequencies. "
+        f"{schema_default(oi, 'DiTPositionMode', 'mode')}, the default, is a further choice. RPE-2D's own "
+        "modes (linspace, random) need a checkpoint trained with RPE-2D on enough positions (python -m "
+        "posenc_lab.train_dit); with this one they stop with an error saying so.\n\n"
+        f"Class {label_index} (golden retriever), cfg {cfg:g}, {steps} DDIM steps, same seed."),
+        width=340, height=330)
     vae = g.add("VAELoader", (0, 380), {"vae_name": SD_VAE["name"]}, models=[SD_VAE], width=340)
-    latent = g.add("EmptyLatentImage", (0, 510), {"width": 512, "height": 512, "batch_size": 1}, width=340)
+    latent = g.add("EmptyLatentImage", (0, 510), {"width": size, "height": size, "batch_size": 1}, width=340)
     loader = g.add("RPE2DDiTLoader", (0, 700), {"dit_name": "DiT-XL-2-256x256.pt", "position_mode": "auto",
                                                 "position_seed": 0}, width=340)
-    label = g.add("DiTClassLabel", (0, 890), {"class_label": 207}, width=340)
+    label = g.add("DiTClassLabel", (0, 890), {"class_label": label_index}, width=340)
     g.link(loader, 0, label, "model")
-    modes = ("first", "interpolate", "ntk")
     titles = ("first (extrapolation)", "interpolate (PI)", "ntk (NTK-aware)")
     decoded = _dit_rows(g, 380, 100, titles, lambda i, y: (
-        _mode_row(g, 380, y, loader, modes[i], modes[i], label, (label, 1), latent, (vae, 0), 50, 4.0,
+        _mode_row(g, 380, y, loader, modes[i], modes[i], label, (label, 1), latent, (vae, 0), steps, cfg,
                   f"posenc/dit_xl_512_{modes[i]}")))
     _side_by_side(g, 380 + DIT_ROW_WIDTH + 60, 100, decoded, list(modes),
                   "posenc/dit_xl_512_side_by_side", spacing=16)
@@ -530,75 +625,88 @@ def _mode_grid(g, x, y, model, pos, neg, latent, vae, steps, cfg, sampler, sched
 
 
 def flux_dev_2048(oi):
+    size, base, steps, guidance, cfg = 2048, BASES["Flux"], 20, 3.5, 1.0
     g = Graph(oi)
     g.add("Note", (0, 0), (
-        "Flux dev at 2048x2048 (2x its 1024 base): position modes first / interpolate / ntk / yarn\n\n"
+        f"Flux dev at {size}x{size} ({size // base}x its {base} base): position modes "
+        f"{' / '.join(GRID_MODES)}\n\n"
         "Not run here (no GPU): the graph passes ComfyUI's prompt validation in the host tests. "
         "Needs models/diffusion_models/flux1-dev.safetensors, models/text_encoders/clip_l.safetensors "
         "and t5xxl_fp16.safetensors, models/vae/ae.safetensors (the loaders carry the download "
         "addresses; FLUX.1-dev is gated on Hugging Face: accept its licence there first), and a GPU "
-        "with memory for 16,384 image tokens.\n\n"
-        "One load, four DiT Position Mode nodes (base auto = 1024, so s = 2 per axis): first = the "
-        "model as it is (RoPE positions 0..127); interpolate = rows and columns squeezed onto "
-        "0..63; ntk = RoPE base theta * s^(d/(d-2)) per axis; yarn = per-frequency blend of the two "
-        "plus the attention temperature 0.1 ln 2 + 1 on the rotations (try it first on Flux).\n\n"
-        "20 steps, euler / simple, guidance 3.5, cfg 1, same seed."), width=2 * LEFT_W + 30, height=260)
+        f"with memory for a {size}x{size} Flux image.\n\n"
+        f"One load, a DiT Position Mode node per mode (base_resolution 0 = auto, {base} for Flux): "
+        "first = the model as it is (plain extrapolation of its RoPE positions); interpolate = rows "
+        "and columns squeezed onto the trained range; ntk = NTK-aware RoPE base per axis; yarn = "
+        "per-frequency blend of the two plus YaRN's attention temperature on the rotations "
+        f"({schema_default(oi, 'DiTPositionMode', 'mode')}, the default, is the one to try first).\n\n"
+        f"{steps} steps, euler / simple, guidance {guidance:g}, cfg {cfg:g}, same seed."),
+        width=2 * LEFT_W + 30, height=260)
     unet = g.add("UNETLoader", (0, 310), {"unet_name": FLUX_DEV["name"], "weight_dtype": "default"},
                  models=[FLUX_DEV], width=LEFT_W)
     clip = g.add("DualCLIPLoader", (0, 480), {"clip_name1": FLUX_CLIP_L["name"], "clip_name2": FLUX_T5XXL["name"],
                                              "type": "flux"}, models=[FLUX_CLIP_L, FLUX_T5XXL], width=LEFT_W)
     vae = g.add("VAELoader", (0, 700), {"vae_name": FLUX_AE["name"]}, models=[FLUX_AE], width=LEFT_W)
-    latent = g.add("EmptySD3LatentImage", (0, 840), {"width": 2048, "height": 2048, "batch_size": 1}, width=LEFT_W)
+    latent = g.add("EmptySD3LatentImage", (0, 840), {"width": size, "height": size, "batch_size": 1}, width=LEFT_W)
     text = g.add("CLIPTextEncode", (LEFT_W + 30, 310), {"text": PROMPT}, width=LEFT_W, height=200, title="positive")
     g.link(clip, 0, text, "clip")
-    guided = g.add("FluxGuidance", (LEFT_W + 30, 560), {"guidance": 3.5}, width=LEFT_W)
+    guided = g.add("FluxGuidance", (LEFT_W + 30, 560), {"guidance": guidance}, width=LEFT_W)
     g.link(text, 0, guided, "conditioning")
     neg = g.add("ConditioningZeroOut", (LEFT_W + 30, 700), width=LEFT_W, title="negative (zero)")
     g.link(text, 0, neg, "conditioning")
-    _mode_grid(g, 2 * LEFT_W + 70, 0, unet, guided, neg, latent, (vae, 0), 20, 1.0, "euler", "simple", "posenc/flux_dev_2048")
+    _mode_grid(g, 2 * LEFT_W + 70, 0, unet, guided, neg, latent, (vae, 0), steps, cfg, "euler", "simple",
+               "posenc/flux_dev_2048")
     return g
 
 
 def sd35_large_2048(oi):
+    size, base, steps, cfg = 2048, BASES["SD3"], 28, 4.5
     g = Graph(oi)
     g.add("Note", (0, 0), (
-        "SD3.5 Large at 2048x2048 (2x its 1024 base): position modes first / interpolate / ntk / yarn\n\n"
+        f"SD3.5 Large at {size}x{size} ({size // base}x its {base} base): position modes "
+        f"{' / '.join(GRID_MODES)}\n\n"
         "Not run here (no GPU): the graph passes ComfyUI's prompt validation in the host tests. "
         "Needs models/checkpoints/sd3.5_large.safetensors and models/text_encoders/clip_l.safetensors, "
         "clip_g.safetensors, t5xxl_fp16.safetensors (the loaders carry the download addresses; "
         "SD3.5 Large is gated on Hugging Face: accept its licence there first), and a GPU.\n\n"
-        "SD3.5 adds a sin-cos table to its tokens, cropped around the table's centre (192 positions "
-        "per axis, 64 at 1024). first = the model as it is (the centre 128); interpolate = 128 "
-        "positions squeezed into the centre 64 the model sees at 1024 (try it first on SD3.5); "
-        "ntk = the crop with NTK-scaled frequencies; yarn = the crop with YaRN's per-frequency "
-        "blend (no attention temperature: the table is added to the tokens). Base auto = 1024.\n\n"
-        "28 steps, euler / sgm_uniform, cfg 4.5, same seed."), width=2 * LEFT_W + 30, height=260)
+        "SD3.5 adds a sin-cos table to its tokens, cropped around the table's centre. first = the "
+        "model as it is (a larger centre crop); interpolate = the image's positions squeezed into the "
+        "crop the model sees at its base; ntk = the crop with NTK-scaled frequencies; yarn = the crop with "
+        "YaRN's per-frequency blend (no attention temperature: the table is added to the tokens; "
+        f"{schema_default(oi, 'DiTPositionMode', 'mode')} is the default). base_resolution 0 = auto, "
+        f"{base} for SD3.\n\n"
+        f"{steps} steps, euler / sgm_uniform, cfg {cfg:g}, same seed."), width=2 * LEFT_W + 30, height=260)
     ckpt = g.add("CheckpointLoaderSimple", (0, 310), {"ckpt_name": SD35_LARGE["name"]}, models=[SD35_LARGE],
                  width=LEFT_W)
     clip = g.add("TripleCLIPLoader", (0, 490), {"clip_name1": "clip_l.safetensors", "clip_name2": "clip_g.safetensors",
                                                "clip_name3": "t5xxl_fp16.safetensors"},
                  models=SD35_ENCODERS, width=LEFT_W)
-    latent = g.add("EmptySD3LatentImage", (0, 680), {"width": 2048, "height": 2048, "batch_size": 1}, width=LEFT_W)
+    latent = g.add("EmptySD3LatentImage", (0, 680), {"width": size, "height": size, "batch_size": 1}, width=LEFT_W)
     pos = g.add("CLIPTextEncode", (LEFT_W + 30, 310), {"text": PROMPT}, width=LEFT_W, height=200, title="positive")
     neg = g.add("CLIPTextEncode", (LEFT_W + 30, 560), {"text": NEGATIVE}, width=LEFT_W, height=150, title="negative")
     g.link(clip, 0, pos, "clip")
     g.link(clip, 0, neg, "clip")
-    _mode_grid(g, 2 * LEFT_W + 70, 0, ckpt, pos, neg, latent, (ckpt, 2), 28, 4.5, "euler", "sgm_uniform",
+    _mode_grid(g, 2 * LEFT_W + 70, 0, ckpt, pos, neg, latent, (ckpt, 2), steps, cfg, "euler", "sgm_uniform",
                "posenc/sd35_large_2048")
     return g
 
 
+VISUALIZER = "03 CPU, Boundary Visualizer, where PBC puts its boundaries"
+VISUALIZED = ((1024, 1024, 512, 31, 4), (1024, 3072, 1024, 3, 3))   # width, height, base, N, levels
+
+
 def boundary_visualizer(oi):
+    (w1, h1, b1, n1, l1), (w2, h2, b2, n2, l2) = VISUALIZED
     g = Graph(oi)
     g.add("Note", (0, 0), (
-        "Boundary Visualizer: where PBC puts its virtual boundaries (no model needed; instant)\n\n"
-        "Left: SD 1.5 at 1024x1024 (base 512), the paper's N=31, one panel per U-Net level (4). "
-        "Right: SDXL at 1024x3072 (width x height; base 1024, 3 levels) with N=3: only the height "
-        "is larger than the base, so only horizontal boundaries.\n\nRed and opaque near the edge "
-        "= small lambda, strong position signal; faint yellow near the centre = nearly transparent. "
+        f"Boundary Visualizer: where PBC puts its virtual boundaries (no model needed; {run_time(VISUALIZER)})"
+        f"\n\nLeft: SD 1.5 at {w1}x{h1} (base {b1}), the paper's N={n1}, one panel per U-Net level "
+        f"({l1} levels). Right: SDXL at {w2}x{h2} (width x height; base {b2}, {l2} levels) with N={n2}: only "
+        "the height is larger than the base, so only horizontal boundaries.\n\nRed and opaque near the "
+        "edge = small lambda, strong position signal; faint yellow near the centre = nearly transparent. "
         "The grid on the node follows the widgets as you edit them; connect a MODEL to read the "
         "base size and levels from it, or an IMAGE to draw over a sample."), width=400, height=480)
-    for i, (w, h, base, n, levels) in enumerate(((1024, 1024, 512, 31, 4), (1024, 3072, 1024, 3, 3))):
+    for i, (w, h, base, n, levels) in enumerate(VISUALIZED):
         x = 460 + 940 * i
         vis = g.add("BoundaryVisualizer", (x, 30), {"width": w, "height": h, "base_resolution": base,
                                                    "boundaries": n, "jitter": 1, "jitter_seed": 0,
@@ -611,10 +719,10 @@ def boundary_visualizer(oi):
 
 # File name = the template's title in ComfyUI's Browse Templates (see the module docstring).
 WORKFLOWS = {
-    "01 CPU, reference UNet at 4x, direct vs PBC vs redilation": reference_unet_4x,
-    "02 CPU, tiny DiTs at 2x, vanilla vs RPE2D": tiny_dit_2x,
-    "03 CPU, Boundary Visualizer, where PBC puts its boundaries": boundary_visualizer,
-    "04 CPU, reference UNet hires fix at 2x, with and without PBC": reference_unet_hires_2x,
+    REF4X: reference_unet_4x,
+    TINY_DIT: tiny_dit_2x,
+    VISUALIZER: boundary_visualizer,
+    HIRES: reference_unet_hires_2x,
     "05 GPU, SD 1.5 at 1024x1024, FreeU V2 with and without PBC": sd15_1024,
     "06 GPU, SDXL at 2048x2048, FreeU V2 with and without PBC": sdxl_2048,
     "07 GPU, SDXL at 1024x3072, FreeU V2 with and without PBC": sdxl_1024x3072,
@@ -624,19 +732,38 @@ WORKFLOWS = {
 }
 
 
+def recorded_object_info() -> dict:
+    """/object_info without a server: the core nodes recorded from ComfyUI 0.3.64
+    (tests/fixtures/core_nodes.json) and the pack's nodes from their schemas through the test
+    suite's stand-ins, as tests/test_workflows.py checks the files."""
+    sys.path.insert(0, str(ROOT / "tests"))
+    from conftest import registered_nodes   # puts the stand-ins for comfy_api / folder_paths on the path
+    import folder_paths
+    folder_paths.get_filename_list = lambda folder: []   # the DiT loader lists the bundled DiTs only
+    core = json.loads((ROOT / "tests" / "fixtures" / "core_nodes.json").read_text())["nodes"]
+    ours = {name: json.loads(json.dumps(cls.GET_NODE_INFO_V1())) for name, (cls, _) in registered_nodes().items()}
+    return {**core, **ours}
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--url", required=True, help="a running ComfyUI with this pack installed")
+    src = ap.add_mutually_exclusive_group(required=True)
+    src.add_argument("--url", help="a running ComfyUI with this pack installed")
+    src.add_argument("--recorded", action="store_true",
+                     help="no server: the recorded core nodes and the pack's own schemas (notes and times "
+                          "after a new measurement; a new core node needs --url and tools/update_core_nodes.py)")
     ap.add_argument("--out", type=Path, default=OUT)
     args = ap.parse_args(argv)
-    with urllib.request.urlopen(args.url.rstrip("/") + "/object_info", timeout=60) as r:
-        oi = json.load(r)
+    if args.recorded:
+        oi = recorded_object_info()
+    else:
+        with urllib.request.urlopen(args.url.rstrip("/") + "/object_info", timeout=60) as r:
+            oi = json.load(r)
     args.out.mkdir(parents=True, exist_ok=True)
     for name, build in WORKFLOWS.items():
         (args.out / f"{name}.json").write_text(json.dumps(build(oi).to_json(), indent=1) + "\n")
         print(f"wrote {args.out / name}.json")
     return 0
-
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -5,7 +5,7 @@ first half), for several seeds, and prints one JSON line of layout metrics per s
 
     COMFYUI_PATH=/path/to/ComfyUI /path/to/comfy-venv/bin/python tools/workflow_robustness.py --seeds 8
 
-The README's "Example workflows" section quotes its output (8 seeds x 8 images, class day:
+docs/workflows.md quotes its output (8 seeds x 8 images, class day:
 about 20 minutes on a busy 2-core CPU).
 """
 from __future__ import annotations

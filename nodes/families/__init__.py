@@ -20,16 +20,17 @@ host test (tests/host/test_dit_families_host.py).
 """
 from __future__ import annotations
 
-from ..model_info import UnsupportedModelError, diffusion_model_of, model_config_names, model_kind_name
+from ..model_info import (UnsupportedModelError, diffusion_model_of, model_config_names, model_kind_name,
+                          not_a_dit_fix)
 from . import flux, lumina, pixart, posenc_dit, qwen_image, sd3, wan
 from .base import Family
 
 FAMILIES: tuple[Family, ...] = (
     flux.FLUX2, flux.FLUX, flux.CHROMA, qwen_image.FAMILY, lumina.ZIMAGE, lumina.LUMINA2, wan.FAMILY,
     sd3.FAMILY, pixart.FAMILY, posenc_dit.FAMILY)
-#: Config classes refused by name although a supported family's config is among their bases.
-REFUSED = {"ChromaRadiance": "it works in pixel space, without the RoPE ids the node rescales",
-           "ZImagePixelSpace": "it works in pixel space, without a latent the node can measure"}
+#: Config classes refused by name although a supported family's config is among their bases
+#: (pixel-space variants; ``not_a_dit_fix`` says so).
+REFUSED = ("ChromaRadiance", "ZImagePixelSpace")
 
 
 def supported_names() -> list[str]:
@@ -45,9 +46,8 @@ def family_of(model) -> Family:
             if names and names[0] in REFUSED:
                 break
             return family
-    names = model_config_names(model)
-    why = f" ({REFUSED[names[0]]})" if names and names[0] in REFUSED else ""
     diffusion_model_of(model)            # not a MODEL at all: that error first
+    names = model_config_names(model)
     raise UnsupportedModelError(
-        f"DiT Position Mode: this model, {model_kind_name(model)}, is not a supported DiT{why}; supported: "
-        f"{', '.join(supported_names())}. For SD 1.x / SD 2.x / SDXL U-Nets use the PBC Model Patcher")
+        f"DiT Position Mode: this model, {model_kind_name(model)}, is not a supported DiT; supported: "
+        f"{', '.join(supported_names())}. {not_a_dit_fix(model, names)}")

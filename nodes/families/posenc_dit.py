@@ -13,8 +13,8 @@ from .base import Family
 
 class PosencDiTFamily(Family):
     def matches(self, model) -> bool:
-        dm = getattr(getattr(model, "model", None), "diffusion_model", None)
-        return hasattr(dm, "encode_positions") and bool(getattr(dm, "base_resolution", None))
+        from ..model_info import is_pack_dit
+        return getattr(getattr(model, "model", None), "diffusion_model", None) is not None and is_pack_dit(model)
 
     def auto_base(self, model) -> int:
         return int(model.model.diffusion_model.base_resolution)

@@ -182,7 +182,7 @@ try {
     rootGrid(c2).length === 1 && wrongMounts(c2).length === 0 && c2.grids.filter((g) => g.inVueNode !== null).length === 1, c2);
 
   // ---- D: the classic canvas (Vue nodes off) shows the grid of the Visualizer inside tab A's
-  // subgraph when that subgraph is opened: the frontend mounts it there (what the README advises). ----
+  // subgraph when that subgraph is opened: the frontend mounts it there (what docs/troubleshooting.md advises). ----
   await page.evaluate(() => window.app.extensionManager.setting.set("Comfy.VueNodes.Enabled", false));
   await page.waitForTimeout(1500);
   await page.locator(".workflow-label:visible", { hasText: "posenc-ids-a" }).first().click({ timeout: 10000 });

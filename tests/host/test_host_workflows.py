@@ -8,7 +8,9 @@ expected sizes, and for the reference U-Net at 4x the layout metrics (posenc_lab
 way the layout benchmark (docs/bench_layout.md) says.
 
 POSENC_RENDER_THUMBNAILS=1 also writes example_workflows/<name>.jpg from these outputs (the thumbnails
-ComfyUI shows under Browse Templates).  Needs COMFYUI_PATH and the Python that runs ComfyUI
+ComfyUI shows under Browse Templates).  POSENC_RECORD_TIMES=1 appends each CPU workflow's run time
+(queued to done, on this machine) to docs/workflow_times.md, whose rows the time ranges in the
+workflows' notes are checked against (tests/test_workflows.py).  Needs COMFYUI_PATH and the Python that runs ComfyUI
 (COMFYUI_PYTHON, default: this interpreter).  About 2-3 minutes on 2 shared CPU cores.
 """
 from __future__ import annotations
@@ -17,6 +19,7 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 import time
 import urllib.error
 import urllib.parse
@@ -37,6 +40,8 @@ VISUALIZER = "03 CPU, Boundary Visualizer, where PBC puts its boundaries"
 HIRES = "04 CPU, reference UNet hires fix at 2x, with and without PBC"
 COMFYUI_PATH = os.environ.get("COMFYUI_PATH")
 RENDER = os.environ.get("POSENC_RENDER_THUMBNAILS") == "1"
+RECORD_TIMES = os.environ.get("POSENC_RECORD_TIMES") == "1"
+TIMES = ROOT / "docs" / "workflow_times.md"
 
 pytestmark = pytest.mark.skipif(not COMFYUI_PATH, reason="host test: set COMFYUI_PATH to a ComfyUI "
                                 "checkout (and COMFYUI_PYTHON to its Python) to run the workflows")
@@ -73,9 +78,12 @@ def _run(server, name: str):
     from PIL import Image
     wf = json.loads((WORKFLOWS / f"{name}.json").read_text())
     prompt = to_api(wf, server["object_info"])
+    load = os.getloadavg()[0]
     start = time.time()
     done = _queue(server, prompt)
     seconds = time.time() - start
+    if RECORD_TIMES:
+        _record_time(server, name, seconds, load)
     out = {}
     for nid, result in done["outputs"].items():
         prefix = prompt[nid]["inputs"]["filename_prefix"]
@@ -94,6 +102,18 @@ def _run(server, name: str):
     assert set(out) == {n["inputs"]["filename_prefix"] for n in saves}, "a SaveImage node gave no images"
     print(f"{name}: {seconds:.1f} s")
     return out
+
+
+def _record_time(server, name: str, seconds: float, load: float):
+    """One row of docs/workflow_times.md: the workflow, its run time, and what it ran on."""
+    stats = get_json(f"{server['url']}system_stats", 10)["system"]
+    threads = subprocess.run([os.environ.get("COMFYUI_PYTHON", sys.executable), "-c",
+                              "import torch; print(torch.get_num_threads())"],
+                             capture_output=True, text=True, env={**os.environ}).stdout.strip()
+    row = (f"| {name} | {seconds:.1f} | {stats['comfyui_version']} | {os.cpu_count()} | {threads} | "
+           f"{load:.1f} | {time.strftime('%Y-%m-%d')} |\n")
+    with open(TIMES, "a", encoding="utf-8") as f:
+        f.write(row)
 
 
 def _tensor(images):
@@ -134,7 +154,7 @@ def test_reference_unet_4x(server):
     d, p, r = reports["direct"], reports["pbc3"], reports["redilation"]
     # The benchmark's direction at 4x (64 seeds: horizons 3.53 -> 2.59, sun below the horizon
     # 72% -> 42%, off-palette 16% -> 10%; re-dilation 76% off-palette), in the forms that held on
-    # every seed we tried through ComfyUI's sampler (see the README's workflow section).
+    # every seed we tried through ComfyUI's sampler (see docs/workflows.md).
     assert d["mean_horizons"] > 2, "direct sampling at 4x should repeat the horizon"
     assert p["mean_horizons"] < d["mean_horizons"]
     assert p["sun_below_rate"] <= d["sun_below_rate"]
@@ -180,7 +200,7 @@ def test_boundary_visualizer(server):
 
 def test_reference_unet_hires_fix_2x(server):
     """The two-pass hires fix 32 -> 64 with and without PBC in the second pass, and the direction the
-    layout benchmark found on both reference U-Nets at 2x (README, "Against what users do instead";
+    layout benchmark found on both reference U-Nets at 2x (docs/benchmarks_unet.md, "Is it worth using?";
     held-out seeds): the hires fix alone draws valid layouts; PBC auto (N=1 at 2x) changes the
     pictures but not the layout; the paper's N=31 adds off-palette noise (benchmark, first model:
     2.2% -> 11.1% of the pixels)."""

@@ -230,7 +230,8 @@ def test_sd_empty_latent_into_a_pixel_space_dit_is_refused(host):
 def test_the_boundary_visualizer_refuses_a_dit(host):
     model = host.nodes.rpe2d_loader.RPE2DDiTLoader.execute(BUNDLED[0], "auto", 0)[0]
     with pytest.raises(ValueError, match="Boundary Visualizer: PBC applies to convolutional U-Nets.*"
-                                         "a transformer.*Connect the U-Net MODEL"):
+                                         "a transformer.*It is a DiT from the RPE-2D DiT Loader.*DiT Position "
+                                         "Mode.*Connect the U-Net MODEL"):
         host.nodes.boundary_visualizer.BoundaryVisualizer.execute(
             width=64, height=64, base_resolution=0, boundaries=3, jitter=0, jitter_seed=0, model=model)
     with pytest.raises(ValueError, match="PBC applies to convolutional U-Nets"):   # as PBC itself
