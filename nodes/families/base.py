@@ -88,18 +88,33 @@ class ModeRoPE(torch.nn.Module):
     rotations (``pm.rope_axis``: positions ``remap_positions``, frequencies ``mode_frequencies``,
     YaRN's temperature), every other axis ComfyUI's own ``rope``.  Tokens outside ``main`` (text,
     reference images) get exactly the rows of the original embedder, and a call with no axis above
-    L is the original embedder's output itself (bit-identical sampling at or below the base)."""
+    L is the original embedder's output itself (bit-identical sampling at or below the base).
+    Each call's ids and output are kept per ids shape: a sampler passes the same ids at every step
+    (cond and uncond, every sigma), so the rotations are computed once per size, not once per call."""
 
     def __init__(self, original, mode: str, L: int, axes=(1, 2), main: Callable | None = None):
         super().__init__()
         self.original, self.mode, self.L, self.axes, self.main = original, mode, L, tuple(axes), main
         self.axes_dim, self.theta = original.axes_dim, original.theta
+        self._cache = {}        # (shape, device, dtype) -> (ids, output): the same ids come back every step
+
+    def forward(self, ids):
+        key = (tuple(ids.shape), ids.device, ids.dtype)
+        hit = self._cache.get(key)
+        if hit is not None and torch.equal(hit[0], ids):
+            return hit[1].clone()       # a copy: the model may work on it in place
+        out = self.compute(ids)
+        if len(self._cache) >= 8:       # NextDiT calls once for the caption and once for the image
+            self._cache.clear()
+        self._cache[key] = (ids.detach().clone(), out.detach().clone())
+        return out
 
     def extents(self, ids, mask):
         own = ids[mask] if mask is not None and bool(mask.any()) else ids.reshape(-1, ids.shape[-1])
         return {i: int(round(float(own[:, i].max() - own[:, i].min()))) + 1 for i in self.axes}
 
-    def forward(self, ids):
+    def compute(self, ids):
+        """The rotations for ``ids`` (no reuse)."""
         mask = self.main(ids) if self.main is not None else None
         n = self.extents(ids, mask)
         if not any(pm.axis_active(k, self.L) for k in n.values()):

@@ -220,3 +220,28 @@ def test_unsupported_variants_are_named(pack):
     from host.comfy_models import build as build_unet
     with pytest.raises(ValueError, match=r"SD15, is not a supported DiT; supported: Flux.*Qwen-Image.*Z-Image.*WAN"):
         node(pack, build_unet("SD15"), "yarn")
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_rotations_are_built_once_per_size_not_per_step(pack, kind):
+    """A run of 3 steps (cond and uncond each step) builds the image's rotations once; a second
+    size builds them once more; the result equals building them at every call."""
+    need(kind)
+    model = toys.build(kind)
+    patched = node(pack, model, "yarn")
+    emb = embedder(patched, kind)
+    built = []
+    compute = emb.compute
+    emb.compute = lambda ids: built.append(tuple(ids.shape)) or compute(ids)
+    try:
+        once = toys.sample(patched, kind, 2 * BASE, 2 * BASE, steps=3)
+        image_builds = [s for s in built if s[1] >= 256]             # the image's call: >= 16 x 16 tokens
+        assert len(image_builds) == 1, built
+        toys.sample(patched, kind, 2 * BASE, 3 * BASE, steps=3)
+        assert len([s for s in built if s[1] >= 256]) == 2, built
+        emb._cache.clear()
+        emb.forward = lambda ids: compute(ids)                        # no reuse: the same samples
+        assert torch.equal(toys.sample(patched, kind, 2 * BASE, 2 * BASE, steps=3), once)
+    finally:
+        del emb.compute
+        emb.__dict__.pop("forward", None)
