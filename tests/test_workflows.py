@@ -411,11 +411,12 @@ def measured_seconds(name: str) -> list[float]:
 
 def _model_bases(prompt: dict, pack) -> set:
     """Training sizes in pixels of the models the workflow loads, read from the models (bundled
-    ones: their files' metadata) or from nodes/model_info.py (the big ones)."""
+    ones: their files' metadata) or from nodes/model_info.py and nodes/families (the big ones)."""
     from posenc.checkpoint_files import BUNDLED_DIR, read_header
     from posenc.reference_unet import read_metadata
     info = pack.nodes.model_info
-    family_base = {**info._FAMILY_BASE, **{k: v[1] for k, v in info.DIT_FAMILIES.items() if v[1]}}
+    family_base = {**info._FAMILY_BASE, **{c: f.fixed_base for f in pack.nodes.families.FAMILIES
+                                           for c in f.configs if f.fixed_base}}
     bases = set()
     for node in prompt.values():
         t, inputs = node["class_type"], node["inputs"]

@@ -43,6 +43,11 @@ class Family:
     def auto_base(self, model) -> int:
         raise NotImplementedError
 
+    @property
+    def fixed_base(self) -> int | None:
+        """The auto base in pixels when it does not depend on the checkpoint, else None."""
+        return None
+
     def tokens_per_side(self, model, base: int) -> int:
         raise NotImplementedError
 
@@ -154,6 +159,10 @@ class RopeFamily(Family):
 
     def auto_base(self, model) -> int:
         return self.base(model) if callable(self.base) else int(self.base)
+
+    @property
+    def fixed_base(self) -> int | None:
+        return None if callable(self.base) else int(self.base)
 
     def tokens_per_side(self, model, base: int) -> int:
         from ..model_info import diffusion_model_of

@@ -43,8 +43,10 @@ def sd3_cropped_pos_embed(original, dm, mode: str, L: int):
 
 
 class SD3Family(Family):
+    fixed_base = 1024
+
     def auto_base(self, model) -> int:
-        return 1024
+        return self.fixed_base
 
     def tokens_per_side(self, model, base: int) -> int:
         from ..model_info import diffusion_model_of, latent_downscale
