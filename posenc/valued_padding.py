@@ -46,6 +46,7 @@ import torch.nn.functional as F
 
 from . import valued_padding_triton as fused
 from .boundaries import Boundaries
+from .limits import MAX_PLAN_TABLE_BYTES
 
 log = logging.getLogger(__name__)
 
@@ -130,6 +131,25 @@ def check_merge(merge: str) -> str:
     if merge not in MERGES:
         raise ValueError(f"unknown merge rule {merge!r} (known: {', '.join(MERGES)})")
     return merge
+
+
+def plan_table_bytes(spec: ConvSpec, height: int, width: int) -> int:
+    """Bytes of the dense multiplier table of one conv on an H x W map: kh*kw float64 values per
+    output position (72 per position for a 3x3 conv).  make_plan refuses a table above
+    limits.MAX_PLAN_TABLE_BYTES (docs/reliability.md)."""
+    ho, wo = spec.out_size(height, width)
+    return spec.kh * spec.kw * ho * wo * 8
+
+
+def check_plan_size(spec: ConvSpec, height: int, width: int) -> None:
+    """A ValueError naming the map size when its multiplier table is above the budget."""
+    need = plan_table_bytes(spec, height, width)
+    if need > MAX_PLAN_TABLE_BYTES:
+        raise ValueError(
+            f"valued padding on a {width}x{height} feature map needs a {need / 2**30:.1f} GiB "
+            f"multiplier table for its {spec.kh}x{spec.kw} convs, above the budget of "
+            f"{MAX_PLAN_TABLE_BYTES / 2**30:.0f} GiB (posenc/limits.py MAX_PLAN_TABLE_BYTES, "
+            f"docs/reliability.md): use a smaller size")
 
 
 def tap_multipliers(boundaries: Boundaries, spec: ConvSpec, merge: str = "product") -> torch.Tensor:
@@ -279,6 +299,7 @@ def make_plan(boundaries: Boundaries, spec: ConvSpec, method: str = "auto",
     """
     check_method(method)
     size = (boundaries.height, boundaries.width)
+    check_plan_size(spec, *size)
     maps = tap_multipliers(boundaries, spec, merge)
     nontrivial = [(m != 1).any().item() for m in maps]
     if not any(nontrivial):
