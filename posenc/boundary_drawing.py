@@ -228,8 +228,10 @@ class _Layer:
         self.c.mul_(1 - alpha).add_(rgba[..., :3] * alpha)
         self.a.mul_(1 - alpha).add_(alpha)
 
-    def over(self, background: torch.Tensor) -> torch.Tensor:
-        return (self.c + background * (1 - self.a)).clamp_(0, 1)
+    def over_(self, background: torch.Tensor) -> torch.Tensor:
+        """The layer over `background` (..., H, W, 3), written into `background` (no copy of a
+        batch of pictures) and returned."""
+        return background.mul_(1 - self.a).add_(self.c).clamp_(0, 1)
 
 
 def header_lines(plan: BoundaryPlan, image_size: tuple[int, int] | None = None,
@@ -383,16 +385,39 @@ def render_boundaries(plan: BoundaryPlan, image: torch.Tensor | None = None,
         backgrounds = background.unsqueeze(0)
     else:
         pw, ph = layout.panels[0].width, layout.panels[0].height
-        img = image[..., :3].float()
-        if img.shape[-1] == 1:
-            img = img.expand(*img.shape[:-1], 3)
-        img = img.clamp(0, 1).movedim(-1, 1)
-        resized = F.interpolate(img, size=(ph, pw), mode="bilinear", align_corners=False,
-                                antialias=True).clamp(0, 1).movedim(1, -1)
-        backgrounds = background.unsqueeze(0).repeat(resized.shape[0], 1, 1, 1)
-        for box in layout.panels:
-            backgrounds[:, box.y:box.y + ph, box.x:box.x + pw] = resized
-    return layer.over(backgrounds).contiguous(), layout
+        backgrounds = background.unsqueeze(0).repeat(image.shape[0], 1, 1, 1)
+        for k in range(image.shape[0]):
+            resized = resize_image(image[k], ph, pw)
+            for box in layout.panels:
+                backgrounds[k, box.y:box.y + ph, box.x:box.x + pw] = resized
+    return layer.over_(backgrounds), layout
+
+
+# Rows of the IMAGE converted and resized at a time (resize_image): 16 MiB of float32 RGB.
+STRIP_BYTES = 16 << 20
+
+
+def resize_image(image: torch.Tensor, height: int, width: int) -> torch.Tensor:
+    """One IMAGE (h, w, C) as float32 RGB in [0, 1], resized to (height, width, 3) with
+    antialiased bilinear filtering: the same numbers as one F.interpolate call on the whole image
+    (whose antialiased kernel filters the width first, then the height), in bounded memory.
+
+    The width pass runs on strips of about STRIP_BYTES of rows, so the extra memory is one strip
+    plus the h x width x 3 float32 result of the width pass (96 MiB at h = 16384, width = 512),
+    not a float copy of the whole input (3 GiB at 16384 x 16384)."""
+    h, w = int(image.shape[0]), int(image.shape[1])
+    step = max(1, STRIP_BYTES // (w * 3 * 4))
+    narrow = torch.empty(3, h, width)
+    for y0 in range(0, h, step):
+        strip = image[y0:y0 + step, :, :3].float()
+        if strip.shape[-1] == 1:
+            strip = strip.expand(*strip.shape[:-1], 3)
+        strip = strip.clamp(0, 1).movedim(-1, 0).unsqueeze(0)
+        narrow[:, y0:y0 + step] = F.interpolate(strip, size=(strip.shape[2], width), mode="bilinear",
+                                                align_corners=False, antialias=True)[0]
+    out = F.interpolate(narrow.unsqueeze(0), size=(height, width), mode="bilinear",
+                        align_corners=False, antialias=True)[0]
+    return out.clamp_(0, 1).movedim(0, -1)
 
 
 def _pil_to_array(img: Image.Image):

@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from .boundaries import (AUTO_BOUNDARIES, Boundaries, active_axes, check_boundary_count,
                          nominal_offset, resolve_boundary_count, sigma_key, virtual_boundaries)
 from .sampling_window import PatchTarget, WindowedRuntime, check_step_window, tagged
-from .valued_padding import (ConvPlan, ConvSpec, check_merge, check_method, make_plan,
-                             valued_padding_conv2d)
+from .valued_padding import (ConvPlan, ConvSpec, check_merge, check_method, check_plan_size,
+                             make_plan, valued_padding_conv2d)
 
 
 LAYOUTS = ("progressive", "central")
@@ -142,6 +142,12 @@ class PBCRuntime(WindowedRuntime):
         key = (spec, height, width, method)
         plan = self._plans.get(key)
         if plan is None:
+            try:
+                check_plan_size(spec, height, width)
+            except ValueError as e:
+                raise ValueError(f"{self.label}: the {step.latent_w}x{step.latent_h} latent of this "
+                                 f"sampling is too large for PBC: {e}, or bypass PBC at this "
+                                 "size") from None
             s = self.settings
             rows = step.rows and height >= s.min_size
             cols = step.cols and width >= s.min_size

@@ -46,6 +46,7 @@ import torch.nn.functional as F
 
 from . import valued_padding_triton as fused
 from .boundaries import Boundaries
+from .limits import MAX_PLAN_TABLE_BYTES
 
 log = logging.getLogger(__name__)
 
@@ -132,6 +133,25 @@ def check_merge(merge: str) -> str:
     return merge
 
 
+def plan_table_bytes(spec: ConvSpec, height: int, width: int) -> int:
+    """Bytes of the dense multiplier table of one conv on an H x W map: kh*kw float64 values per
+    output position (72 per position for a 3x3 conv).  make_plan refuses a table above
+    limits.MAX_PLAN_TABLE_BYTES (docs/reliability.md)."""
+    ho, wo = spec.out_size(height, width)
+    return spec.kh * spec.kw * ho * wo * 8
+
+
+def check_plan_size(spec: ConvSpec, height: int, width: int) -> None:
+    """A ValueError naming the map size when its multiplier table is above the budget."""
+    need = plan_table_bytes(spec, height, width)
+    if need > MAX_PLAN_TABLE_BYTES:
+        raise ValueError(
+            f"valued padding on a {width}x{height} feature map needs a {need / 2**30:.1f} GiB "
+            f"multiplier table for its {spec.kh}x{spec.kw} convs, above the budget of "
+            f"{MAX_PLAN_TABLE_BYTES / 2**30:.0f} GiB (posenc/limits.py MAX_PLAN_TABLE_BYTES, "
+            f"docs/reliability.md): use a smaller size")
+
+
 def tap_multipliers(boundaries: Boundaries, spec: ConvSpec, merge: str = "product") -> torch.Tensor:
     """m_d(o) for every tap d (row-major over the kernel) and output o: (kh*kw, Ho, Wo) float64.
 
@@ -144,7 +164,9 @@ def tap_multipliers(boundaries: Boundaries, spec: ConvSpec, merge: str = "produc
     Product with all lambdas > 0 uses the separability of R_n: with r_n(y) = [c_y in rows of R_n]
     and r_n^a(y) = r_n(y) r_n(y+a) (columns likewise), the count of boundaries with c in R_n and q
     outside is sum_n r_n c_n - r_n^a c_n^b, and log m_d is the same sum weighted by log lambda_n.
-    The other cases build the (N, Ho, Wo) crossing indicator per tap and reduce it.
+    The other cases reduce the crossing indicator boundary by boundary.
+
+    Memory: the result plus a few (Ho, Wo) maps, whatever N (one tap, one boundary at a time).
     """
     check_merge(merge)
     b = boundaries
@@ -155,7 +177,7 @@ def tap_multipliers(boundaries: Boundaries, spec: ConvSpec, merge: str = "produc
     cx = torch.arange(wo) * spec.sw
     row_lo, row_hi = list(b.top), [b.height - v for v in b.bottom]
     col_lo, col_hi = list(b.left), [b.width - v for v in b.right]
-    # All taps at once: qy (kh, Ho) and qx (kw, Wo) are the rows / columns the taps read.
+    # qy (kh, Ho) and qx (kw, Wo) are the rows / columns the taps read.
     qy = cy + torch.tensor(spec.row_offsets()).unsqueeze(1)
     qx = cx + torch.tensor(spec.col_offsets()).unsqueeze(1)
     r0 = _inside(row_lo, row_hi, cy)                               # (N, Ho)
@@ -163,18 +185,26 @@ def tap_multipliers(boundaries: Boundaries, spec: ConvSpec, merge: str = "produc
     ra = r0 * _inside(row_lo, row_hi, qy)                          # (kh, N, Ho)
     cb = c0 * _inside(col_lo, col_hi, qx)                          # (kw, N, Wo)
     log_lam = torch.tensor([math.log(v) for v in b.lambdas], dtype=torch.float64).unsqueeze(1)
-    count = r0.T @ c0 - torch.einsum("anh,bnw->abhw", ra, cb)
-    log_m = (r0 * log_lam).T @ c0 - torch.einsum("anh,bnw->abhw", ra * log_lam, cb)
+    ra_log = ra * log_lam
+    count0 = r0.T @ c0                                             # (Ho, Wo)
+    log0 = (r0 * log_lam).T @ c0
     # A tap that reads real zero padding outside the image reads 0 whatever its factor: keep it 1.
     in_y = ((qy >= 0) & (qy < b.height)).to(torch.float64)       # (kh, Ho)
     in_x = ((qx >= 0) & (qx < b.width)).to(torch.float64)        # (kw, Wo)
-    count = count * in_y[:, None, :, None] * in_x[None, :, None, :]
-    maps = torch.where(count > 0.5, log_m.exp(), torch.ones_like(log_m))
+    maps = torch.empty(spec.kh, spec.kw, ho, wo, dtype=torch.float64)
+    for i in range(spec.kh):     # one tap row at a time: kw maps of temporaries
+        m = maps[i]
+        torch.sub(log0, torch.einsum("nh,bnw->bhw", ra_log[i], cb), out=m).exp_()
+        count = torch.einsum("nh,bnw->bhw", ra[i], cb).neg_().add_(count0)
+        count.mul_(in_y[i].view(1, -1, 1)).mul_(in_x.unsqueeze(1))
+        m.masked_fill_(count <= 0.5, 1.0)
+        del count
     return maps.reshape(spec.kh * spec.kw, ho, wo)
 
 
 def _tap_multipliers_by_boundary(b: Boundaries, spec: ConvSpec, merge: str) -> torch.Tensor:
-    """tap_multipliers with an explicit crossing indicator per boundary (any lambda >= 0)."""
+    """tap_multipliers with an explicit crossing indicator per boundary (any lambda >= 0),
+    reduced one boundary at a time so that no (N, Ho, Wo) stack is built."""
     ho, wo = spec.out_size(b.height, b.width)
     cy = torch.arange(ho) * spec.sh
     cx = torch.arange(wo) * spec.sw
@@ -182,19 +212,25 @@ def _tap_multipliers_by_boundary(b: Boundaries, spec: ConvSpec, merge: str) -> t
     col_lo, col_hi = list(b.left), [b.width - v for v in b.right]
     r0 = _inside(row_lo, row_hi, cy)                               # (N, Ho)
     c0 = _inside(col_lo, col_hi, cx)                               # (N, Wo)
-    lam = torch.tensor(b.lambdas, dtype=torch.float64).view(-1, 1, 1)
-    maps = []
-    for a in spec.row_offsets():
+    maps = torch.ones(spec.kh, spec.kw, ho, wo, dtype=torch.float64)
+    crossed = torch.empty(ho, wo, dtype=torch.float64)
+    for i, a in enumerate(spec.row_offsets()):
         ra = r0 * _inside(row_lo, row_hi, cy + a)
         in_y = ((cy + a >= 0) & (cy + a < b.height)).to(torch.float64)
-        for bb in spec.col_offsets():
+        for j, bb in enumerate(spec.col_offsets()):
             cb = c0 * _inside(col_lo, col_hi, cx + bb)
             in_x = ((cx + bb >= 0) & (cx + bb < b.width)).to(torch.float64)
-            crossed = (r0.unsqueeze(2) * c0.unsqueeze(1) - ra.unsqueeze(2) * cb.unsqueeze(1)) \
-                * torch.outer(in_y, in_x)                          # (N, Ho, Wo) in {0, 1}
-            per = torch.where(crossed > 0.5, lam, torch.ones_like(lam))
-            maps.append(per.prod(0) if merge == "product" else per.min(0).values)
-    return torch.stack(maps)
+            m = maps[i, j]
+            for n, lam in enumerate(b.lambdas):
+                # crossed: centre inside R_n, tap outside it, tap not in the real zero padding
+                torch.outer(r0[n], c0[n], out=crossed).sub_(torch.outer(ra[n], cb[n]))
+                crossed.mul_(in_y.unsqueeze(1)).mul_(in_x)
+                hit = crossed > 0.5
+                if merge == "product":
+                    m[hit] *= lam
+                else:
+                    m.masked_fill_(hit & (m > lam), lam)
+    return maps.reshape(spec.kh * spec.kw, ho, wo)
 
 
 @dataclass
@@ -263,6 +299,7 @@ def make_plan(boundaries: Boundaries, spec: ConvSpec, method: str = "auto",
     """
     check_method(method)
     size = (boundaries.height, boundaries.width)
+    check_plan_size(spec, *size)
     maps = tap_multipliers(boundaries, spec, merge)
     nontrivial = [(m != 1).any().item() for m in maps]
     if not any(nontrivial):
@@ -278,16 +315,16 @@ def make_plan(boundaries: Boundaries, spec: ConvSpec, method: str = "auto",
     # Their counts price the strip form first; its index tensors are built only if it is chosen.
     row_sets = {i: torch.nonzero((m[i, cj] != 1).any(dim=1)).flatten() for i in range(kh) if i != ci}
     col_sets = {j: torch.nonzero((m[ci, j] != 1).any(dim=0)).flatten() for j in range(kw) if j != cj}
-    row_scales = {i: m[i, cj] - 1 for i in row_sets if len(row_sets[i])}
-    col_scales = {j: m[ci, j] - 1 for j in col_sets if len(col_sets[j])}
+    # The factors minus 1 only on those rows (columns; corners: on Y_a x X_b), not on the whole
+    # map: a small map has a boundary on most rows, but a large one on few, and these stay small.
+    row_scales = {i: m[i, cj][row_sets[i]] - 1 for i in row_sets if len(row_sets[i])}
+    col_scales = {j: m[ci, j][:, col_sets[j]] - 1 for j in col_sets if len(col_sets[j])}
     corner_scales = {}
     for i in row_scales:
         for j in col_scales:
             # e_ab is 0 off Y_a x X_b except where the tap reads the real zero padding (Z_ab = 0)
-            e = torch.zeros_like(m[i, j])
             on = (row_sets[i].unsqueeze(1), col_sets[j].unsqueeze(0))
-            e[on] = (m[i, j] - m[i, cj] - m[ci, j] + 1)[on]
-            corner_scales[(i, j)] = e
+            corner_scales[(i, j)] = m[i, j][on] - m[i, cj][on] - m[ci, j][on] + 1
     corrected_taps = (kw * sum(int(torch.count_nonzero(v)) for v in row_scales.values())
                       + kh * sum(int(torch.count_nonzero(v)) for v in col_scales.values())
                       + sum(int(torch.count_nonzero(v)) for v in corner_scales.values()))
@@ -304,22 +341,22 @@ def make_plan(boundaries: Boundaries, spec: ConvSpec, method: str = "auto",
     taps_h = torch.arange(kh) * spec.dh
     row_offsets, col_offsets = spec.row_offsets(), spec.col_offsets()
     for i, scale in row_scales.items():
-        y, x = torch.nonzero(scale, as_tuple=True)
-        r = torch.searchsorted(row_sets[i], y)                          # row within the gather
+        r, x = torch.nonzero(scale, as_tuple=True)                      # r: row within the gather
+        y = row_sets[i][r]
         nbr = (r * (boundaries.width + 2 * spec.pw) + x * spec.sw).unsqueeze(1) + taps_w.unsqueeze(0)
-        rows.append((i, row_sets[i] * spec.sh + row_offsets[i], nbr.flatten(), y * wo + x, scale[y, x]))
+        rows.append((i, row_sets[i] * spec.sh + row_offsets[i], nbr.flatten(), y * wo + x, scale[r, x]))
     for j, scale in col_scales.items():
-        y, x = torch.nonzero(scale, as_tuple=True)
-        c = torch.searchsorted(col_sets[j], x)
+        y, c = torch.nonzero(scale, as_tuple=True)                      # c: column within the gather
+        x = col_sets[j][c]
         ncol = len(col_sets[j])
         nbr = ((y * spec.sh).unsqueeze(1) + taps_h.unsqueeze(0)) * ncol + c.unsqueeze(1)
-        cols.append((j, col_sets[j] * spec.sw + col_offsets[j], nbr.flatten(), y * wo + x, scale[y, x]))
+        cols.append((j, col_sets[j] * spec.sw + col_offsets[j], nbr.flatten(), y * wo + x, scale[y, c]))
     for (i, j), e in corner_scales.items():
-        y, x = torch.nonzero(e, as_tuple=True)
-        if len(y):   # the tap, read from the padded row gather of tap row i
-            r = torch.searchsorted(row_sets[i], y)
+        r, c = torch.nonzero(e, as_tuple=True)
+        if len(r):   # the tap, read from the padded row gather of tap row i
+            y, x = row_sets[i][r], col_sets[j][c]
             flat_in = r * (boundaries.width + 2 * spec.pw) + x * spec.sw + col_offsets[j] + spec.pw
-            corners.append((i, j, flat_in, y * wo + x, e[y, x]))
+            corners.append((i, j, flat_in, y * wo + x, e[r, c]))
     return ConvPlan("strips", spec, size, boundaries, rows=rows, cols=cols, corners=corners, cost=cost,
                     fused=use_fused, multipliers=table)
 

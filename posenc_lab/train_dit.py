@@ -204,6 +204,35 @@ def _dist_env():
     return world, int(os.environ.get("RANK", "0")), int(os.environ.get("LOCAL_RANK", "0"))
 
 
+# The process group must die in dist.destroy_process_group(), while Python is fully alive.  If
+# anything still holds it there, it is destroyed during interpreter shutdown instead, and gloo's
+# worker threads can then need the GIL of a finalizing interpreter: the thread is ended inside
+# C++ code and the process aborts ("terminate called without an active exception", SIGABRT: how
+# tests/test_train_dit.py::test_torchrun_two_process_gloo used to fail at random).  Two holders:
+# * constructing DistributedDataParallel imports torch._dynamo, which imports modules (e.g.
+#   torch.distributed.nn.functional) whose functions take ``group=group.WORLD`` as a default
+#   argument: imported after init_process_group, those defaults keep the group forever.
+#   Imported before it, they are None.
+# * the DistributedDataParallel wrapper itself is in a reference cycle: freed only by gc.
+
+def _init_distributed(backend: str) -> None:
+    import torch.distributed as dist
+    if not dist.is_initialized():
+        import torch._dynamo  # noqa: F401  (first: see above)
+        dist.init_process_group(backend)
+
+
+def _end_distributed() -> None:
+    """Destroy the process group once every rank is here; the caller has dropped its
+    DistributedDataParallel wrapper (collected here)."""
+    import gc
+
+    import torch.distributed as dist
+    gc.collect()
+    dist.barrier()
+    dist.destroy_process_group()
+
+
 def build_model(cfg: TrainConfig, in_channels: int, num_classes: int):
     if cfg.init:
         sd, meta = read_state_dict(cfg.init)
@@ -355,9 +384,7 @@ def train(cfg: TrainConfig, data, log=print):
     distributed = world > 1
     device = torch.device(cfg.device)
     if distributed:
-        import torch.distributed as dist
-        if not dist.is_initialized():
-            dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+        _init_distributed("nccl" if device.type == "cuda" else "gloo")
         if device.type == "cuda":
             device = torch.device("cuda", local_rank)
             torch.cuda.set_device(device)
@@ -483,12 +510,15 @@ def train(cfg: TrainConfig, data, log=print):
     if bar is not None:
         bar.close()
     elapsed = time.time() - t0
+    del net                # the DDP wrapper holds the process group (_end_distributed)
     if end < cfg.steps:
         if rank == 0 and cfg.out:
             save_checkpoint(ema, cfg.out, checkpoint_metadata(ema, cfg, record(end)))
             save_state(end)
             log(f"train-dit: stopped after step {end} of {cfg.steps} ({elapsed:.1f}s); resume "
                 f"with --resume")
+        if distributed:
+            _end_distributed()
         return ema, {"steps_done": end, "world_size": world, "seconds": round(elapsed, 2)}
     if distributed:
         import torch.distributed as dist
@@ -506,9 +536,7 @@ def train(cfg: TrainConfig, data, log=print):
         log(f"train-dit: {cfg.steps} steps x {cfg.batch_size} x {world} process(es) in "
             f"{elapsed:.1f}s, loss {info['mean_loss_last_50']:.4f}; wrote {cfg.out}")
     if distributed:
-        import torch.distributed as dist
-        dist.barrier()
-        dist.destroy_process_group()
+        _end_distributed()
     return ema, info
 
 

@@ -1,6 +1,7 @@
 """RPE-2D training (posenc_lab/train_dit.py): data, augmentation, positions, metadata, torchrun."""
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -125,20 +126,62 @@ def test_bad_training_settings(tmp_path):
         train_dit.train(tiny(out=""), str(tmp_path))
 
 
-def test_torchrun_two_process_gloo(tmp_path):
-    """Data-parallel training with 2 CPU processes on gloo (torchrun); replicas must agree."""
+# Runs train_dit's command line under torchrun, as `python -m posenc_lab.train_dit` would, then
+# says how many references to the default process group are left once train() has destroyed it
+# (or that it did not): any holder makes Python destroy the group, and stop gloo's threads, during
+# interpreter shutdown, where gloo can abort the process (posenc_lab/train_dit.py).
+TORCHRUN_DRIVER = r"""
+import os
+import sys
+import torch.distributed as dist
+from posenc_lab import train_dit
+
+destroyed = []
+destroy = dist.destroy_process_group
+
+
+def destroy_and_keep_a_handle(*args, **kwargs):
+    destroyed.append(dist.group.WORLD)
+    destroy(*args, **kwargs)
+
+
+dist.destroy_process_group = destroy_and_keep_a_handle
+rc = train_dit.main(sys.argv[1:])
+state = (f"references left: {sys.getrefcount(destroyed[0]) - 2}" if destroyed else
+         "not destroyed")
+sys.stdout.flush()
+os.write(1, f"rank {os.environ['RANK']}: process group {state}\n".encode())  # one write
+sys.exit(rc)
+"""
+
+
+@pytest.mark.parametrize("stop_after", [0, 2])
+def test_torchrun_two_process_gloo(tmp_path, stop_after):
+    """Data-parallel training with 2 CPU processes on gloo (torchrun); replicas must agree, and
+    the process group must be freed by destroy_process_group, not at interpreter shutdown (the
+    cause of the SIGABRT this test used to hit at random): checked by count, not by luck.  Also
+    when a run stops early (--stop-after), which used to end without destroying the group."""
     data = make_folder(tmp_path / "lat", n_files=1, per_file=4)
     out = str(tmp_path / "ddp.safetensors")
+    driver = tmp_path / "driver.py"
+    driver.write_text(TORCHRUN_DRIVER)
     env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=ROOT)
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-           "-m", "posenc_lab.train_dit", "--data", data, "--out", out, "--grid", "4", "--max-positions",
+           str(driver), "--data", data, "--out", out, "--grid", "4", "--max-positions",
            "8", "--hidden-size", "32", "--depth", "1", "--num-heads", "2", "--steps", "4",
            "--batch-size", "2", "--no-progress"]
+    if stop_after:
+        cmd += ["--stop-after", str(stop_after), "--save-every", "2"]
     res = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
     assert res.returncode == 0, res.stderr[-3000:]
     train = json.loads(meta_of(out)["posenc.train"])
-    assert train["world_size"] == 2 and train["global_batch"] == 4 and train["steps_done"] == 4
+    assert train["world_size"] == 2 and train["steps_done"] == (stop_after or 4)
+    if not stop_after:
+        assert train["global_batch"] == 4
     assert "diverged" not in res.stderr
+    left = sorted(re.findall(r"rank (\d): process group (references left: \d+|not destroyed)",
+                             res.stdout))
+    assert left == [("0", "references left: 0"), ("1", "references left: 0")], res.stdout[-2000:]
 
 
 def test_resume_continues_exactly_where_a_stopped_run_left_off(tmp_path):
