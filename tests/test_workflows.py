@@ -323,6 +323,52 @@ def test_core_node_record_covers_the_workflows(specs, pack):
     assert CORE["comfyui_version"]
 
 
+# The folders ComfyUI's loaders read their files from (folder_paths names; RPE2DDiTLoader's come
+# from the pack).  The frontend names a missing model file with its node's properties.models entry
+# (name, directory, url): 1.27's Missing Models dialog lists only files that have one, 1.49 and
+# 1.58 list the others as "Unknown", without a folder or a download.
+LOADER_FOLDERS = {"CheckpointLoaderSimple": ("checkpoints",), "VAELoader": ("vae",),
+                  "UNETLoader": ("diffusion_models",), "DualCLIPLoader": ("text_encoders",),
+                  "TripleCLIPLoader": ("text_encoders",)}
+
+
+def undeclared_models(wf: dict, specs: dict, pack) -> list[str]:
+    """Model files the workflow's loaders name that the pack does not ship and that have no
+    properties.models entry with the file's name, a folder the loader reads and an https url."""
+    folders = {**LOADER_FOLDERS, "RPE2DDiTLoader": tuple(pack.nodes.rpe2d_loader.FOLDERS)}
+    out = []
+    for n in wf["nodes"]:
+        if n["type"] in FRONTEND_ONLY:
+            continue
+        declared = {m.get("name"): m for m in n.get("properties", {}).get("models", [])}
+        for slot, value in zip(widget_slots(specs[n["type"]]), n.get("widgets_values") or []):
+            if slot is None or (n["type"], slot[0]) not in MODEL_FILE_INPUTS:
+                continue
+            if value in combo_options(slot[1], slot[2]):   # ships with the pack (posenc-bundled/...)
+                continue
+            m = declared.get(value)
+            if not m or m.get("directory") not in folders[n["type"]] \
+                    or not str(m.get("url", "")).startswith("https://"):
+                out.append(f"node {n['id']} ({n['type']}): {slot[0]} = {value!r} declared as {m}")
+    return out
+
+
+@pytest.mark.parametrize("path", WORKFLOWS, ids=lambda p: p.stem)
+def test_every_model_file_is_named_for_the_missing_models_dialog(path, specs, pack):
+    assert undeclared_models(_load(path), specs, pack) == []
+
+
+def test_model_declaration_check_can_fail(specs, pack):
+    wf = _load(ROOT / "example_workflows" / "08 GPU, DiT XL2 256 at 512, position modes.json")
+    loader = next(n for n in wf["nodes"] if n["type"] == "RPE2DDiTLoader")
+    loader["properties"]["models"] = [dict(m, directory="vae") for m in loader["properties"].get("models", [])]
+    assert any("RPE2DDiTLoader" in p for p in undeclared_models(wf, specs, pack))
+    del loader["properties"]["models"]
+    assert any("DiT-XL-2-256x256.pt" in p for p in undeclared_models(wf, specs, pack))
+    tiny = _load(ROOT / "example_workflows" / "02 CPU, tiny DiTs at 2x, vanilla vs RPE2D.json")
+    assert undeclared_models(tiny, specs, pack) == [], "the bundled tiny DiTs need no entry"
+
+
 @pytest.mark.parametrize("path", WORKFLOWS, ids=lambda p: p.stem)
 def test_thumbnail_only_where_rendered(path):
     """ComfyUI shows <name>.jpg beside a custom node's workflow as its thumbnail; the CPU
