@@ -10,6 +10,7 @@ CPU workflows in real ComfyUI.
 from __future__ import annotations
 
 import copy
+import importlib.util
 import json
 import math
 import re
@@ -25,13 +26,14 @@ ROOT = Path(__file__).resolve().parents[1]
 WORKFLOWS = sorted((ROOT / "example_workflows").glob("*.json"))
 CORE = json.loads((ROOT / "tests" / "fixtures" / "core_nodes.json").read_text())
 PROMPTS = json.loads((ROOT / "tests" / "fixtures" / "workflow_prompts.json").read_text())["prompts"]
-# Workflows that run on a CPU with what the pack ships; only they may carry a thumbnail, rendered
-# from a real run (POSENC_RENDER_THUMBNAILS=1 with tests/host/test_host_workflows.py).
+# Workflows that run on a CPU with what the pack ships; their thumbnails are pictures of their real
+# output (POSENC_RENDER_THUMBNAILS=1 with tests/host/test_host_workflows.py); the others' are
+# diagrams of the graph (tools/make_diagrams.py).
 REFERENCE = "01 CPU, reference UNet at 4x, direct vs PBC vs redilation"
 CPU_WORKFLOWS = {REFERENCE, "02 CPU, tiny DiTs at 2x, vanilla vs RPE2D",
                  "04 CPU, reference UNet hires fix at 2x, with and without PBC",
                  "03 CPU, Boundary Visualizer, where PBC puts its boundaries"}
-THUMBNAILED = CPU_WORKFLOWS
+RENDERED = CPU_WORKFLOWS
 # Combo inputs whose choices are the user's model files: any file name is valid there.
 MODEL_FILE_INPUTS = {("CheckpointLoaderSimple", "ckpt_name"), ("VAELoader", "vae_name"),
                      ("RPE2DDiTLoader", "dit_name"), ("UNETLoader", "unet_name"),
@@ -179,7 +181,7 @@ def _load(path):
 
 def test_there_are_workflows():
     names = {p.stem for p in WORKFLOWS}
-    assert CPU_WORKFLOWS <= names and THUMBNAILED <= CPU_WORKFLOWS
+    assert CPU_WORKFLOWS <= names and RENDERED <= CPU_WORKFLOWS
     assert set(POSITION_MODE_WORKFLOWS) <= names
     assert len(names) >= 9
 
@@ -369,19 +371,50 @@ def test_model_declaration_check_can_fail(specs, pack):
     assert undeclared_models(tiny, specs, pack) == [], "the bundled tiny DiTs need no entry"
 
 
+def _diagrams():
+    spec = importlib.util.spec_from_file_location("make_diagrams", ROOT / "tools" / "make_diagrams.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
 @pytest.mark.parametrize("path", WORKFLOWS, ids=lambda p: p.stem)
-def test_thumbnail_only_where_rendered(path):
-    """ComfyUI shows <name>.jpg beside a custom node's workflow as its thumbnail; the CPU
-    workflows have one rendered from a real run, the ones needing big weights have none."""
+def test_every_workflow_has_a_thumbnail(path):
+    """ComfyUI shows <name>.jpg beside a custom node's workflow as its card's picture under Browse
+    Templates (without one: a blank card and a 404).  The CPU workflows' is a picture of their real
+    output; the GPU ones' a diagram of the graph that says so, never a made-up output, drawn
+    (tools/make_diagrams.py) from the graph the workflow has now."""
     from PIL import Image
     thumb = path.with_suffix(".jpg")
-    if path.stem not in THUMBNAILED:
-        assert path.stem in CPU_WORKFLOWS or not thumb.exists(), "no thumbnail without a real run"
-        return
     assert thumb.is_file(), f"missing thumbnail {thumb.name}"
     assert thumb.stat().st_size < 300_000
     with Image.open(thumb) as im:
         assert im.format == "JPEG" and min(im.size) >= 64
+        comment = im.info.get("comment", b"").decode(errors="replace")
+    if path.stem in RENDERED:
+        assert not comment.startswith("posenc diagram"), "a CPU workflow shows its real output"
+    else:
+        assert _diagrams().stale(path) is None
+
+
+def test_stale_diagram_is_caught():
+    path = ROOT / "example_workflows" / "08 GPU, DiT XL2 256 at 512, position modes.json"
+    diagrams = _diagrams()
+    wf = _load(path)
+    assert diagrams.stale(path, wf) is None
+    moved = copy.deepcopy(wf)   # positions alone do not change the drawing
+    for n in moved["nodes"]:
+        n["pos"] = [n["pos"][0] + 37, n["pos"][1] - 11]
+    for g in moved["groups"]:
+        g["bounding"] = [g["bounding"][0] + 37, g["bounding"][1] - 11, *g["bounding"][2:]]
+    assert diagrams.stale(path, moved) is None
+    for edit in (lambda w: w["links"].pop(),
+                 lambda w: next(n for n in w["nodes"] if n["type"] == "KSampler").__setitem__("title", "x"),
+                 lambda w: w["groups"][0].__setitem__("title", "other")):
+        changed = copy.deepcopy(wf)
+        edit(changed)
+        assert "drawn from another graph" in diagrams.stale(path, changed)
+    assert "missing" in diagrams.stale(path.with_name("99 GPU, none.json"), wf)
 
 
 # The checks must be able to fail: broken copies of a real workflow.
