@@ -137,7 +137,8 @@ def _view_problems(wf: dict, files_only: bool = False) -> list[str]:
 
 
 def title_width(title: str) -> float:
-    """About how wide a node must be for its title (frontends widen narrower nodes to it on load):
-    the title bar's padding plus 7.2 px a character of 14 px text (measured on 1.49 and 1.58:
-    "VAE Decode: hires fix + PBC N=31" became 266 wide)."""
-    return TITLE_H + 10 + 7.2 * len(title)
+    """About how wide a node must be for its title (frontends widen narrower nodes to it on load,
+    or cut the title short): the title bar's padding plus 8 px a character of 14 px text (measured
+    with the frontends' fonts in Chromium: from 6.6 px for "DiT Position Mode: interpolate" to 7.9 px
+    for "EmptyChromaRadianceLatentImage")."""
+    return TITLE_H + 10 + 8.0 * len(title)

@@ -217,7 +217,7 @@ def _sampler(g, pos, steps, cfg, seed=0, sampler="ddim", scheduler="ddim_uniform
 
 # One sample row: KSampler, VAE Decode, Save Image side by side (x offsets from the row's x).  The
 # Save Image node grows by its picture (about 220) once run: the row below starts further down.
-KS_WIDTH, DECODE_WIDTH, SAVE_WIDTH = 280, 240, 250
+KS_WIDTH, DECODE_WIDTH, SAVE_WIDTH = 280, 250, 250
 ROW_DECODE, ROW_SAVE = KS_WIDTH + 20, KS_WIDTH + DECODE_WIDTH + 40
 ROW_WIDTH = ROW_SAVE + SAVE_WIDTH
 ROW_PITCH = 390          # rows of a comparison, top to bottom (KSampler is about 310 high)
@@ -535,18 +535,18 @@ def dit_xl_512(oi):
         "modes (linspace, random) need a checkpoint trained with RPE-2D on enough positions (python -m "
         "posenc_lab.train_dit); with this one they stop with an error saying so.\n\n"
         f"Class {label_index} (golden retriever), cfg {cfg:g}, {steps} DDIM steps, same seed."),
-        width=340, height=330)
-    vae = g.add("VAELoader", (0, 380), {"vae_name": SD_VAE["name"]}, models=[SD_VAE], width=340)
-    latent = g.add("EmptyLatentImage", (0, 510), {"width": size, "height": size, "batch_size": 1}, width=340)
+        width=320, height=330)
+    vae = g.add("VAELoader", (0, 380), {"vae_name": SD_VAE["name"]}, models=[SD_VAE], width=320)
+    latent = g.add("EmptyLatentImage", (0, 510), {"width": size, "height": size, "batch_size": 1}, width=320)
     loader = g.add("RPE2DDiTLoader", (0, 700), {"dit_name": "DiT-XL-2-256x256.pt", "position_mode": "auto",
-                                                "position_seed": 0}, width=340)
-    label = g.add("DiTClassLabel", (0, 890), {"class_label": label_index}, width=340)
+                                                "position_seed": 0}, width=320)
+    label = g.add("DiTClassLabel", (0, 890), {"class_label": label_index}, width=320)
     g.link(loader, 0, label, "model")
     titles = ("first (extrapolation)", "interpolate (PI)", "ntk (NTK-aware)")
-    decoded = _dit_rows(g, 380, 40, titles, lambda i, y: (
-        _mode_row(g, 380, y, loader, modes[i], modes[i], label, (label, 1), latent, (vae, 0), steps, cfg,
+    decoded = _dit_rows(g, 360, 40, titles, lambda i, y: (
+        _mode_row(g, 360, y, loader, modes[i], modes[i], label, (label, 1), latent, (vae, 0), steps, cfg,
                   f"posenc/dit_xl_512_{modes[i]}")))
-    _side_by_side(g, 380 + DIT_ROW_WIDTH + 50, 40, decoded, list(modes),
+    _side_by_side(g, 360 + DIT_ROW_WIDTH + 50, 40, decoded, list(modes),
                   "posenc/dit_xl_512_side_by_side", spacing=16)
     return g
 
@@ -568,8 +568,8 @@ GRID_MODES = ("first", "interpolate", "ntk", "yarn")
 # A 2x2 comparison: each cell a group with DiT Position Mode above VAE Decode, KSampler to their right.
 # Left of it two columns of loaders and conditioning, and under them the pictures stitched 2x2; the
 # note under the grid (the graph stays compact enough for a fitted view with text: workflow_views).
-CELL_W, CELL_H = 600, 430        # group size; cells CELL_W + 20 apart across, CELL_H + 20 down
-PM_W, KS_X, KS_W = 260, 300, 280
+CELL_W, CELL_H = 620, 430        # group size; cells CELL_W + 20 apart across, CELL_H + 20 down
+PM_W, KS_X, KS_W = 280, 320, 280
 LEFT_W = 270                     # the two columns of loaders and conditioning left of the grid
 GRID_X = 2 * LEFT_W + 70         # where the grid starts
 
