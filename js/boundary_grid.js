@@ -3,17 +3,19 @@
 //
 // * Geometry: ./boundaries.js, the twin of posenc/boundaries.py (held together by a fixture).
 // * Classic LiteGraph canvas: node.addDOMWidget; the frontend positions the element over the node.
-// * Vue node renderer: frontends that mount DOM widgets in Vue nodes do so with the same element;
-//   the 1.27 line (ComfyUI 0.3.64, frontend 1.27.10) does not mount custom DOM widgets in Vue
-//   nodes (its DOM-widget layer is rendered only while Vue nodes are off), so when the element is
-//   not in the page but the Vue node of this node is, we append it to that node's body.  The Vue
-//   element is found by graph and id (./vue_mount.js): ids repeat across subgraphs and tabs.
+// * Vue node renderer ("Nodes 2.0"): frontends 1.49.6 and 1.58.1 mount the same DOM widget in the
+//   Vue node themselves (their WidgetDOM component).  The 1.27 line (ComfyUI 0.3.64, frontend
+//   1.27.10) does not mount custom DOM widgets in Vue nodes (its DOM-widget layer is rendered only
+//   while Vue nodes are off), so where the frontend has not mounted the element but this node's Vue
+//   element is on the page, the grid appends itself to that node's body: a fallback that turns
+//   itself off once the frontend is seen doing the mount.  The Vue element is found by graph and id
+//   (./vue_mount.js): ids repeat across subgraphs and tabs.
 // * Nothing is serialized: the widget has serialize: false (no entry in widgets_values, nothing in
 //   the prompt).  The patcher's preview size lives in node.properties.pbc_preview_width/height.
 // * No innerHTML: every text is canvas fillText or textContent.
 import { app } from "../../scripts/app.js";
 import { MAX_BOUNDARIES, planBoundaries } from "./boundaries.js";
-import { isVueElementOf, vueElementOf } from "./vue_mount.js";
+import { isVueElementOf, mountedByFrontend, vueElementOf } from "./vue_mount.js";
 
 const WIDGET_NAME = "pbc_boundary_grid";
 const TARGETS = { BoundaryVisualizer: "visualizer", PBCModelPatcher: "patcher" };
@@ -33,6 +35,8 @@ const PRESETS = [
 // linked (through any chain of MODEL -> MODEL nodes such as LoRA or FreeU).
 const LOADER_PRESETS = { ReferenceModelLoader: "ref" };
 const POLL_MS = 400;
+// Set once the frontend has been seen mounting a grid in a Vue node itself (see attachGrid).
+let frontendMountsVueWidgets = false;
 
 const STRONG = [255, 41, 26];      // lambda -> 0 (edge): opaque red, as posenc/boundary_drawing.py
 const WEAK = [255, 237, 140];      // lambda -> 1 (centre): faint yellow
@@ -61,16 +65,33 @@ function toInt(v) {
   return Number.isFinite(n) ? Math.trunc(n) : NaN;
 }
 
+/** Index of the node's input socket named `name`, or -1. */
+function inputSlot(node, name) {
+  return node.inputs?.findIndex((i) => i.name === name) ?? -1;
+}
+
+/** The node linked into `node`'s input socket `slot`, or null.  Through the graph API
+ * (isInputConnected, getInputNode: LiteGraph has had both all along), not the socket's `link`
+ * field, which frontend 1.58 reports as deprecated (links live in the graph's link store). */
+export function linkedNode(node, slot) {
+  if (slot < 0 || !node?.graph || typeof node.getInputNode !== "function") return null;
+  if (typeof node.isInputConnected === "function" && !node.isInputConnected(slot)) return null;
+  return node.getInputNode(slot) ?? null;
+}
+
+/** Whether the node's input socket `name` is linked. */
+function isLinked(node, name) {
+  const slot = inputSlot(node, name);
+  if (slot < 0 || !node.graph) return false;
+  return typeof node.isInputConnected === "function" ? node.isInputConnected(slot) : linkedNode(node, slot) !== null;
+}
+
 /** The preset of the loader feeding the node's `model` input (followed upstream through nodes
  * that take and give a MODEL), with the loader's title; null when not linked or not known. */
 export function connectedModel(node) {
   let current = node;
   for (let hops = 0; hops < 16 && current; hops++) {
-    const input = current.inputs?.find((i) => i.name === "model" && i.link != null);
-    if (!input) return null;
-    const graph = current.graph;
-    const link = graph?.links?.get?.(input.link) ?? graph?.links?.[input.link];
-    const origin = link && graph.getNodeById?.(link.origin_id);
+    const origin = linkedNode(current, inputSlot(current, "model"));
     if (!origin) return null;
     const presetId = LOADER_PRESETS[origin.comfyClass ?? origin.type];
     if (presetId) return { preset: PRESETS.find((p) => p.id === presetId), loader: origin.title || origin.type };
@@ -84,7 +105,7 @@ function readParams(node, kind) {
   const baseWidget = toInt(widgetValue(node, "base_resolution", 0));
   const notes = [];
   const linked = connectedModel(node);
-  const hasModel = node.inputs?.some((i) => i.name === "model" && i.link != null);
+  const hasModel = isLinked(node, "model");
   const chosen = PRESETS.find((p) => p.base === toInt(node.properties?.pbc_preview_base ?? ASSUMED_BASE)
     && p.levels === toInt(node.properties?.pbc_preview_levels ?? DEFAULT_LEVELS)
     && p.downscale === toInt(node.properties?.pbc_preview_downscale ?? 8));
@@ -263,7 +284,8 @@ function attachGrid(node, kind) {
   const root = document.createElement("div");
   root.className = "pbc-grid-root";
   root.dataset.pbcKind = kind;
-  const state = { plan: null, params: null, error: null, layout: null, signature: "", draws: 0 };
+  // mount: who put the element in the page ("frontend, canvas", "frontend, Vue node", "vue-fallback")
+  const state = { plan: null, params: null, error: null, layout: null, signature: "", draws: 0, mount: null };
 
   let inputs = null;
   if (kind === "patcher") {
@@ -398,18 +420,34 @@ function attachGrid(node, kind) {
     }
   }, 0);
 
-  // Vue renderer of the 1.27 line: it does not mount custom DOM widgets, so mount ours in the body
-  // of this node's Vue element.  (Frontends that do mount it leave root connected: nothing to do.)
+  // Vue nodes.  Frontends with a DOM-widget component for Vue nodes (1.49.6 and 1.58.1, tested)
+  // mount widget.element in the node themselves: nothing for the pack to do.  The 1.27 line
+  // (ComfyUI 0.3.64's frontend 1.27.10) does not, so there the grid appends itself to the body of
+  // its node's Vue element.  Decided by what the page does, not by version: the fallback waits one
+  // poll after the node's Vue element appears, and once any grid has been seen mounted in a Vue
+  // node by the frontend (or moved there from the fallback's place), the fallback is off for the
+  // page.  Remove this (and ./vue_mount.js) when the 1.27 line is no longer supported.
+  let vuePolls = 0;
+  let fallbackParent = null;
   const mountInVueNode = () => {
-    if (root.isConnected) return;
+    if (frontendMountsVueWidgets || root.isConnected) {
+      vuePolls = 0;
+      return;
+    }
     // By graph and id, not id alone: a node inside a subgraph (also one of a workflow tab that was
     // switched away from, which stays alive) may share its id with a node on screen.
     const vueNode = vueElementOf(node, app.graph, app.canvas?.graph, document);
-    if (!vueNode) return;
+    if (!vueNode) {
+      vuePolls = 0;
+      return;
+    }
+    if (vuePolls++ < 1) return;         // the frontend's own mount comes with the Vue node
     const body = vueNode.querySelector(`[data-testid="node-body-${CSS.escape(String(node.id))}"]`) || vueNode;
     root.style.height = `${MIN_HEIGHT}px`;
     root.dataset.pbcMount = "vue-fallback";
     body.appendChild(root);
+    fallbackParent = body;
+    state.mount = "vue-fallback";
     schedule();
   };
 
@@ -421,11 +459,16 @@ function attachGrid(node, kind) {
       const holder = root.parentElement?.closest(".lg-node");
       // in a Vue element that no longer stands for this node (its graph or id changed): leave it
       if (holder && !isVueElementOf(holder, node, app.graph)) root.remove();
-      if (!holder || !root.isConnected) {
+      if (root.isConnected && root.parentElement !== fallbackParent) frontendMountsVueWidgets = true;
+      if (!holder || !root.isConnected || frontendMountsVueWidgets) {
         root.style.height = "";
         delete root.dataset.pbcMount;
+        fallbackParent = null;
       }
     }
+    if (mountedByFrontend(root)) frontendMountsVueWidgets = true;
+    state.mount = !root.isConnected ? null : root.dataset.pbcMount === "vue-fallback" ? "vue-fallback"
+      : root.closest(".lg-node") ? "frontend, Vue node" : "frontend, canvas";
     mountInVueNode();
     if (signature() !== state.signature) schedule();
   }, POLL_MS);

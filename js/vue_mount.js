@@ -1,9 +1,11 @@
 // Which Vue node element the boundary grid (./boundary_grid.js) may put itself in.  A pure module
 // (no ComfyUI imports), tested by node --test (js/tests/vue_mount.test.mjs).
 //
-// The Vue node renderer of the 1.27 frontend line (ComfyUI 0.3.64, frontend 1.27.10) does not
-// mount custom DOM widgets: its DOM-widget layer is rendered only while Vue nodes are off.  So the
-// widget appends its element to its node's Vue element itself.  Those elements carry only the
+// Only for the 1.27 frontend line (ComfyUI 0.3.64, frontend 1.27.10): its Vue node renderer does not
+// mount custom DOM widgets (its DOM-widget layer is rendered only while Vue nodes are off), so the
+// widget appends its element to its node's Vue element itself.  Newer frontends (1.49.6, 1.58.1
+// tested) mount DOM widgets in Vue nodes themselves, draw the graph the canvas shows and number the
+// nodes of a subgraph apart from the root graph's; the widget then leaves mounting to them.  Those elements carry only the
 // node id (data-node-id), and ids repeat across graphs:
 // * a subgraph numbers its nodes on its own, so node 1 of the root graph and node 1 inside a
 //   subgraph are different nodes;
@@ -31,4 +33,10 @@ export function vueElementOf(node, rootGraph, canvasGraph, doc) {
   const el = Array.from(doc.querySelectorAll(".lg-node[data-node-id]"))
     .find((e) => e.getAttribute("data-node-id") === id);
   return el && isVueElementOf(el, node, rootGraph) ? el : null;
+}
+
+/** Whether `el` (a widget's element) sits in a Vue node element put there by the frontend itself,
+ * not by the pack's fallback (which marks its mounts with data-pbc-mount="vue-fallback"). */
+export function mountedByFrontend(el) {
+  return !!el?.isConnected && !!el.closest?.(".lg-node") && el.dataset?.pbcMount !== "vue-fallback";
 }

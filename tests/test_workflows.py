@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from conftest import registered_nodes
+from posenc_lab import workflow_views
 from posenc_lab.workflow_format import (CONTROL_VALUES, FRONTEND_ONLY, combo_options, input_specs, is_widget,
                                         kind, to_api, widget_slots)
 
@@ -202,56 +203,45 @@ def test_names_are_numbered_titles_cpu_first():
     assert {stem for stem, m in titles if m[2] == "CPU"} == CPU_WORKFLOWS
 
 
-# The stored view (extra.ds) in the graph canvas of frontend 1.27 in a 1600x1000 window (1536x922
-# px; tests/host/browser_workflows.mjs measures the same in the real frontend): every node with
-# its title bar inside, at a zoom with text, none overlapping, and none under the minimap and zoom
-# toolbar the frontend draws in the canvas's bottom right corner (measured: minimap from (1242,
-# 656), toolbar from (1217, 866), canvas px).
-CANVAS_PX, TITLE_H, MIN_SCALE, CORNER = (1536, 922), 30, 0.6, (1217, 656)
-
-
-def layout_problems(wf: dict) -> list[str]:
-    ds = wf["extra"]["ds"]
-    scale, (ox, oy) = ds["scale"], ds["offset"]
-    out = [] if scale >= MIN_SCALE else [f"zoom {scale} < {MIN_SCALE}: no text drawn"]
-    boxes = []
-    for n in wf["nodes"]:
-        (x, y), (w, h) = n["pos"], n["size"]
-        box = (x, y - TITLE_H, x + w, y + h)
-        name = f"node {n['id']} ({n.get('title', n['type'])})"
-        sx0, sy0, sx1, sy1 = ((box[0] + ox) * scale, (box[1] + oy) * scale,
-                              (box[2] + ox) * scale, (box[3] + oy) * scale)
-        if sx0 < 0 or sy0 < 0 or sx1 > CANVAS_PX[0] or sy1 > CANVAS_PX[1]:
-            out.append(f"{name} is out of view at {[round(v) for v in (sx0, sy0, sx1, sy1)]}")
-        elif sx1 > CORNER[0] and sy1 > CORNER[1]:
-            out.append(f"{name} reaches under the minimap at {[round(v) for v in (sx1, sy1)]}")
-        for other, ob in boxes:
-            if box[0] < ob[2] and ob[0] < box[2] and box[1] < ob[3] and ob[1] < box[3]:
-                out.append(f"{name} overlaps {other}")
-        boxes.append((name, box))
-    return out
-
-
+# The first views a user gets (posenc_lab/workflow_views.py; tests/host/browser_workflows.mjs
+# measures the same in the real frontends): opened as a file, the stored view (extra.ds) in
+# frontend 1.27's canvas and in 1.49/1.58's (which fills the window under their toolbars); opened
+# from Browse Templates, 1.49/1.58's fitted view.  Every node with its title bar in sight, at a zoom
+# with text, none under a toolbar or the minimap, none overlapping; and titles that fit their nodes
+# (the frontends widen a node to its title on load).
 @pytest.mark.parametrize("path", WORKFLOWS, ids=lambda p: p.stem)
-def test_stored_view_shows_every_node(path):
-    assert layout_problems(_load(path)) == []
+def test_first_views_show_every_node_with_text(path):
+    wf = _load(path)
+    assert workflow_views.problems(wf) == []
+    assert wf["extra"]["ds"] == workflow_views.stored_view(wf)
+    for n in wf["nodes"]:
+        if n.get("title"):
+            assert workflow_views.title_width(n["title"]) <= n["size"][0], (n["id"], n["title"], n["size"])
 
 
 def test_layout_check_can_fail():
     wf = _load(WORKFLOWS[-1])
+    problems = workflow_views.problems
     moved = copy.deepcopy(wf)
     moved["nodes"][1]["pos"] = list(moved["nodes"][2]["pos"])
-    assert any("overlaps" in p for p in layout_problems(moved))
+    assert any("overlaps" in p for p in problems(moved))
     far = copy.deepcopy(wf)
     far["nodes"][0]["pos"][0] -= 5000
-    assert any("out of view" in p for p in layout_problems(far))
+    assert any("out of view" in p for p in problems(far))
     corner = copy.deepcopy(wf)
     s, (ox, oy) = wf["extra"]["ds"]["scale"], wf["extra"]["ds"]["offset"]
-    corner["nodes"].append({"id": 999, "type": "Note", "pos": [1300 / s - ox, 700 / s - oy], "size": [100, 60]})
-    assert any("minimap" in p for p in layout_problems(corner))
+    corner["nodes"].append({"id": 999, "type": "Note", "pos": [1400 / s - ox, 800 / s - oy], "size": [100, 60]})
+    assert any("minimap" in p for p in problems(corner))
+    under_menu = copy.deepcopy(wf)
+    under_menu["extra"]["ds"]["offset"][1] -= 100 / s
+    assert any("1.49/1.58, opened as a file" in p and "under the" in p for p in problems(under_menu))
     small = copy.deepcopy(wf)
     small["extra"]["ds"]["scale"] = 0.5
-    assert any("no text" in p for p in layout_problems(small))
+    assert any("no text" in p for p in problems(small))
+    wide = copy.deepcopy(wf)                 # spread out: the fitted view of 1.49/1.58 loses its text
+    for n in wide["nodes"]:
+        n["pos"][0] *= 1.4
+    assert any("Browse Templates: zoom" in p for p in problems(wide))
 
 
 # The position-mode workflows load the checkpoint once and compare modes with one DiT Position

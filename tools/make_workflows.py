@@ -6,7 +6,11 @@ name is the card's title, and the name with - and _ turned into spaces its descr
 comes in the server's directory order.  So the names are titles (no - or _), numbered so that
 the CPU workflows come first wherever names are sorted.  Each workflow's stored view (extra.ds)
 fits every node and group into a 1600x1000 browser window at a zoom the frontend still draws
-text at (tests/host/browser_workflows.mjs checks this and that no two nodes overlap).
+text at (tests/host/browser_workflows.mjs checks this and that no two nodes overlap).  Frontends
+1.49 and 1.58 ignore the stored view of a workflow opened from Browse Templates and fit the view
+to the nodes instead, at 75% of the window: so each graph is also laid out compact enough that the
+fitted zoom still draws text, with nothing under the frontends' toolbars or minimap in either view
+(posenc_lab/workflow_views.py says where everything lands; the build refuses a layout that fails).
 
 The graphs are described below by node type, widget values by input name, and links by input
 name; sockets, widget order, link ids and sizes come from a running ComfyUI's /object_info (with
@@ -34,6 +38,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from posenc_lab.workflow_format import combo_options, input_specs, is_widget, kind, widget_slots  # noqa: E402
+from posenc_lab.workflow_views import TITLE_H, problems, stored_view, title_width  # noqa: E402
 from posenc.boundaries import auto_boundary_count  # noqa: E402
 from posenc.checkpoint_files import BUNDLED_DIR, BUNDLED_UNET, read_header  # noqa: E402
 from posenc.reference_unet import read_metadata  # noqa: E402
@@ -57,12 +62,6 @@ PROMPT = ("a photograph of a mountain lake at sunrise, a wooden cabin on the sho
 NEGATIVE = "blurry, lowres, watermark, text, deformed"
 COLORS = ["#3f789e", "#8A8", "#b58b2a", "#a1309b"]
 DOM_WIDGET_HEIGHT = {"PBCModelPatcher": 200, "BoundaryVisualizer": 220}
-TITLE_H = 30                 # LiteGraph.NODE_TITLE_HEIGHT: the title bar sits above node.pos
-# The graph canvas of frontend 1.27 in a 1600x1000 window starts right of the side toolbar (64 px)
-# and below the menu bar and workflow tabs (78 px): 1536x922.  The stored view must show the
-# whole graph there, with a 10 px margin (offsets are relative to the canvas).
-VIEW = {"left": 10, "top": 10, "width": 1516, "height": 902}
-MIN_SCALE = 0.6              # below 8 px / 14 px the frontend draws nodes without text (MinFontSizeForLOD 8)
 TIMES = ROOT / "docs" / "workflow_times.md"
 CORES = 2                    # the notes' times are runs on the 2-core test machine
 
@@ -165,6 +164,11 @@ class Graph:
         rows = max(len(node["inputs"]), len(node["outputs"])) + len(values)
         extra = DOM_WIDGET_HEIGHT.get(type_, 0)   # the pack's boundary-grid preview
         node["size"] = [width or 315, height or 46 + 24 * rows + extra]
+        # the frontends widen a node to its title on load (and the wider node may then overlap the
+        # next one): titles must fit the width given here
+        shown = title or info.get("display_name") or type_
+        if title_width(shown) > node["size"][0]:
+            raise ValueError(f"title {shown!r} needs about {title_width(shown):.0f} px, the node is {node['size'][0]}")
         self.nodes.append(node)
         return nid
 
@@ -185,42 +189,18 @@ class Graph:
                             "color": COLORS[len(self.groups) % len(COLORS)], "font_size": 24,
                             "flags": {}})
 
-    def rects(self):
-        """(label, x0, y0, x1, y1) of every node (with its title bar) and group, canvas units."""
-        out = [(f"{n['id']} {n.get('title', n['type'])}", n["pos"][0], n["pos"][1] - TITLE_H,
-                n["pos"][0] + n["size"][0], n["pos"][1] + n["size"][1]) for n in self.nodes]
-        out += [(f"group {g['title']}", g["bounding"][0], g["bounding"][1],
-                 g["bounding"][0] + g["bounding"][2], g["bounding"][1] + g["bounding"][3])
-                for g in self.groups]
-        return out
-
-    def view(self) -> dict:
-        """The stored view (extra.ds): the whole graph inside VIEW, as large as fits, at most 1.
-        The frontend draws a canvas point p at (p + offset) * scale."""
-        rects = self.rects()
-        x0, y0 = min(r[1] for r in rects), min(r[2] for r in rects)
-        x1, y1 = max(r[3] for r in rects), max(r[4] for r in rects)
-        scale = min(1.0, VIEW["width"] / (x1 - x0), VIEW["height"] / (y1 - y0))
-        if scale < MIN_SCALE:
-            raise ValueError(f"graph of {x1 - x0}x{y1 - y0} needs zoom {scale:.2f} < {MIN_SCALE} to fit")
-        scale = round(scale - 0.005, 2)
-        return {"scale": scale, "offset": [round(VIEW["left"] / scale - x0, 1),
-                                           round(VIEW["top"] / scale - y0, 1)]}
-
-    def check_overlaps(self):
-        boxes = [r for r in self.rects() if not r[0].startswith("group")]
-        for i, a in enumerate(boxes):
-            for b in boxes[i + 1:]:
-                if a[1] < b[3] and b[1] < a[3] and a[2] < b[4] and b[2] < a[4]:
-                    raise ValueError(f"nodes overlap: {a[0]} and {b[0]}")
-
     def to_json(self) -> dict:
+        """The workflow, with its stored view; refuses a layout whose first views are bad (nodes
+        overlapping, off screen or under a toolbar, zoom too small for text: workflow_views)."""
         self._order()
-        self.check_overlaps()
-        return {"last_node_id": len(self.nodes),
-                "last_link_id": len(self.links), "nodes": self.nodes, "links": self.links,
-                "groups": self.groups, "config": {},
-                "extra": {"ds": self.view()}, "version": 0.4}
+        wf = {"last_node_id": len(self.nodes),
+              "last_link_id": len(self.links), "nodes": self.nodes, "links": self.links,
+              "groups": self.groups, "config": {}, "extra": {}, "version": 0.4}
+        wf["extra"]["ds"] = stored_view(wf)
+        bad = problems(wf)
+        if bad:
+            raise ValueError("bad layout:\n  " + "\n  ".join(bad))
+        return wf
 
     def _order(self):
         """Execution order the frontend would compute: a topological order of the links."""
@@ -239,9 +219,13 @@ def _sampler(g, pos, steps, cfg, seed=0, sampler="ddim", scheduler="ddim_uniform
                                    "scheduler": scheduler, "denoise": denoise})
 
 
-# One sample row: KSampler, VAE Decode, Save Image side by side (x offsets from the row's x).
-ROW_DECODE, ROW_SAVE, ROW_WIDTH = 345, 610, 890
-ROW_PITCH = 400          # rows of a comparison, top to bottom (KSampler is about 310 high)
+# One sample row: KSampler, VAE Decode, Save Image side by side (x offsets from the row's x).  The
+# Save Image node grows by its picture (about 220) once run: the row below starts further down.
+KS_WIDTH, DECODE_WIDTH, SAVE_WIDTH = 280, 250, 250
+ROW_DECODE, ROW_SAVE = KS_WIDTH + 20, KS_WIDTH + DECODE_WIDTH + 40
+ROW_WIDTH = ROW_SAVE + SAVE_WIDTH
+ROW_PITCH = 390          # rows of a comparison, top to bottom (KSampler is about 310 high)
+SIDE_WIDTH = 330         # the side-by-side stitch and save nodes
 
 
 def _stitch(g, pos, images, labels, spacing=8):
@@ -251,7 +235,7 @@ def _stitch(g, pos, images, labels, spacing=8):
     for i, right in enumerate(images[1:]):
         st = g.add("ImageStitch", (pos[0], pos[1] + 230 * i),
                    {"direction": "right", "match_image_size": True, "spacing_width": spacing,
-                    "spacing_color": "white"}, title=" | ".join(labels[:i + 2]))
+                    "spacing_color": "white"}, title=" | ".join(labels[:i + 2]), width=SIDE_WIDTH)
         g.link(left, 0, st, "image1")
         g.link(right, 0, st, "image2")
         left = st
@@ -264,11 +248,12 @@ def _sample_decode_save(g, x, y, model, pos, neg, latent, vae, steps, cfg, prefi
     (output 0; `neg` may be (node, slot)), `vae` is (node, slot).  The decode and save nodes carry
     the row's label in their titles.  Returns the decode node."""
     ks = _sampler(g, (x, y), steps=steps, cfg=cfg, denoise=denoise)
+    g.nodes[ks - 1]["size"][0] = KS_WIDTH
     g.link(model, 0, ks, "model")
     g.link(pos, 0, ks, "positive")
     g.link(*(neg if isinstance(neg, tuple) else (neg, 0)), ks, "negative")
     g.link(latent, 0, ks, "latent_image")
-    dec = g.add("VAEDecode", (x + ROW_DECODE, y), title=f"VAE Decode: {label}", width=240)
+    dec = g.add("VAEDecode", (x + ROW_DECODE, y), title=f"VAE Decode: {label}", width=DECODE_WIDTH)
     g.link(ks, 0, dec, "samples")
     g.link(vae[0], vae[1], dec, "vae")
     save = g.add("SaveImage", (x + ROW_SAVE, y), {"filename_prefix": prefix}, width=save_width,
@@ -288,15 +273,19 @@ def _rows(g, x, y0, labels, build):
     return decoded
 
 
-def _side_by_side(g, x, y, decoded, labels, prefix, **stitch):
+def _side_by_side(g, x, y, decoded, labels, prefix, across=False, **stitch):
     """The decoded images stitched into one picture, left to right in the order of `labels`,
-    at (x, y) with its Save Image below; titles say which picture is where."""
+    at (x, y) with its Save Image below (across: to the right; for a single stitch); the stitch
+    titles say which picture is where."""
     side = _stitch(g, (x, y), decoded, labels, **stitch)
     n = len(decoded) - 1
-    save = g.add("SaveImage", (x, y + 230 * n), {"filename_prefix": prefix}, width=400,
-                 title="Side by side, left to right: " + " | ".join(labels))
+    at = (x + SIDE_WIDTH + 30, y) if across else (x, y + 230 * n)
+    save = g.add("SaveImage", at, {"filename_prefix": prefix}, width=SIDE_WIDTH, title="Save: side by side")
     g.link(side, 0, save, "images")
-    g.group("Side by side", x - 20, y - 70, 440, 230 * n + 340)
+    if across:
+        g.group("Side by side, left to right", x - 20, y - 70, 2 * SIDE_WIDTH + 70, 330)
+    else:
+        g.group("Side by side, left to right", x - 20, y - 70, SIDE_WIDTH + 40, 230 * n + 340)
 
 
 REF4X = "01 CPU, reference UNet at 4x, direct vs PBC vs redilation"
@@ -318,32 +307,33 @@ def reference_unet_4x(oi):
         f"Re-dilation: convs dilated by {scale} in the same window.\n\n"
         f"Output: each method's {batch} images, and {batch} side-by-side pictures, one per image of the "
         f"batch: direct | PBC N={n} | re-dilation."),
-        width=680)
-    loader = g.add("ReferenceModelLoader", (0, 300), {"model_name": "reference_unet.safetensors"})
-    pos = g.add("ReferenceClassLabel", (0, 440), {"class_label": "day"}, title="positive")
-    neg = g.add("ReferenceClassLabel", (0, 570), {"class_label": "unconditional"}, title="negative")
-    latent = g.add("EmptyChromaRadianceLatentImage", (0, 700), {"width": size, "height": size, "batch_size": batch})
-    vae = g.add("VAELoader", (0, 880), {"vae_name": "pixel_space"})
-    pbc = g.add("PBCModelPatcher", (360, 300), {"boundaries": n, "jitter": jitter, "start_percent": 0.0,
+        width=660)
+    loader = g.add("ReferenceModelLoader", (0, 290), {"model_name": "reference_unet.safetensors"})
+    pos = g.add("ReferenceClassLabel", (0, 420), {"class_label": "day"}, title="positive")
+    neg = g.add("ReferenceClassLabel", (0, 550), {"class_label": "unconditional"}, title="negative")
+    latent = g.add("EmptyChromaRadianceLatentImage", (0, 680), {"width": size, "height": size, "batch_size": batch})
+    vae = g.add("VAELoader", (0, 860), {"vae_name": "pixel_space"})
+    pbc = g.add("PBCModelPatcher", (345, 290), {"boundaries": n, "jitter": jitter, "start_percent": 0.0,
                                                 "end_percent": end, "base_resolution": 0, "jitter_seed": 0},
                 # the grid previews the size this workflow samples (the model comes from the loader)
                 properties={"pbc_preview_width": size, "pbc_preview_height": size})
-    red = g.add("RedilationPatcher", (360, 800), {"start_percent": 0.0, "end_percent": end,
+    red = g.add("RedilationPatcher", (345, 760), {"start_percent": 0.0, "end_percent": end,
                                                  "base_resolution": 0})
     g.link(loader, 0, pbc, "model")
     g.link(loader, 0, red, "model")
     labels = ["direct", f"PBC N={n}", "re-dilation"]
     models = [loader, pbc, red]
     prefixes = ["direct", f"pbc{n}", "redilation"]
-    decoded = _rows(g, 740, 100, ["direct (no patch)", f"PBC N={n}", "re-dilation"], lambda i, y: (
-        _sample_decode_save(g, 740, y, models[i], pos, neg, latent, (vae, 0), steps, cfg,
-                            f"posenc/ref4x_{prefixes[i]}", 280, labels[i])))
-    _side_by_side(g, 1700, 100, decoded, labels, "posenc/ref4x_side_by_side")
+    decoded = _rows(g, 700, 40, ["direct (no patch)", f"PBC N={n}", "re-dilation"], lambda i, y: (
+        _sample_decode_save(g, 700, y, models[i], pos, neg, latent, (vae, 0), steps, cfg,
+                            f"posenc/ref4x_{prefixes[i]}", SAVE_WIDTH, labels[i])))
+    _side_by_side(g, 700 + ROW_WIDTH + 50, 40, decoded, labels, "posenc/ref4x_side_by_side")
     return g
 
 
 HIRES_PBC = [("hires fix", None, "hires"), ("hires fix + PBC auto", 0, "hires_pbc_auto"),
              ("hires fix + PBC N=31", 31, "hires_pbc31")]
+HIRES_SHORT = ["hires fix", "+ PBC auto", "+ PBC N=31"]     # in node titles (the groups say it in full)
 
 
 HIRES = "04 CPU, reference UNet hires fix at 2x, with and without PBC"
@@ -367,22 +357,24 @@ def reference_unet_hires_2x(oi):
         "fix alone already gives one sun and one horizon almost every time; PBC auto changes little; "
         f"N={HIRES_PBC[2][1]} adds off-palette noise and loses valid layouts. Output: each branch's "
         f"{batch} images and {batch} side-by-side pictures of the three, one per image of the batch."),
-        width=680, height=250)
-    loader = g.add("ReferenceModelLoader", (0, 300), {"model_name": "reference_unet.safetensors"})
-    pos = g.add("ReferenceClassLabel", (0, 430), {"class_label": "day"}, title="positive")
-    neg = g.add("ReferenceClassLabel", (0, 560), {"class_label": "unconditional"}, title="negative")
-    latent = g.add("EmptyChromaRadianceLatentImage", (0, 690), {"width": base, "height": base, "batch_size": batch})
-    vae = g.add("VAELoader", (0, 870), {"vae_name": "pixel_space"})
-    first = _sampler(g, (360, 300), steps=steps, cfg=cfg)
+        width=315, height=440)
+    # columns: note and inputs | first pass | the PBC patchers and the side-by-side | the branches
+    loader = g.add("ReferenceModelLoader", (0, 490), {"model_name": "reference_unet.safetensors"})
+    pos = g.add("ReferenceClassLabel", (0, 620), {"class_label": "day"}, title="positive")
+    neg = g.add("ReferenceClassLabel", (0, 750), {"class_label": "unconditional"}, title="negative")
+    latent = g.add("EmptyChromaRadianceLatentImage", (0, 880), {"width": base, "height": base, "batch_size": batch})
+    vae = g.add("VAELoader", (0, 1060), {"vae_name": "pixel_space"})
+    first = _sampler(g, (345, 0), steps=steps, cfg=cfg)
+    g.nodes[first - 1]["size"][0] = KS_WIDTH
     g.link(loader, 0, first, "model")
     g.link(pos, 0, first, "positive")
     g.link(neg, 0, first, "negative")
     g.link(latent, 0, first, "latent_image")
-    up = g.add("LatentUpscaleBy", (360, 660), {"upscale_method": "nearest-exact", "scale_by": float(by)},
-               title=f"Latent Upscale By {by} (first pass -> {size}x{size})")
+    up = g.add("LatentUpscaleBy", (345, 350), {"upscale_method": "nearest-exact", "scale_by": float(by)},
+               title=f"Latent Upscale By {by} (to {size}x{size})")
     g.link(first, 0, up, "samples")
     models = [loader]
-    for (label, n, _), xy in zip(HIRES_PBC[1:], ((360, 820), (0, 1010))):
+    for (label, n, _), xy in zip(HIRES_PBC[1:], ((690, 0), (345, 510))):
         pbc = g.add("PBCModelPatcher", xy, {"boundaries": n, "jitter": 1, "start_percent": 0.0,
                                             "end_percent": end, "base_resolution": 0, "jitter_seed": 0},
                     title=f"PBC Model Patcher: {label[len('hires fix + '):]}",
@@ -391,10 +383,10 @@ def reference_unet_hires_2x(oi):
         g.link(loader, 0, pbc, "model")
         models.append(pbc)
     labels = [label for label, _, _ in HIRES_PBC]
-    decoded = _rows(g, 740, 100, labels, lambda i, y: (
-        _sample_decode_save(g, 740, y, models[i], pos, neg, up, (vae, 0), steps, cfg,
-                            f"posenc/hires2x_{HIRES_PBC[i][2]}", 280, labels[i], denoise=denoise)))
-    _side_by_side(g, 1700, 100, decoded, labels, "posenc/hires2x_side_by_side")
+    decoded = _rows(g, 1060, 40, labels, lambda i, y: (
+        _sample_decode_save(g, 1060, y, models[i], pos, neg, up, (vae, 0), steps, cfg,
+                            f"posenc/hires2x_{HIRES_PBC[i][2]}", SAVE_WIDTH, HIRES_SHORT[i], denoise=denoise)))
+    _side_by_side(g, 690, 530, decoded, HIRES_SHORT, "posenc/hires2x_side_by_side")
     return g
 
 
@@ -436,14 +428,14 @@ def tiny_dit_2x(oi):
         f"range (auto = linspace).\n\nSame seed for both; {steps} DDIM steps, cfg {cfg:g}. Output: each "
         f"model's {batch} images and {batch} side-by-side pictures vanilla | RPE-2D, one per image of "
         "the batch."), width=600)
-    latent = g.add("EmptyChromaRadianceLatentImage", (0, 300), {"width": size, "height": size, "batch_size": batch})
-    vae = g.add("VAELoader", (0, 480), {"vae_name": "pixel_space"})
+    latent = g.add("EmptyChromaRadianceLatentImage", (0, 290), {"width": size, "height": size, "batch_size": batch})
+    vae = g.add("VAELoader", (0, 470), {"vae_name": "pixel_space"})
     labels = ["vanilla", "RPE-2D"]
-    decoded = _dit_rows(g, 660, 100, ["vanilla DiT (fixed positions)", "RPE-2D DiT"], lambda i, y: (
+    decoded = _dit_rows(g, 660, 40, ["vanilla DiT (fixed positions)", "RPE-2D DiT"], lambda i, y: (
         _dit_row(g, 660, y, {"dit_name": f"posenc-bundled/tiny_dit_{('vanilla', 'rpe2d')[i]}.safetensors",
                              "position_mode": "auto", "position_seed": 0}, 0, steps, cfg, latent, vae,
-                 f"posenc/dit2x_{('vanilla', 'rpe2d')[i]}", 280, labels[i])))
-    _side_by_side(g, 660 + DIT_ROW_WIDTH + 60, 100, decoded, labels, "posenc/dit2x_side_by_side")
+                 f"posenc/dit2x_{('vanilla', 'rpe2d')[i]}", SAVE_WIDTH, labels[i])))
+    _side_by_side(g, 0, 670, decoded, labels, "posenc/dit2x_side_by_side")
     return g
 
 
@@ -478,11 +470,12 @@ def _unet_with_pbc(oi, title, ckpt, family, width, height, freeu, freeu_source, 
     g.link(fu, 0, pbc, "model")
     labels = ["FreeU_V2", "FreeU_V2 + PBC"]
     models = [fu, pbc]
-    decoded = _rows(g, 760, 100, ["FreeU_V2 only", f"FreeU_V2 + PBC (N={n}, first {round(end * steps)} of {steps} steps)"],
-                    lambda i, y: _sample_decode_save(g, 760, y, models[i], pos, neg, latent, (ckpt_node, 2),
+    decoded = _rows(g, 740, 40, ["FreeU_V2 only", f"FreeU_V2 + PBC (N={n}, first {round(end * steps)} of {steps} steps)"],
+                    lambda i, y: _sample_decode_save(g, 740, y, models[i], pos, neg, latent, (ckpt_node, 2),
                                                      steps, cfg, f"posenc/{title}_{('freeu', 'freeu_pbc')[i]}",
-                                                     280, labels[i]))
-    _side_by_side(g, 760 + ROW_WIDTH + 60, 100, decoded, labels, f"posenc/{title}_side_by_side", spacing=16)
+                                                     SAVE_WIDTH, labels[i]))
+    _side_by_side(g, 740, 40 + 2 * ROW_PITCH + 70, decoded, labels, f"posenc/{title}_side_by_side",
+                  across=True, spacing=16)
     return g
 
 
@@ -523,7 +516,7 @@ def _mode_row(g, x, y, model, mode, label, pos, neg, latent, vae, steps, cfg, pr
     pm = g.add("DiTPositionMode", (x, y + 20), {"mode": mode, "base_resolution": 0, "position_seed": 0},
                width=330, title=f"DiT Position Mode: {mode}")
     g.link(model, 0, pm, "model")
-    return _sample_decode_save(g, x + 370, y, pm, pos, neg, latent, vae, steps, cfg, prefix, 280, label)
+    return _sample_decode_save(g, x + 370, y, pm, pos, neg, latent, vae, steps, cfg, prefix, SAVE_WIDTH, label)
 
 
 def dit_xl_512(oi):
@@ -546,18 +539,18 @@ def dit_xl_512(oi):
         "modes (linspace, random) need a checkpoint trained with RPE-2D on enough positions (python -m "
         "posenc_lab.train_dit); with this one they stop with an error saying so.\n\n"
         f"Class {label_index} (golden retriever), cfg {cfg:g}, {steps} DDIM steps, same seed."),
-        width=340, height=330)
-    vae = g.add("VAELoader", (0, 380), {"vae_name": SD_VAE["name"]}, models=[SD_VAE], width=340)
-    latent = g.add("EmptyLatentImage", (0, 510), {"width": size, "height": size, "batch_size": 1}, width=340)
+        width=320, height=330)
+    vae = g.add("VAELoader", (0, 380), {"vae_name": SD_VAE["name"]}, models=[SD_VAE], width=320)
+    latent = g.add("EmptyLatentImage", (0, 510), {"width": size, "height": size, "batch_size": 1}, width=320)
     loader = g.add("RPE2DDiTLoader", (0, 700), {"dit_name": "DiT-XL-2-256x256.pt", "position_mode": "auto",
-                                                "position_seed": 0}, models=[DIT_XL], width=340)
-    label = g.add("DiTClassLabel", (0, 890), {"class_label": label_index}, width=340)
+                                                "position_seed": 0}, models=[DIT_XL], width=320)
+    label = g.add("DiTClassLabel", (0, 890), {"class_label": label_index}, width=320)
     g.link(loader, 0, label, "model")
     titles = ("first (extrapolation)", "interpolate (PI)", "ntk (NTK-aware)")
-    decoded = _dit_rows(g, 380, 100, titles, lambda i, y: (
-        _mode_row(g, 380, y, loader, modes[i], modes[i], label, (label, 1), latent, (vae, 0), steps, cfg,
+    decoded = _dit_rows(g, 360, 40, titles, lambda i, y: (
+        _mode_row(g, 360, y, loader, modes[i], modes[i], label, (label, 1), latent, (vae, 0), steps, cfg,
                   f"posenc/dit_xl_512_{modes[i]}")))
-    _side_by_side(g, 380 + DIT_ROW_WIDTH + 60, 100, decoded, list(modes),
+    _side_by_side(g, 360 + DIT_ROW_WIDTH + 50, 40, decoded, list(modes),
                   "posenc/dit_xl_512_side_by_side", spacing=16)
     return g
 
@@ -577,10 +570,12 @@ SD35_ENCODERS = [{"name": n, "directory": "text_encoders", "url": SD35_TE + n}
                  for n in ("clip_l.safetensors", "clip_g.safetensors", "t5xxl_fp16.safetensors")]
 GRID_MODES = ("first", "interpolate", "ntk", "yarn")
 # A 2x2 comparison: each cell a group with DiT Position Mode above VAE Decode, KSampler to their right.
-CELL_W, CELL_H = 600, 430        # group size; cells CELL_W + 20 apart across, CELL_H + 20 down
-PM_W, KS_X, KS_W = 260, 300, 280
-SIDE_W = 340                     # the stitch column, wide enough for the Save node's title
+# Left of it two columns of loaders and conditioning, and under them the pictures stitched 2x2; the
+# note under the grid (the graph stays compact enough for a fitted view with text: workflow_views).
+CELL_W, CELL_H = 620, 430        # group size; cells CELL_W + 20 apart across, CELL_H + 20 down
+PM_W, KS_X, KS_W = 280, 320, 280
 LEFT_W = 270                     # the two columns of loaders and conditioning left of the grid
+GRID_X = 2 * LEFT_W + 70         # where the grid starts
 
 
 def _mode_cell(g, x, y, model, mode, pos, neg, latent, vae, steps, cfg, sampler, scheduler):
@@ -602,36 +597,42 @@ def _mode_cell(g, x, y, model, mode, pos, neg, latent, vae, steps, cfg, sampler,
     return dec
 
 
-def _mode_grid(g, x, y, model, pos, neg, latent, vae, steps, cfg, sampler, scheduler, prefix):
+def _mode_grid(g, x, y, model, pos, neg, latent, vae, steps, cfg, sampler, scheduler, prefix, side):
     """The four GRID_MODES in a 2x2 grid of cells from (x, y), and their pictures stitched into one
-    2x2 picture (the same order) in a column to the right, saved under `prefix`."""
+    2x2 picture (the same order) in a 2x2 block of nodes whose group starts at `side`, saved under
+    `prefix`."""
     decoded = [_mode_cell(g, x + (CELL_W + 20) * (i % 2), y + (CELL_H + 20) * (i // 2), model, mode, pos, neg,
                           latent, vae, steps, cfg, sampler, scheduler) for i, mode in enumerate(GRID_MODES)]
-    sx = x + 2 * CELL_W + 20 + 60
+    sx, sy = side
     rows = []
     for r in range(2):
-        st = g.add("ImageStitch", (sx, y + 70 + 230 * r), {"direction": "right", "match_image_size": True,
-                                                           "spacing_width": 16, "spacing_color": "white"},
-                   width=SIDE_W, title=" | ".join(GRID_MODES[2 * r:2 * r + 2]))
+        st = g.add("ImageStitch", (sx + 20 + (LEFT_W + 30) * r, sy + 70), {
+            "direction": "right", "match_image_size": True, "spacing_width": 16, "spacing_color": "white"},
+            width=LEFT_W, title=" | ".join(GRID_MODES[2 * r:2 * r + 2]))
         g.link(decoded[2 * r], 0, st, "image1")
         g.link(decoded[2 * r + 1], 0, st, "image2")
         rows.append(st)
     top, bottom = (" | ".join(GRID_MODES[:2]), " | ".join(GRID_MODES[2:]))
-    grid = g.add("ImageStitch", (sx, y + 70 + 460), {"direction": "down", "match_image_size": True,
-                                                     "spacing_width": 16, "spacing_color": "white"},
-                 width=SIDE_W, title=f"{top} over {bottom}")
+    grid = g.add("ImageStitch", (sx + 20, sy + 300), {"direction": "down", "match_image_size": True,
+                                                      "spacing_width": 16, "spacing_color": "white"},
+                 width=LEFT_W, title="2x2: top over bottom")
     g.link(rows[0], 0, grid, "image1")
     g.link(rows[1], 0, grid, "image2")
-    save = g.add("SaveImage", (sx, y + 70 + 690), {"filename_prefix": f"{prefix}_side_by_side"}, width=SIDE_W,
-                 title=f"Save: {top} / {bottom}")
+    save = g.add("SaveImage", (sx + 20 + LEFT_W + 30, sy + 300), {"filename_prefix": f"{prefix}_side_by_side"},
+                 width=LEFT_W, title="Save: the 2x2 picture")
     g.link(grid, 0, save, "images")
-    g.group("Side by side, 2x2", sx - 20, y, SIDE_W + 40, 690 + 94 + 90)
+    g.group(f"Side by side, 2x2: {top} over {bottom}", sx, sy, 2 * LEFT_W + 70, 520)
+
+
+# The note of a 2x2 comparison: under the grid, as wide as the grid less the corner the frontends'
+# minimap covers in a fitted view; the side-by-side block under the loaders.
+GRID_NOTE = {"pos": (GRID_X, 2 * CELL_H + 80), "width": 2 * CELL_W - 220, "height": 220}
 
 
 def flux_dev_2048(oi):
     size, base, steps, guidance, cfg = 2048, BASES["Flux"], 20, 3.5, 1.0
     g = Graph(oi)
-    g.add("Note", (0, 0), (
+    g.add("Note", GRID_NOTE["pos"], (
         f"Flux dev at {size}x{size} ({size // base}x its {base} base): position modes "
         f"{' / '.join(GRID_MODES)}\n\n"
         "Not run here (no GPU): the graph passes ComfyUI's prompt validation in the host tests. "
@@ -645,28 +646,28 @@ def flux_dev_2048(oi):
         "per-frequency blend of the two plus YaRN's attention temperature on the rotations "
         f"({schema_default(oi, 'DiTPositionMode', 'mode')}, the default, is the one to try first).\n\n"
         f"{steps} steps, euler / simple, guidance {guidance:g}, cfg {cfg:g}, same seed."),
-        width=2 * LEFT_W + 30, height=260)
-    unet = g.add("UNETLoader", (0, 310), {"unet_name": FLUX_DEV["name"], "weight_dtype": "default"},
+        width=GRID_NOTE["width"], height=GRID_NOTE["height"])
+    unet = g.add("UNETLoader", (0, 0), {"unet_name": FLUX_DEV["name"], "weight_dtype": "default"},
                  models=[FLUX_DEV], width=LEFT_W)
-    clip = g.add("DualCLIPLoader", (0, 480), {"clip_name1": FLUX_CLIP_L["name"], "clip_name2": FLUX_T5XXL["name"],
+    clip = g.add("DualCLIPLoader", (0, 160), {"clip_name1": FLUX_CLIP_L["name"], "clip_name2": FLUX_T5XXL["name"],
                                              "type": "flux"}, models=[FLUX_CLIP_L, FLUX_T5XXL], width=LEFT_W)
-    vae = g.add("VAELoader", (0, 700), {"vae_name": FLUX_AE["name"]}, models=[FLUX_AE], width=LEFT_W)
-    latent = g.add("EmptySD3LatentImage", (0, 840), {"width": size, "height": size, "batch_size": 1}, width=LEFT_W)
-    text = g.add("CLIPTextEncode", (LEFT_W + 30, 310), {"text": PROMPT}, width=LEFT_W, height=200, title="positive")
+    vae = g.add("VAELoader", (0, 370), {"vae_name": FLUX_AE["name"]}, models=[FLUX_AE], width=LEFT_W)
+    latent = g.add("EmptySD3LatentImage", (0, 500), {"width": size, "height": size, "batch_size": 1}, width=LEFT_W)
+    text = g.add("CLIPTextEncode", (LEFT_W + 30, 0), {"text": PROMPT}, width=LEFT_W, height=200, title="positive")
     g.link(clip, 0, text, "clip")
-    guided = g.add("FluxGuidance", (LEFT_W + 30, 560), {"guidance": guidance}, width=LEFT_W)
+    guided = g.add("FluxGuidance", (LEFT_W + 30, 240), {"guidance": guidance}, width=LEFT_W)
     g.link(text, 0, guided, "conditioning")
-    neg = g.add("ConditioningZeroOut", (LEFT_W + 30, 700), width=LEFT_W, title="negative (zero)")
+    neg = g.add("ConditioningZeroOut", (LEFT_W + 30, 370), width=LEFT_W, title="negative (zero)")
     g.link(text, 0, neg, "conditioning")
-    _mode_grid(g, 2 * LEFT_W + 70, 0, unet, guided, neg, latent, (vae, 0), steps, cfg, "euler", "simple",
-               "posenc/flux_dev_2048")
+    _mode_grid(g, GRID_X, 0, unet, guided, neg, latent, (vae, 0), steps, cfg, "euler", "simple",
+               "posenc/flux_dev_2048", side=(-20, 650))
     return g
 
 
 def sd35_large_2048(oi):
     size, base, steps, cfg = 2048, BASES["SD3"], 28, 4.5
     g = Graph(oi)
-    g.add("Note", (0, 0), (
+    g.add("Note", GRID_NOTE["pos"], (
         f"SD3.5 Large at {size}x{size} ({size // base}x its {base} base): position modes "
         f"{' / '.join(GRID_MODES)}\n\n"
         "Not run here (no GPU): the graph passes ComfyUI's prompt validation in the host tests. "
@@ -679,19 +680,20 @@ def sd35_large_2048(oi):
         "YaRN's per-frequency blend (no attention temperature: the table is added to the tokens; "
         f"{schema_default(oi, 'DiTPositionMode', 'mode')} is the default). base_resolution 0 = auto, "
         f"{base} for SD3.\n\n"
-        f"{steps} steps, euler / sgm_uniform, cfg {cfg:g}, same seed."), width=2 * LEFT_W + 30, height=260)
-    ckpt = g.add("CheckpointLoaderSimple", (0, 310), {"ckpt_name": SD35_LARGE["name"]}, models=[SD35_LARGE],
+        f"{steps} steps, euler / sgm_uniform, cfg {cfg:g}, same seed."),
+        width=GRID_NOTE["width"], height=GRID_NOTE["height"])
+    ckpt = g.add("CheckpointLoaderSimple", (0, 0), {"ckpt_name": SD35_LARGE["name"]}, models=[SD35_LARGE],
                  width=LEFT_W)
-    clip = g.add("TripleCLIPLoader", (0, 490), {"clip_name1": "clip_l.safetensors", "clip_name2": "clip_g.safetensors",
+    clip = g.add("TripleCLIPLoader", (0, 180), {"clip_name1": "clip_l.safetensors", "clip_name2": "clip_g.safetensors",
                                                "clip_name3": "t5xxl_fp16.safetensors"},
                  models=SD35_ENCODERS, width=LEFT_W)
-    latent = g.add("EmptySD3LatentImage", (0, 680), {"width": size, "height": size, "batch_size": 1}, width=LEFT_W)
-    pos = g.add("CLIPTextEncode", (LEFT_W + 30, 310), {"text": PROMPT}, width=LEFT_W, height=200, title="positive")
-    neg = g.add("CLIPTextEncode", (LEFT_W + 30, 560), {"text": NEGATIVE}, width=LEFT_W, height=150, title="negative")
+    latent = g.add("EmptySD3LatentImage", (0, 360), {"width": size, "height": size, "batch_size": 1}, width=LEFT_W)
+    pos = g.add("CLIPTextEncode", (LEFT_W + 30, 0), {"text": PROMPT}, width=LEFT_W, height=200, title="positive")
+    neg = g.add("CLIPTextEncode", (LEFT_W + 30, 240), {"text": NEGATIVE}, width=LEFT_W, height=150, title="negative")
     g.link(clip, 0, pos, "clip")
     g.link(clip, 0, neg, "clip")
-    _mode_grid(g, 2 * LEFT_W + 70, 0, ckpt, pos, neg, latent, (ckpt, 2), steps, cfg, "euler", "sgm_uniform",
-               "posenc/sd35_large_2048")
+    _mode_grid(g, GRID_X, 0, ckpt, pos, neg, latent, (ckpt, 2), steps, cfg, "euler", "sgm_uniform",
+               "posenc/sd35_large_2048", side=(-20, 650))
     return g
 
 
@@ -704,19 +706,19 @@ def boundary_visualizer(oi):
     g = Graph(oi)
     g.add("Note", (0, 0), (
         f"Boundary Visualizer: where PBC puts its virtual boundaries (no model needed; {run_time(VISUALIZER)})"
-        f"\n\nLeft: SD 1.5 at {w1}x{h1} (base {b1}), the paper's N={n1}, one panel per U-Net level "
-        f"({l1} levels). Right: SDXL at {w2}x{h2} (width x height; base {b2}, {l2} levels) with N={n2}: only "
+        f"\n\nTop row: SD 1.5 at {w1}x{h1} (base {b1}), the paper's N={n1}, one panel per U-Net level "
+        f"({l1} levels). Bottom row: SDXL at {w2}x{h2} (width x height; base {b2}, {l2} levels) with N={n2}: only "
         "the height is larger than the base, so only horizontal boundaries.\n\nRed and opaque near the "
         "edge = small lambda, strong position signal; faint yellow near the centre = nearly transparent. "
         "The grid on the node follows the widgets as you edit them; connect a MODEL to read the "
         "base size and levels from it, or an IMAGE to draw over a sample."), width=400, height=480)
     for i, (w, h, base, n, levels) in enumerate(VISUALIZED):
-        x = 460 + 940 * i
-        vis = g.add("BoundaryVisualizer", (x, 30), {"width": w, "height": h, "base_resolution": base,
+        y = 30 + 560 * i           # a row each: the Visualizer, its Save Image to the right
+        vis = g.add("BoundaryVisualizer", (460, y), {"width": w, "height": h, "base_resolution": base,
                                                    "boundaries": n, "jitter": 1, "jitter_seed": 0,
                                                    "levels": levels}, width=400)
-        save = g.add("SaveImage", (x + 440, 30), {"filename_prefix": f"posenc/boundaries_{w}x{h}_N{n}"},
-                     width=440, title=f"Save: {w}x{h}, N={n}")
+        save = g.add("SaveImage", (900, y), {"filename_prefix": f"posenc/boundaries_{w}x{h}_N{n}"},
+                     width=400, title=f"Save: {w}x{h}, N={n}")
         g.link(vis, 0, save, "images")
     return g
 

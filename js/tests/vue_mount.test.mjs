@@ -2,7 +2,7 @@
 // (The browser test tests/host/browser_vue_ids.mjs checks the same in the real frontend.)
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { isVueElementOf, vueElementOf } from "../vue_mount.js";
+import { isVueElementOf, mountedByFrontend, vueElementOf } from "../vue_mount.js";
 
 // A graph that holds nodes by id, as LiteGraph's getNodeById does.
 function graph(name) {
@@ -53,4 +53,14 @@ test("a node that is no longer its graph's node under its id, or has no graph, g
   const removed = { id: 2, graph: null };
   assert.equal(vueElementOf(removed, root, root, doc), null);
   assert.equal(vueElementOf(stale, null, null, doc), null);
+});
+
+test("a grid the frontend put in a Vue node counts as the frontend's mount, the fallback's does not", () => {
+  const el = (inVue, mark) => ({ isConnected: true, dataset: mark ? { pbcMount: mark } : {},
+    closest: (sel) => (sel === ".lg-node" && inVue ? {} : null) });
+  assert.equal(mountedByFrontend(el(true)), true);
+  assert.equal(mountedByFrontend(el(true, "vue-fallback")), false);
+  assert.equal(mountedByFrontend(el(false)), false);              // classic canvas: not a Vue node
+  assert.equal(mountedByFrontend({ ...el(true), isConnected: false }), false);
+  assert.equal(mountedByFrontend(null), false);
 });

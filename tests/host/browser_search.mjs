@@ -2,10 +2,11 @@
 //
 //   node tests/host/browser_search.mjs <comfy url> <artifact dir> [chromium path] -- <query>...
 //
-// For each query: double-clicks the empty canvas (which opens the node search box), types the
-// query as a user would, waits for the result list and reads the display names it shows, in
-// order; then closes the box with Escape.  Prints one JSON line {"results": {query: [names]}}
-// and saves a screenshot of each result list to the artifact dir.
+// For each query: double-clicks the empty canvas (which opens the node search box the frontend
+// uses by default: v1 on 1.27, v2 on 1.49 and 1.58, found by its markup), types the query as a
+// user would, waits for the result list and reads the display names it shows, in order; then
+// closes the box with Escape.  Prints one JSON line {"results": {query: [names]}, "boxes":
+// {query: "v1"|"v2"}} and saves a screenshot of each result list to the artifact dir.
 import { launchChromium } from "./browser_launch.mjs";
 import assert from "node:assert/strict";
 import { mkdirSync } from "node:fs";
@@ -20,6 +21,10 @@ mkdirSync(artifacts, { recursive: true });
 
 const { context, page, close } = await launchChromium(chromiumPath, { profilePrefix: "posenc-search-chromium-" });
 const results = {};
+const boxes = {};
+const V1_INPUT = ".comfy-vue-node-search-container input";
+const V2_INPUT = '[role="search"] input[role="combobox"]';
+const V2_ITEM = '[data-testid="result-item"]';
 try {
   for (const [key, value] of [["Comfy.TutorialCompleted", true], ["Comfy.VueNodes.Enabled", false],
     ["Comfy.NodeSearchBoxImpl", "default"]]) {
@@ -37,20 +42,27 @@ try {
   const box = await page.locator("#graph-canvas").boundingBox();
   for (const [i, query] of queries.entries()) {
     await page.mouse.dblclick(box.x + box.width / 2, box.y + box.height / 2);
-    const input = page.locator(".comfy-vue-node-search-container input").first();
+    // The search box the frontend opens by default: "v1" on 1.27 (.comfy-vue-node-search-container,
+    // names in .option-display-name), "v2" on newer ones (a [role=search] dialog, a combobox input,
+    // results [data-testid=result-item], each name in its first span.truncate).
+    const input = page.locator(`:is(${V1_INPUT}, ${V2_INPUT})`).first();
     await input.waitFor({ state: "visible", timeout: 15000 });
+    const kind = await page.locator(V1_INPUT).count() ? "v1" : "v2";   // v1's input has role=combobox too
+    boxes[query] = kind;
     await input.fill("");
     await input.pressSequentially(query, { delay: 40 });
     await page.waitForTimeout(800);                       // the search runs on each keystroke
     // no result at all is an answer too (the list stays empty): record it, do not fail here
-    await page.locator(".option-display-name").first().waitFor({ timeout: 8000 }).catch(() => {});
-    results[query] = await page.locator(".option-display-name").evaluateAll(
-      (els) => els.map((e) => e.textContent.replace(/\s+/g, " ").trim()));
+    const item = kind === "v2" ? V2_ITEM : ".option-display-name";
+    await page.locator(item).first().waitFor({ timeout: 8000 }).catch(() => {});
+    // v2: the name is the item's first span.truncate (the category and badges come after it)
+    results[query] = await page.locator(item).evaluateAll((els, v2) => els.map((e) =>
+      ((v2 ? e.querySelector("span.truncate") : e)?.textContent ?? "").replace(/\s+/g, " ").trim()), kind === "v2");
     await page.screenshot({ path: join(artifacts, `search_${i}_${query.replace(/\W+/g, "_")}.png`) });
     await page.keyboard.press("Escape");
     await page.waitForTimeout(400);
   }
-  console.log(JSON.stringify({ results }));
+  console.log(JSON.stringify({ results, boxes }));
 } finally {
   await close();
 }

@@ -21,8 +21,10 @@
 //   C: root graph: a Note with id 1 only; then a click on tab B.
 //   D: Vue nodes off, tab A again, its subgraph opened: the classic canvas shows that grid.
 // B and C also check that the root Visualizer's grid is there and drawn (so the test cannot pass
-// by never mounting).  Prints one JSON line of results; exits non-zero if a check failed.
-import { launchChromium } from "./browser_launch.mjs";
+// by never mounting).  Newer frontends (1.49.6, 1.58.1) renumber a subgraph's nodes on load (no
+// repeated ids), draw the graph on the canvas in the Vue renderer and mount DOM widgets there
+// themselves: the same checks hold, and where the subgraph is drawn its grid must be in its node.  Prints one JSON line of results; exits non-zero if a check failed.
+import { launchChromium, repeatDeprecationWarnings, watchPackConsole } from "./browser_launch.mjs";
 import assert from "node:assert/strict";
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
@@ -33,6 +35,7 @@ mkdirSync(artifacts, { recursive: true });
 
 const { context, page, close } = await launchChromium(chromiumPath, { profilePrefix: "pbc-chromium-" });
 const pageErrors = [];
+const packConsole = await watchPackConsole(page);
 page.on("pageerror", (e) => pageErrors.push(`${e.message}\n${e.stack ?? ""}`));
 
 const results = { checks: [] };
@@ -59,8 +62,10 @@ const workflow = (root, inner) => ({
 });
 
 // Every grid element in the page: which node owns it (root graph or subgraph) and which Vue
-// element, if any, holds it.  The 1.27 Vue renderer draws the root graph's nodes (also while a
-// subgraph is open on the canvas), so a Vue element stands for app.graph's node with its id.
+// element, if any, holds it.  A Vue element stands for the node with its id in the graph the Vue
+// renderer draws: the root graph on the 1.27 line, also while a subgraph is open on the canvas;
+// the graph on the canvas on newer frontends (1.49.6, 1.58.1).  Which one is found from the page:
+// the graph whose node ids are the Vue elements' ids (the canvas's graph when both fit).
 const mounts = () => page.evaluate(() => {
   const { app } = window;
   const owners = new Map();
@@ -71,16 +76,19 @@ const mounts = () => page.evaluate(() => {
       if (w) owners.set(w.element, { node, label });
     }
   }
+  const vueIds = [...document.querySelectorAll(".lg-node[data-node-id]")].map((el) => el.getAttribute("data-node-id"));
+  const fits = (g) => g && vueIds.length === g.nodes.length && vueIds.every((id) => g.getNodeById(id));
+  const drawn = fits(app.canvas.graph) ? app.canvas.graph : fits(app.graph) ? app.graph : app.graph;
   return {
     canvasShowsRoot: app.canvas.graph === app.graph,
+    vueDraws: drawn === app.canvas.graph ? "canvas graph" : "root graph",
     widgets: [...owners.values()].map((o) => `${o.label}, node ${o.node.id} (${o.node.type})`),
-    vueNodes: [...document.querySelectorAll(".lg-node[data-node-id]")].map((el) =>
-      `${el.getAttribute("data-node-id")}: ${app.graph.getNodeById(el.getAttribute("data-node-id"))?.type}`),
+    vueNodes: vueIds.map((id) => `${id}: ${drawn.getNodeById(id)?.type}`),
     grids: [...document.querySelectorAll(".pbc-grid-root")].map((el) => {
       const owner = owners.get(el);
       const vue = el.closest(".lg-node[data-node-id]");
       const vueId = vue?.getAttribute("data-node-id") ?? null;
-      const shown = vueId === null ? null : app.graph.getNodeById(vueId);
+      const shown = vueId === null ? null : drawn.getNodeById(vueId);
       const st = owner?.node.widgets.find((x) => x.name === "pbc_boundary_grid").posencState;
       return {
         owner: owner ? `${owner.label}, node ${owner.node.id} (${owner.node.type})` : "unknown",
@@ -101,6 +109,7 @@ try {
   await page.goto(url, { waitUntil: "load" });
   await page.waitForFunction(() => window.app?.graph && window.LiteGraph?.registered_node_types?.BoundaryVisualizer,
     null, { timeout: 90000 });
+  await repeatDeprecationWarnings(page);
   await page.evaluate(() => window.app.extensionManager.setting.set("Comfy.VueNodes.Enabled", true));
   await page.waitForTimeout(1500);
   for (let i = 0; i < 3 && await page.locator(".p-dialog-mask").count(); i++) {
@@ -136,6 +145,9 @@ try {
   await page.screenshot({ path: join(artifacts, "vue-ids-a2-subgraph.png") });
   check("A, subgraph opened: no grid in a Vue node of another node with its id",
     !a2.canvasShowsRoot && wrongMounts(a2).length === 0, a2);
+  // a renderer that draws the opened subgraph shows its Visualizer, grid and all
+  check("A, subgraph opened: where the Vue renderer draws the subgraph, its Visualizer's grid is in its own node, drawn (N=5)",
+    a2.vueDraws === "root graph" || a2.grids.some((g) => g.owner.startsWith("subgraph") && g.inOwnNode && g.drawn && g.n === 5), a2);
   await backToRoot();
   const a3 = await mounts();
   check("A, back to the root graph: no grid in the root's Note 1", a3.canvasShowsRoot && wrongMounts(a3).length === 0
@@ -157,6 +169,8 @@ try {
   await page.screenshot({ path: join(artifacts, "vue-ids-b2-subgraph.png") });
   check("B, subgraph opened: one grid per Vue node, each in its owner's",
     wrongMounts(b2).length === 0 && b2.grids.filter((g) => g.inVueNode !== null).length <= 1, b2);
+  check("B, subgraph opened: where the Vue renderer draws the subgraph, its Visualizer's grid is in its own node, drawn (N=7)",
+    b2.vueDraws === "root graph" || b2.grids.some((g) => g.owner.startsWith("subgraph") && g.inOwnNode && g.drawn && g.n === 7), b2);
   await backToRoot();
   const b3 = await mounts();
   await page.screenshot({ path: join(artifacts, "vue-ids-b3-root.png") });
@@ -189,16 +203,19 @@ try {
   await page.waitForFunction(() => window.app.graph.getNodeById(1)?.type === "Note", null, { timeout: 20000 });
   await openSubgraph();
   await page.evaluate(() => window.app.canvas.setDirty(true, true));
+  // the subgraph's Visualizer by type: newer frontends (1.49.6, 1.58.1) renumber a subgraph's
+  // nodes on load so that they do not repeat the root graph's ids (its id 1 becomes 3 here)
   await page.waitForFunction(() => {
     const sg = window.app.canvas.graph;
-    const w = sg?.getNodeById(1)?.widgets?.find((x) => x.name === "pbc_boundary_grid");
+    const w = sg?.nodes.find((n) => n.type === "BoundaryVisualizer")?.widgets?.find((x) => x.name === "pbc_boundary_grid");
     return w?.element.isConnected && w.posencState.draws > 0;
   }, null, { timeout: 20000 }).catch(() => {});
   const d1 = await page.evaluate(() => {
     const sg = window.app.canvas.graph;
-    const w = sg.getNodeById(1)?.widgets?.find((x) => x.name === "pbc_boundary_grid");
+    const node = sg.nodes.find((n) => n.type === "BoundaryVisualizer");
+    const w = node?.widgets?.find((x) => x.name === "pbc_boundary_grid");
     const r = w?.element.getBoundingClientRect();
-    return { canvasShowsRoot: sg === window.app.graph, type: sg.getNodeById(1)?.type, connected: !!w?.element.isConnected,
+    return { canvasShowsRoot: sg === window.app.graph, type: node?.type, id: node?.id, connected: !!w?.element.isConnected,
       inVueNode: !!w?.element.closest(".lg-node"), visible: !!r && r.width > 50 && r.height > 50
         && getComputedStyle(w.element.closest(".dom-widget") ?? w.element).display !== "none",
       drawn: (w?.posencState.draws ?? 0) > 0, n: w?.posencState.plan?.n ?? null };
@@ -211,6 +228,9 @@ try {
   const ours = pageErrors.filter((e) => /boundary_grid|boundaries\.js|posenc|pbc/i.test(e));
   results.pageErrors = pageErrors;
   check("no page errors from the pack", ours.length === 0, ours);
+  // console warnings and errors (deprecation warnings included) raised from the pack's own files
+  results.packConsole = packConsole;
+  check("no console warning or error from the pack's files", packConsole.length === 0, packConsole);
 } catch (e) {
   check(`ran to the end (${e.message})`, false, String(e.stack ?? e));
 } finally {

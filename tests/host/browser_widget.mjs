@@ -5,9 +5,12 @@
 // Adds a Boundary Visualizer and a PBC Model Patcher through the page's LiteGraph API, edits width
 // and N the way the canvas does (widget.value + widget.callback), types into the patcher's preview
 // fields, switches to the Vue node renderer and back, and asserts from the widget canvases' pixels
-// that the grid is drawn and changes with N.  Screenshots go to the artifact dir.  Prints one JSON
+// that the grid is drawn and changes with N.  In the Vue renderer a probe (a plain DOM widget on a
+// Note) finds whether the frontend mounts DOM widgets in Vue nodes itself (1.49.6, 1.58.1): then the
+// grid must be its mount, otherwise (1.27) the pack's fallback's.  No console warning or error
+// (deprecations included) may come from the pack's files (browser_launch.mjs, watchPackConsole).  Screenshots go to the artifact dir.  Prints one JSON
 // line of results; exits non-zero on the first failed check.
-import { launchChromium } from "./browser_launch.mjs";
+import { launchChromium, repeatDeprecationWarnings, watchPackConsole } from "./browser_launch.mjs";
 import assert from "node:assert/strict";
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
@@ -18,6 +21,7 @@ mkdirSync(artifacts, { recursive: true });
 
 const { context, page, close } = await launchChromium(chromiumPath, { profilePrefix: "pbc-chromium-" });
 const pageErrors = [];
+const packConsole = await watchPackConsole(page);
 const consoleErrors = [];
 page.on("pageerror", (e) => pageErrors.push(`${e.message}\n${e.stack ?? ""}`));
 page.on("console", (m) => { if (m.type() === "error") consoleErrors.push(m.text()); });
@@ -36,6 +40,7 @@ try {
   await page.goto(url, { waitUntil: "load" });
   await page.waitForFunction(() => window.app?.graph && window.LiteGraph?.registered_node_types?.BoundaryVisualizer,
     null, { timeout: 90000 });
+  await repeatDeprecationWarnings(page);
   await page.evaluate(() => window.app.extensionManager.setting.set("Comfy.VueNodes.Enabled", false));
   await page.waitForTimeout(1500);
   for (let i = 0; i < 3 && await page.locator(".p-dialog-mask").count(); i++) {
@@ -97,7 +102,7 @@ try {
     }
     return {
       red, runs, draws: st.draws, error: st.error, width, height,
-      connected: w.element.isConnected,
+      connected: w.element.isConnected, mount: st.mount,
       inVueNode: !!w.element.closest(".lg-node"),
       plan: st.plan && { latentW: st.plan.latentWidth, w: st.plan.width, h: st.plan.height, base: st.plan.baseResolution, n: st.plan.n, rows: st.plan.rows, cols: st.plan.cols, levels: st.plan.levels.length },
     };
@@ -257,7 +262,8 @@ try {
     const out = {};
     for (const id of [i.viz, i.pat]) {
       const node = app.graph.getNodeById(id);
-      const sn = wf.nodes.find((n) => n.id === id);
+      // node ids: numbers on the 1.27 frontend; strings at run time (numbers when saved) on newer ones
+      const sn = wf.nodes.find((n) => String(n.id) === String(id));
       out[id] = {
         widgetNames: node.widgets.map((w) => w.name),
         widgets_values: sn.widgets_values,
@@ -276,18 +282,42 @@ try {
   }
 
   // ---- Vue node renderer ----
+  // Does this frontend mount a custom DOM widget in its Vue node itself?  A probe: a Note given a
+  // plain addDOMWidget element (no pack code involved).  Where it does, the grid must take that
+  // route too; where not (the 1.27 line), the pack's own fallback mounts it.
+  const probeId = await page.evaluate(() => {
+    const { app, LiteGraph } = window;
+    const probe = LiteGraph.createNode("Note");
+    const el = document.createElement("div");
+    el.className = "posenc-dom-probe";
+    el.style.height = "40px";
+    probe.addDOMWidget("posenc_probe", "posenc_probe", el, { serialize: false, hideOnZoom: false });
+    probe.pos = [1060, 80];
+    probe.size = [240, 160];
+    app.graph.add(probe);
+    return probe.id;
+  });
   await page.evaluate(() => window.app.extensionManager.setting.set("Comfy.VueNodes.Enabled", true));
   await page.waitForSelector(".lg-node[data-node-id]", { timeout: 20000 });
   await page.waitForTimeout(1500);
+  const frontendMountsDom = await page.evaluate(() => !!document.querySelector(".lg-node .posenc-dom-probe"));
+  results.frontendMountsDomWidgetsInVueNodes = frontendMountsDom;
+  await page.evaluate((id) => window.app.graph.remove(window.app.graph.getNodeById(id)), probeId);
+  await page.waitForTimeout(900);
   const v0 = await stats(ids.viz);
   check("Vue renderer: widget is inside the Vue node and drawn", v0.connected && v0.inVueNode && v0.red > 100 && v0.plan.n === 12, v0);
+  check(`Vue renderer: mounted by ${frontendMountsDom ? "the frontend (it mounts DOM widgets in Vue nodes)" : "the pack's fallback (the frontend does not mount DOM widgets in Vue nodes)"}`,
+    v0.mount === (frontendMountsDom ? "frontend, Vue node" : "vue-fallback"), { frontendMountsDom, v0 });
   await shot("07-vue-visualizer-N12");
   // Edit N in the Vue node's own number field, like a user.  The 1.27 frontend's Vue renderer
   // (experimental there) sometimes drops typed edits before they reach the widget, for core nodes
   // too; so the check is that the grid follows the widget's value, whichever way it changes.
-  const nField = page.locator(`.lg-node[data-node-id="${ids.viz}"] .lg-widget-container`, { hasText: "boundaries" })
+  // a widget's row: .lg-widget-container on 1.27, [data-testid=node-widget] on newer frontends
+  const nField = page.locator(`.lg-node[data-node-id="${ids.viz}"] :is(.lg-widget-container, [data-testid="node-widget"])`, { hasText: "boundaries" })
     .locator("input").first();
-  await nField.click();
+  // force: newer frontends lay a drag-to-scrub layer over the number; a click on it (as a user's,
+  // at the field's centre) switches the field to text entry
+  await nField.click({ force: true });
   await nField.press("Control+A");
   await nField.pressSequentially("5");
   await nField.press("Tab");
@@ -368,6 +398,9 @@ try {
   results.pageErrors = pageErrors;
   results.consoleErrors = consoleErrors;
   check("no page errors from the pack", ours.length === 0, ours);
+  // console warnings and errors (deprecation warnings included) raised from the pack's own files
+  results.packConsole = packConsole;
+  check("no console warning or error from the pack's files", packConsole.length === 0, packConsole);
 } finally {
   console.log(JSON.stringify(results));
   await close();

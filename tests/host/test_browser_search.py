@@ -23,10 +23,13 @@ HOST_DIR = Path(__file__).resolve().parent
 ROOT = HOST_DIR.parents[1]
 ARTIFACTS = ROOT / "tests" / "artifacts" / "browser_search"
 COMFYUI_PATH = os.environ.get("COMFYUI_PATH")
-# The search box shows up to 64 results; a user reads the first handful. "upscale" also (and
-# rightly first) finds the core nodes that do upscale: 6 start with the word, 6 more (API nodes)
-# have it earlier in a shorter name; PBC comes 13th of 16 there, and was not listed at all before.
-TOP = {"upscale": 15}
+# The search box shows up to 64 results; a user reads the first handful.  "upscale" also (and
+# rightly first) finds the core nodes named for it: on ComfyUI 0.3.64, 6 start with the word and 6
+# more (API nodes) have it earlier in a shorter name, and PBC came 13th of 16 (it was not listed at
+# all before); ComfyUI 0.33.0 has 19 such nodes (18 ahead of PBC, 19th).  So for such a word the
+# node must come within a few places after the other nodes whose names hold the word.
+NAMED_FIRST = {"upscale"}
+AFTER_NAMED = 3
 TOP_DEFAULT = 5
 
 pytestmark = pytest.mark.skipif(not COMFYUI_PATH, reason="browser test of the node search: set "
@@ -65,5 +68,8 @@ def test_users_words_find_the_packs_nodes_in_the_search_box():
     print("rank of the expected node per query:", ranks)
     (ARTIFACTS / "ranks.json").write_text(json.dumps(ranks, indent=1))
     for word, rank in ranks.items():
-        top = TOP.get(word, TOP_DEFAULT)
-        assert rank is not None and rank <= top, (word, rank, results[word][:top])
+        shown = results[word]
+        named = sum(1 for name in shown if word.lower() in name.lower()
+                    and not name.startswith(display[WORDS[word]]))
+        top = named + AFTER_NAMED if word in NAMED_FIRST else TOP_DEFAULT
+        assert rank is not None and rank <= top, (word, rank, named, shown[:top])

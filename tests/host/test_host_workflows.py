@@ -321,6 +321,7 @@ def test_saves_from_before_the_seed_rename_keep_their_values(server):
             assert prompt_inputs[renamed[n["type"]]] == values[n["widgetNames"].index(renamed[n["type"]])]
             assert "seed" not in prompt_inputs
         assert not got["alerts"], (name, got["alerts"])
+    assert seen["packConsole"] == [], "console warnings or errors from the pack's files (js/seed_rename.js)"
 
 
 def test_api_prompt_with_the_old_seed_name_is_refused_naming_the_new_input(server):
@@ -339,7 +340,8 @@ def test_api_prompt_with_the_old_seed_name_is_refused_naming_the_new_input(serve
 
 def test_frontend_loads_every_workflow(server):
     """Each workflow loads in the real frontend (headless Chromium, 1600x1000) with every node type known,
-    every node in sight and uncovered at the stored view with text drawn, no two nodes overlapping,
+    every node in sight and uncovered with text drawn, no two nodes overlapping, both at the stored
+    view (opened as a file) and at the view the frontend gives a template (Browse Templates),
     saves back the same widget values (the pack's own DOM widgets are not serialized), and the
     frontend's own API prompt (app.graphToPrompt) equals posenc_lab/workflow_format.py's."""
     files = sorted(WORKFLOWS.glob("*.json"))
@@ -356,16 +358,21 @@ def test_frontend_loads_every_workflow(server):
             assert got["saved"][str(n["id"])] == n.get("widgets_values", []), (f.stem, n["id"], n["type"])
         lay = got["layout"]
         assert abs(lay["scale"] - wf["extra"]["ds"]["scale"]) < 1e-6, (f.stem, lay["scale"])   # view restored
-        assert not lay["lowQuality"], (f.stem, "text not drawn at the stored zoom")
-        hidden = [(n["title"], n["screen"], n["hidden"]) for n in lay["nodes"] if n["hidden"]]
-        assert hidden == [], (f.stem, "out of sight or covered at the stored view", hidden)
-        assert lay["overlaps"] == [], (f.stem, "nodes overlap", lay["overlaps"])
+        # opened as a file (the stored view) and from Browse Templates (1.49/1.58 fit the view to the
+        # nodes there; 1.27 restores the stored one): text drawn, every node in sight, none overlapping
+        for how, lay in (("opened as a file", got["layout"]), ("opened from Browse Templates", got["templateLayout"])):
+            print(f"{f.stem}, {how}: zoom {lay['scale']:.3f} (text from {lay['textThreshold']})")
+            assert not lay["lowQuality"], (f.stem, how, "text not drawn at zoom", lay["scale"])
+            hidden = [(n["title"], n["screen"], n["hidden"]) for n in lay["nodes"] if n["hidden"]]
+            assert hidden == [], (f.stem, how, "out of sight or covered", hidden)
+            assert lay["overlaps"] == [], (f.stem, how, "nodes overlap", lay["overlaps"])
         ours = to_api(wf, object_info)
         theirs = {k: {"class_type": v["class_type"], "inputs": v["inputs"]} for k, v in got["prompt"].items()}
         assert theirs == ours, f.stem
     # errors while the page starts (a fresh profile, before any workflow) are the frontend's own
     print("page errors at startup:", [e for e in seen["pageErrors"] if e.startswith("startup:")])
     assert not [e for e in seen["pageErrors"] if not e.startswith("startup:")], seen["pageErrors"]
+    assert seen["packConsole"] == [], "console warnings or errors from the pack's files"
 
 
 def test_workflows_convert_as_before_v3_with_the_servers_object_info(server):
