@@ -10,6 +10,7 @@ CPU workflows in real ComfyUI.
 from __future__ import annotations
 
 import copy
+import importlib.util
 import json
 import math
 import re
@@ -26,13 +27,14 @@ ROOT = Path(__file__).resolve().parents[1]
 WORKFLOWS = sorted((ROOT / "example_workflows").glob("*.json"))
 CORE = json.loads((ROOT / "tests" / "fixtures" / "core_nodes.json").read_text())
 PROMPTS = json.loads((ROOT / "tests" / "fixtures" / "workflow_prompts.json").read_text())["prompts"]
-# Workflows that run on a CPU with what the pack ships; only they may carry a thumbnail, rendered
-# from a real run (POSENC_RENDER_THUMBNAILS=1 with tests/host/test_host_workflows.py).
+# Workflows that run on a CPU with what the pack ships; their thumbnails are pictures of their real
+# output (POSENC_RENDER_THUMBNAILS=1 with tests/host/test_host_workflows.py); the others' are
+# diagrams of the graph (tools/make_diagrams.py).
 REFERENCE = "01 CPU, reference UNet at 4x, direct vs PBC vs redilation"
 CPU_WORKFLOWS = {REFERENCE, "02 CPU, tiny DiTs at 2x, vanilla vs RPE2D",
                  "04 CPU, reference UNet hires fix at 2x, with and without PBC",
                  "03 CPU, Boundary Visualizer, where PBC puts its boundaries"}
-THUMBNAILED = CPU_WORKFLOWS
+RENDERED = CPU_WORKFLOWS
 # Combo inputs whose choices are the user's model files: any file name is valid there.
 MODEL_FILE_INPUTS = {("CheckpointLoaderSimple", "ckpt_name"), ("VAELoader", "vae_name"),
                      ("RPE2DDiTLoader", "dit_name"), ("UNETLoader", "unet_name"),
@@ -180,7 +182,7 @@ def _load(path):
 
 def test_there_are_workflows():
     names = {p.stem for p in WORKFLOWS}
-    assert CPU_WORKFLOWS <= names and THUMBNAILED <= CPU_WORKFLOWS
+    assert CPU_WORKFLOWS <= names and RENDERED <= CPU_WORKFLOWS
     assert set(POSITION_MODE_WORKFLOWS) <= names
     assert len(names) >= 9
 
@@ -313,19 +315,96 @@ def test_core_node_record_covers_the_workflows(specs, pack):
     assert CORE["comfyui_version"]
 
 
+# The folders ComfyUI's loaders read their files from (folder_paths names; RPE2DDiTLoader's come
+# from the pack).  The frontend names a missing model file with its node's properties.models entry
+# (name, directory, url): 1.27's Missing Models dialog lists only files that have one, 1.49 and
+# 1.58 list the others as "Unknown", without a folder or a download.
+LOADER_FOLDERS = {"CheckpointLoaderSimple": ("checkpoints",), "VAELoader": ("vae",),
+                  "UNETLoader": ("diffusion_models",), "DualCLIPLoader": ("text_encoders",),
+                  "TripleCLIPLoader": ("text_encoders",)}
+
+
+def undeclared_models(wf: dict, specs: dict, pack) -> list[str]:
+    """Model files the workflow's loaders name that the pack does not ship and that have no
+    properties.models entry with the file's name, a folder the loader reads and an https url."""
+    folders = {**LOADER_FOLDERS, "RPE2DDiTLoader": tuple(pack.nodes.rpe2d_loader.FOLDERS)}
+    out = []
+    for n in wf["nodes"]:
+        if n["type"] in FRONTEND_ONLY:
+            continue
+        declared = {m.get("name"): m for m in n.get("properties", {}).get("models", [])}
+        for slot, value in zip(widget_slots(specs[n["type"]]), n.get("widgets_values") or []):
+            if slot is None or (n["type"], slot[0]) not in MODEL_FILE_INPUTS:
+                continue
+            if value in combo_options(slot[1], slot[2]):   # ships with the pack (posenc-bundled/...)
+                continue
+            m = declared.get(value)
+            if not m or m.get("directory") not in folders[n["type"]] \
+                    or not str(m.get("url", "")).startswith("https://"):
+                out.append(f"node {n['id']} ({n['type']}): {slot[0]} = {value!r} declared as {m}")
+    return out
+
+
 @pytest.mark.parametrize("path", WORKFLOWS, ids=lambda p: p.stem)
-def test_thumbnail_only_where_rendered(path):
-    """ComfyUI shows <name>.jpg beside a custom node's workflow as its thumbnail; the CPU
-    workflows have one rendered from a real run, the ones needing big weights have none."""
+def test_every_model_file_is_named_for_the_missing_models_dialog(path, specs, pack):
+    assert undeclared_models(_load(path), specs, pack) == []
+
+
+def test_model_declaration_check_can_fail(specs, pack):
+    wf = _load(ROOT / "example_workflows" / "08 GPU, DiT XL2 256 at 512, position modes.json")
+    loader = next(n for n in wf["nodes"] if n["type"] == "RPE2DDiTLoader")
+    loader["properties"]["models"] = [dict(m, directory="vae") for m in loader["properties"].get("models", [])]
+    assert any("RPE2DDiTLoader" in p for p in undeclared_models(wf, specs, pack))
+    del loader["properties"]["models"]
+    assert any("DiT-XL-2-256x256.pt" in p for p in undeclared_models(wf, specs, pack))
+    tiny = _load(ROOT / "example_workflows" / "02 CPU, tiny DiTs at 2x, vanilla vs RPE2D.json")
+    assert undeclared_models(tiny, specs, pack) == [], "the bundled tiny DiTs need no entry"
+
+
+def _diagrams():
+    spec = importlib.util.spec_from_file_location("make_diagrams", ROOT / "tools" / "make_diagrams.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+@pytest.mark.parametrize("path", WORKFLOWS, ids=lambda p: p.stem)
+def test_every_workflow_has_a_thumbnail(path):
+    """ComfyUI shows <name>.jpg beside a custom node's workflow as its card's picture under Browse
+    Templates (without one: a blank card and a 404).  The CPU workflows' is a picture of their real
+    output; the GPU ones' a diagram of the graph that says so, never a made-up output, drawn
+    (tools/make_diagrams.py) from the graph the workflow has now."""
     from PIL import Image
     thumb = path.with_suffix(".jpg")
-    if path.stem not in THUMBNAILED:
-        assert path.stem in CPU_WORKFLOWS or not thumb.exists(), "no thumbnail without a real run"
-        return
     assert thumb.is_file(), f"missing thumbnail {thumb.name}"
     assert thumb.stat().st_size < 300_000
     with Image.open(thumb) as im:
         assert im.format == "JPEG" and min(im.size) >= 64
+        comment = im.info.get("comment", b"").decode(errors="replace")
+    if path.stem in RENDERED:
+        assert not comment.startswith("posenc diagram"), "a CPU workflow shows its real output"
+    else:
+        assert _diagrams().stale(path) is None
+
+
+def test_stale_diagram_is_caught():
+    path = ROOT / "example_workflows" / "08 GPU, DiT XL2 256 at 512, position modes.json"
+    diagrams = _diagrams()
+    wf = _load(path)
+    assert diagrams.stale(path, wf) is None
+    moved = copy.deepcopy(wf)   # positions alone do not change the drawing
+    for n in moved["nodes"]:
+        n["pos"] = [n["pos"][0] + 37, n["pos"][1] - 11]
+    for g in moved["groups"]:
+        g["bounding"] = [g["bounding"][0] + 37, g["bounding"][1] - 11, *g["bounding"][2:]]
+    assert diagrams.stale(path, moved) is None
+    for edit in (lambda w: w["links"].pop(),
+                 lambda w: next(n for n in w["nodes"] if n["type"] == "KSampler").__setitem__("title", "x"),
+                 lambda w: w["groups"][0].__setitem__("title", "other")):
+        changed = copy.deepcopy(wf)
+        edit(changed)
+        assert "drawn from another graph" in diagrams.stale(path, changed)
+    assert "missing" in diagrams.stale(path.with_name("99 GPU, none.json"), wf)
 
 
 # The checks must be able to fail: broken copies of a real workflow.

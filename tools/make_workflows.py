@@ -53,6 +53,10 @@ SDXL = {"name": "sd_xl_base_1.0.safetensors", "directory": "checkpoints",
 SD_VAE = {"name": "vae-ft-mse-840000-ema-pruned.safetensors", "directory": "vae",
           "url": "https://huggingface.co/stabilityai/sd-vae-ft-mse-original/resolve/main/"
                  "vae-ft-mse-840000-ema-pruned.safetensors?download=true"}
+# The official DiT-XL/2 (facebookresearch/DiT), a .pt file; RPE2DDiTLoader reads it from
+# models/checkpoints (the note's place for it) or models/diffusion_models.
+DIT_XL = {"name": "DiT-XL-2-256x256.pt", "directory": "checkpoints",
+          "url": "https://dl.fbaipublicfiles.com/DiT/models/DiT-XL-2-256x256.pt"}
 PROMPT = ("a photograph of a mountain lake at sunrise, a wooden cabin on the shore, pine forest, "
           "snowy peaks, highly detailed")
 NEGATIVE = "blurry, lowres, watermark, text, deformed"
@@ -539,7 +543,7 @@ def dit_xl_512(oi):
     vae = g.add("VAELoader", (0, 380), {"vae_name": SD_VAE["name"]}, models=[SD_VAE], width=320)
     latent = g.add("EmptyLatentImage", (0, 510), {"width": size, "height": size, "batch_size": 1}, width=320)
     loader = g.add("RPE2DDiTLoader", (0, 700), {"dit_name": "DiT-XL-2-256x256.pt", "position_mode": "auto",
-                                                "position_seed": 0}, width=320)
+                                                "position_seed": 0}, models=[DIT_XL], width=320)
     label = g.add("DiTClassLabel", (0, 890), {"class_label": label_index}, width=320)
     g.link(loader, 0, label, "model")
     titles = ("first (extrapolation)", "interpolate (PI)", "ntk (NTK-aware)")
