@@ -85,23 +85,32 @@ def _fit_to_this_comfyui(config_cls, unet: dict) -> dict:
     return {k: v for k, v in unet.items() if k in known or k == "image_model"}
 
 
-def build(kind, seed=0):
+def random_weights(diffusion_model, seed=0) -> None:
+    """Seeded weights (ComfyUI skips weight init): norms 1, the rest N(0, 1/fan_in)."""
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for pname, p in diffusion_model.named_parameters():
+            if "norm" in pname and p.dim() == 1:
+                p.fill_(1.0)
+            else:
+                p.copy_(torch.randn(p.shape, generator=g) / max(1, p[0].numel()) ** 0.5)
+
+
+def patcher(model):
     import comfy.model_patcher
+    dev = torch.device("cpu")
+    return comfy.model_patcher.ModelPatcher(model, load_device=dev, offload_device=dev)
+
+
+def build(kind, seed=0):
     import comfy.supported_models as sm
     name, unet, _, _ = TOYS[kind]
     config_cls = getattr(sm, name)
     config = config_cls(dict(_fit_to_this_comfyui(config_cls, unet), dtype=torch.float32))
     config.set_inference_dtype(torch.float32, None)
     model = config.get_model({})
-    g = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for pname, p in model.diffusion_model.named_parameters():   # ComfyUI skips weight init
-            if "norm" in pname and p.dim() == 1:
-                p.fill_(1.0)
-            else:
-                p.copy_(torch.randn(p.shape, generator=g) / max(1, p[0].numel()) ** 0.5)
-    dev = torch.device("cpu")
-    return comfy.model_patcher.ModelPatcher(model, load_device=dev, offload_device=dev)
+    random_weights(model.diffusion_model, seed)
+    return patcher(model)
 
 
 def latent(kind, width, height):

@@ -30,7 +30,6 @@ def pack():
 
 def build(kind, seed=0):
     """Flux and Chroma: tests/host/dit_toys.py's toys (fitted to this ComfyUI's parameters); SD3 here."""
-    import comfy.model_patcher
     import comfy.supported_models as sm
     from comfy.ldm.modules.diffusionmodules.mmdit import get_2d_sincos_pos_embed
     if kind != "SD3":
@@ -39,18 +38,11 @@ def build(kind, seed=0):
     config = getattr(sm, kind)(unet)
     config.set_inference_dtype(torch.float32, None)
     model = config.get_model({})
-    g = torch.Generator().manual_seed(seed)
+    dit_toys.random_weights(model.diffusion_model, seed)
     with torch.no_grad():
-        for name, p in model.diffusion_model.named_parameters():   # ComfyUI skips weight init
-            if "norm" in name and p.dim() == 1:
-                p.fill_(1.0)
-            else:
-                p.copy_(torch.randn(p.shape, generator=g) / max(1, p[0].numel()) ** 0.5)
-        if kind == "SD3":
-            table = get_2d_sincos_pos_embed(64, SD3_TABLE, scaling_factor=SD3_SCALE)
-            model.diffusion_model.pos_embed.copy_(torch.from_numpy(table).float().unsqueeze(0))
-    dev = torch.device("cpu")
-    return comfy.model_patcher.ModelPatcher(model, load_device=dev, offload_device=dev)
+        table = get_2d_sincos_pos_embed(64, SD3_TABLE, scaling_factor=SD3_SCALE)
+        model.diffusion_model.pos_embed.copy_(torch.from_numpy(table).float().unsqueeze(0))
+    return dit_toys.patcher(model)
 
 
 def sample(model, width, height, steps=2, seed=0):
