@@ -206,12 +206,13 @@ def check_torch_archive(path) -> None:
     try:
         with zipfile.ZipFile(path) as z:
             entries = z.infolist()
-            for e in entries:
-                if e.compress_type != zipfile.ZIP_STORED or e.file_size != e.compress_size:
-                    raise CheckpointError(
-                        f"refusing to load {path}: its entry {e.filename} is compressed ({e.compress_size} "
-                        f"bytes that inflate to {e.file_size}); torch.save never compresses, so this is "
-                        f"not a checkpoint as torch writes it (a zip bomb fills the memory)")
+            packed = [e for e in entries if e.compress_type != zipfile.ZIP_STORED or e.file_size != e.compress_size]
+            if packed:
+                raise CheckpointError(
+                    f"refusing to load {path}: {len(packed)} of its entries are compressed ({packed[0].filename} "
+                    f"...: {sum(e.compress_size for e in packed)} bytes that inflate to "
+                    f"{sum(e.file_size for e in packed)}); torch.save never compresses, so this is not a "
+                    f"checkpoint as torch writes it (a zip bomb fills the memory)")
             if sum(e.file_size for e in entries) > size:
                 raise CheckpointError(f"checkpoint is truncated or corrupt: {path}: its entries add up "
                                       f"to more than the file's {size} bytes")
@@ -226,15 +227,16 @@ def check_torch_archive(path) -> None:
     except (zipfile.BadZipFile, OSError, EOFError) as e:
         raise CheckpointError(f"checkpoint is truncated or corrupt ({size} bytes): {path}: {e}") from e
     try:
-        for module, name in _pickle_globals(data):
-            if module is None or not _safe_global(module, name):
-                what = f"{module}.{name}" if module else "a global it builds at run time"
-                raise CheckpointError(
-                    f"refusing to load {path}: it is a pickle that needs arbitrary code to load (it "
-                    f"calls {what}, which a weights file does not need). Convert it to .safetensors "
-                    f"from a trusted source.")
+        calls = list(_pickle_globals(data))
     except (ValueError, EOFError) as e:  # pickletools: a broken opcode stream
         raise CheckpointError(f"checkpoint is truncated or corrupt: {path}: its pickle is broken ({e})") from e
+    for module, name in calls:
+        if module is None or not _safe_global(module, name):
+            what = f"{module}.{name}" if module else "a global it builds at run time"
+            raise CheckpointError(
+                f"refusing to load {path}: it is a pickle that needs arbitrary code to load (it "
+                f"calls {what}, which a weights file does not need). Convert it to .safetensors "
+                f"from a trusted source.")
 
 
 def check_tensors(tensors: dict, path) -> None:

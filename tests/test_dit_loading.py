@@ -286,7 +286,8 @@ def test_a_pickle_that_calls_code_is_refused_before_unpickling(tmp_path, monkeyp
     monkeypatch.setenv("EVIL_MARKER", str(marker))
     torch.save({"pos_embed": torch.zeros(1), "payload": Evil()}, str(tmp_path / "evil.pt"))
     _no_unpickling(monkeypatch)
-    with pytest.raises(CheckpointError, match=r"refusing to load .*evil\.pt.*arbitrary code.*calls (posix|nt)\.system"):
+    with pytest.raises(CheckpointError, match=r"^refusing to load \S*evil\.pt: it is a pickle that needs arbitrary code "
+                                              r"to load \(it calls (posix|nt)\.system"):
         load_dit(str(tmp_path / "evil.pt"))
     assert not marker.exists()
 
@@ -308,7 +309,8 @@ def test_a_compressed_archive_is_refused_before_unpickling(tmp_path, monkeypatch
     assert torch.equal(torch.load(str(tmp_path / "bomb.pt"), weights_only=True)["pos_embed"], sd["pos_embed"])
     load_dit(str(tmp_path / "plain.pt"))   # the same archive stored, as torch writes it, loads
     _no_unpickling(monkeypatch)
-    with pytest.raises(CheckpointError, match=r"refusing to load .*bomb\.pt: its entry .*/data/\d+ is compressed"):
+    n = sum("/data/" in e for e in zipfile.ZipFile(tmp_path / "bomb.pt").namelist())
+    with pytest.raises(CheckpointError, match=rf"^refusing to load \S*bomb\.pt: {n} of its entries are compressed"):
         load_dit(str(tmp_path / "bomb.pt"))
 
 
