@@ -41,7 +41,6 @@ import argparse
 import base64
 import hashlib
 import json
-import math
 import os
 import random
 import shutil
@@ -53,7 +52,7 @@ import time
 import urllib.error
 import urllib.request
 import uuid
-from collections import Counter, deque
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -130,7 +129,7 @@ def _dit_loader(g: Graph, name: str, mode="auto", seed=0):
     return g.add("RPE2DDiTLoader", **inputs), ("RPE2DDiTLoader", dict(inputs))
 
 
-def _conditioning(g: Graph, loader_id: str, loader: tuple, model_ref: list, label):
+def _conditioning(g: Graph, loader_id: str, loader: tuple, label):
     """(positive, negative) for the model's family."""
     if loader[0] == "ReferenceModelLoader":
         pos = g.add("ReferenceClassLabel", class_label=REF_CLASSES[label])
@@ -226,7 +225,7 @@ def valid_prompt(kind: str, rng: random.Random, tag: str, *, largest=False, long
         mode = rng.choice(modes) if kind == "dit_plain" else "auto"
         lid, loader = _dit_loader(g, dit, mode, rng.randrange(MAX_SEED) if mode == "random" else 0)
     model = [lid, 0]
-    pos, neg = _conditioning(g, lid, loader, model, rng.randrange(4))
+    pos, neg = _conditioning(g, lid, loader, rng.randrange(4))
     window = dict(start_percent=0.0, end_percent=1.0) if long else {}   # active when the interrupt comes
     if kind in ("unet_pbc", "unet_hires_pbc"):
         model = _pbc(g, model, rng, **window)
@@ -275,7 +274,7 @@ def check_prompt(loader: tuple, seed: int, tag: str) -> Prompt:
         lid, loader = _dit_loader(g, i["dit_name"], i["position_mode"], i["position_seed"])
     else:
         lid, loader = _unet_loader(g, loader[1].get("model_name", UNETS[0]))
-    pos, neg = _conditioning(g, lid, loader, [lid, 0], 0)
+    pos, neg = _conditioning(g, lid, loader, 0)
     latent = g.add("EmptyChromaRadianceLatentImage", width=32, height=32, batch_size=1)
     ks = _sample(g, [lid, 0], pos, neg, [latent, 0], seed=seed, steps=3, cfg=2.0)
     _finish(g, ks, tag)
@@ -324,7 +323,7 @@ def _bad(p: Prompt, category: str, names, note: str, may_complete=False, before=
 def _dit_with(rng, tag, name) -> Prompt:
     g = Graph()
     lid, loader = _dit_loader(g, name)
-    pos, neg = _conditioning(g, lid, loader, [lid, 0], 0)
+    pos, neg = _conditioning(g, lid, loader, 0)
     latent = g.add("EmptyChromaRadianceLatentImage", width=32, height=32, batch_size=1)
     ks = _sample(g, [lid, 0], pos, neg, [latent, 0], **_settings(rng))
     _finish(g, ks, tag)
