@@ -287,3 +287,31 @@ def test_unsupported_models_name_the_family(mods):
     flux = ModelPatcher(BaseModelStandIn(SimpleNamespace(), "Flux"))
     with pytest.raises(ValueError, match="mode 'linspace' needs a DiT trained with RPE-2D"):
         node.DiTPositionMode.execute(flux, "linspace", 0, 0)
+
+
+def _grid(*sides):
+    return torch.stack(torch.meshgrid(*[torch.arange(k, dtype=torch.float32) for k in sides], indexing="ij"),
+                       dim=-1).reshape(-1, len(sides))
+
+
+@pytest.mark.parametrize("layout", ["image, text", "text, image", "text, reference, image", "reference, image, text"])
+def test_grid_block_finds_the_image_beside_text_at_zero(layout):
+    """HiDream / Hunyuan: text tokens all 0, the image a row-major grid whose first token is also all 0,
+    a reference at time -1.  The mask is exactly the image's 2 x 3 x 4 = 24 tokens, by hand."""
+    grid_block = load_pack().nodes.families.base.grid_block
+    parts = {"image": _grid(2, 3, 4), "text": torch.zeros(5, 3),
+             "reference": _grid(1, 3, 4) + torch.tensor([-1.0, 0.0, 4.0])}
+    order = layout.split(", ")
+    ids = torch.cat([parts[p] for p in order])[None].repeat(2, 1, 1)
+    start = sum(len(parts[p]) for p in order[:order.index("image")])
+    want = torch.zeros(2, ids.shape[1], dtype=torch.bool)
+    want[:, start:start + 24] = True
+    assert torch.equal(grid_block(ids), want)
+
+
+def test_grid_block_refuses_ids_it_does_not_recognise():
+    """Ids that are no grid beside zeros (a layout a future ComfyUI might make) are an error, not a guess."""
+    grid_block = load_pack().nodes.families.base.grid_block
+    ids = torch.cat([_grid(3, 4).flip(0), torch.zeros(5, 2)])[None]     # the grid backwards
+    with pytest.raises(RuntimeError, match="not an image grid"):
+        grid_block(ids)

@@ -88,7 +88,9 @@ class ModeRoPE(torch.nn.Module):
     """A family's ``EmbedND`` under a position mode (object patch on the embedder).
 
     ``axes`` = (row axis, column axis) of the ids; ``main(ids)`` marks the tokens of the image being
-    drawn (None: every token of the call).  Per spatial axis n is the extent of the main tokens'
+    drawn (None: every token of the call).  The output keeps the original's layout: ComfyUI's
+    ``EmbedND`` puts the head axis at dim 1, HiDream's own copy at dim 2; which one is read once
+    from the original's output, not assumed.  Per spatial axis n is the extent of the main tokens'
     positions (largest - smallest + 1) and L the trained extent; an axis with n > L gets the mode's
     rotations (``pm.rope_axis``: positions ``remap_positions``, frequencies ``mode_frequencies``,
     YaRN's temperature), every other axis ComfyUI's own ``rope``.  Tokens outside ``main`` (text,
@@ -101,6 +103,8 @@ class ModeRoPE(torch.nn.Module):
         super().__init__()
         self.original, self.mode, self.L, self.axes, self.main = original, mode, L, tuple(axes), main
         self.axes_dim, self.theta = original.axes_dim, original.theta
+        probe = original(torch.zeros(1, 2, len(self.axes_dim)))    # 2 tokens: (1, 1, 2, ..) or (1, 2, 1, ..)
+        self.head_axis = 1 if probe.shape[1] == 1 else 2
         self._cache = {}        # (shape, device, dtype) -> (ids, output): the same ids come back every step
 
     def forward(self, ids):
@@ -132,9 +136,9 @@ class ModeRoPE(torch.nn.Module):
                 parts.append(pm.rope_axis(pos, dim, self.theta, n[i], self.L, self.mode).to(ids.device))
             else:
                 parts.append(rope(ids[..., i], dim, self.theta))
-        out = torch.cat(parts, dim=-3).unsqueeze(1)
+        out = torch.cat(parts, dim=-3).unsqueeze(self.head_axis)
         if mask is not None and not bool(mask.all()):
-            keep = mask.reshape(mask.shape[0], 1, mask.shape[1], 1, 1, 1)
+            keep = mask.unsqueeze(self.head_axis)[..., None, None, None]
             out = torch.where(keep, out, self.original(ids).to(out.dtype))
         return out
 
@@ -142,6 +146,36 @@ class ModeRoPE(torch.nn.Module):
 def index_zero(ids):
     """Tokens whose first id column (Flux's and Qwen-Image's image index) is 0."""
     return ids[..., 0] == 0
+
+
+def grid_block(ids):
+    """The image being drawn where every other token sits at id 0 on every axis (text, vision
+    tokens: HiDream, HunyuanImage / HunyuanVideo) or at a negative id (HunyuanVideo's reference
+    latent, time -1): the one contiguous run of tokens whose ids are the row-major grid
+    0..n_a - 1 of every axis.  Found per batch row from the ids alone, wherever the model puts the
+    text (HiDream and ComfyUI 0.3.64's Hunyuan after the image, 0.33's Hunyuan before it), so the
+    image's origin token, also all 0, gets the mode (yarn's temperature included) and the text does
+    not.  Ids laid out otherwise are an error, never a guess."""
+    mask = torch.zeros(ids.shape[:-1], dtype=torch.bool, device=ids.device)
+    for b in range(ids.shape[0]):
+        row = ids[b]
+        own = row[(row >= 0).all(-1)]
+        top = own.amax(0).round()
+        sides = [int(t) + 1 for t in top.tolist()]
+        n = 1
+        for k in sides:
+            n *= k
+        last = torch.nonzero((row == top).all(-1)).flatten()
+        end = int(last[-1]) + 1 if len(last) else 0
+        start = end - n
+        grid = torch.stack(torch.meshgrid(*[torch.arange(k, dtype=row.dtype, device=row.device) for k in sides],
+                                          indexing="ij"), dim=-1).reshape(n, -1)
+        if start < 0 or not bool(((row[start:end] - grid).abs() < 1e-3).all()):
+            raise RuntimeError("DiT Position Mode: this model's token ids are not an image grid beside tokens at "
+                               "id 0 as this pack expects; a ComfyUI update may have changed how it lays them out. "
+                               "Remove DiT Position Mode for this model and report it")
+        mask[b, start:end] = True
+    return mask
 
 
 @dataclass(frozen=True)

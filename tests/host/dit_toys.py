@@ -59,6 +59,51 @@ TOYS = {
                                 "text_len": 8, "in_dim": 16, "dim": 64, "ffn_dim": 128, "freq_dim": 32,
                                 "text_dim": 64, "out_dim": 16, "num_heads": 2, "num_layers": 1},
                   (16, 8, 3), 64),
+    # HiDream I1: 2 heads of 32 = axes 8 + 12 + 12, one double and one single block, 2 experts of which
+    # 1 active, Llama layers 0 and 1 (one per block) beside the T5 context
+    "HiDream": ("HiDream", {"image_model": "hidream", "patch_size": 2, "in_channels": 16, "out_channels": 16,
+                            "num_layers": 1, "num_single_layers": 1, "attention_head_dim": 32,
+                            "num_attention_heads": 2, "caption_channels": [64, 64], "text_emb_dim": 32,
+                            "num_routed_experts": 2, "num_activated_experts": 1, "axes_dims_rope": [8, 12, 12],
+                            "max_resolution": [128, 128], "llama_layers": [0, 1]},
+                (16, 8, None), 64),
+    # HunyuanVideo 1.0 text-to-video: 2 heads of 32 = axes 8 (time) + 12 + 12, patch (1, 2, 2)
+    "HunyuanVideo": ("HunyuanVideo", {"image_model": "hunyuan_video", "in_channels": 16, "out_channels": 16,
+                                      "vec_in_dim": 32, "context_in_dim": 64, "hidden_size": 64, "mlp_ratio": 2.0,
+                                      "num_heads": 2, "depth": 1, "depth_single_blocks": 1, "axes_dim": [8, 12, 12],
+                                      "theta": 256, "patch_size": [1, 2, 2], "qkv_bias": True,
+                                      "guidance_embed": True, "byt5": False, "meanflow": False,
+                                      "use_cond_type_embedding": False, "vision_in_dim": None,
+                                      "meanflow_sum": False},
+                     (16, 8, 3), 64),
+    # HunyuanImage 2.1: 2-D ids (row, column), axes 16 + 16, patch (1, 1) on a 64-channel latent at 32 px per cell
+    "HunyuanImage21": ("HunyuanImage21", {"image_model": "hunyuan_video", "in_channels": 64, "out_channels": 64,
+                                          "vec_in_dim": None, "context_in_dim": 64, "hidden_size": 64,
+                                          "mlp_ratio": 2.0, "num_heads": 2, "depth": 1, "depth_single_blocks": 1,
+                                          "axes_dim": [16, 16], "theta": 256, "patch_size": [1, 1],
+                                          "qkv_bias": True, "guidance_embed": False, "byt5": False,
+                                          "meanflow": False, "use_cond_type_embedding": False,
+                                          "vision_in_dim": None, "meanflow_sum": False},
+                       (64, 32, None), 64),
+    # HunyuanVideo 1.5: patch (1, 1, 1) on a 32-channel latent at 16 px per cell; input = noise + image
+    # (zeros for text-to-video) + mask; a vision projection and the condition-type embedding
+    "HunyuanVideo15": ("HunyuanVideo15", {"image_model": "hunyuan_video", "in_channels": 65, "out_channels": 32,
+                                          "vec_in_dim": None, "context_in_dim": 64, "hidden_size": 64,
+                                          "mlp_ratio": 2.0, "num_heads": 2, "depth": 1, "depth_single_blocks": 1,
+                                          "axes_dim": [8, 12, 12], "theta": 256, "patch_size": [1, 1, 1],
+                                          "qkv_bias": True, "guidance_embed": False, "byt5": False,
+                                          "meanflow": False, "use_cond_type_embedding": True,
+                                          "vision_in_dim": 32, "meanflow_sum": False},
+                       (32, 16, 3), 64),
+    # The HunyuanImage 2.1 refiner (built only to be refused by name)
+    "HunyuanImage21Refiner": ("HunyuanImage21Refiner",
+                              {"image_model": "hunyuan_video", "in_channels": 128, "out_channels": 64,
+                               "vec_in_dim": None, "context_in_dim": 64, "hidden_size": 64, "mlp_ratio": 2.0,
+                               "num_heads": 2, "depth": 1, "depth_single_blocks": 1, "axes_dim": [8, 12, 12],
+                               "theta": 256, "patch_size": [1, 1, 1], "qkv_bias": True, "guidance_embed": False,
+                               "byt5": False, "meanflow": False, "use_cond_type_embedding": False,
+                               "vision_in_dim": None, "meanflow_sum": False},
+                              (64, 16, 1), 64),
 }
 
 
@@ -70,7 +115,8 @@ def available(kind) -> bool:
 def _fit_to_this_comfyui(config_cls, unet: dict) -> dict:
     """Drop the keys this ComfyUI's model does not take (0.3.64: Flux's FluxParams has no
     txt_ids_dims, Chroma's ChromaParams neither it nor
-    vec_in_dim, Lumina 2's NextDiT no rope_theta): what the model would be built with there."""
+    vec_in_dim, Lumina 2's NextDiT no rope_theta, HunyuanVideoParams none of 1.5's keys): what the
+    model would be built with there."""
     if unet.get("image_model") in ("flux", "flux2"):
         from comfy.ldm.flux.model import FluxParams
         known = {f.name for f in dataclasses.fields(FluxParams)}
@@ -80,6 +126,9 @@ def _fit_to_this_comfyui(config_cls, unet: dict) -> dict:
     elif unet.get("image_model") == "lumina2":
         from comfy.ldm.lumina.model import NextDiT
         known = set(inspect.signature(NextDiT.__init__).parameters)
+    elif unet.get("image_model") == "hunyuan_video":
+        from comfy.ldm.hunyuan_video.model import HunyuanVideoParams
+        known = {f.name for f in dataclasses.fields(HunyuanVideoParams)}
     else:
         return unet
     return {k: v for k, v in unet.items() if k in known or k == "image_model"}
@@ -122,8 +171,10 @@ def latent(kind, width, height):
 def conditioning(kind, seed, extra=None):
     g = torch.Generator().manual_seed(seed)
     d = dict(extra or {})
-    if kind in ("Flux", "Chroma"):     # 0.3.64's Chroma reads it too
-        d["pooled_output"] = torch.randn(1, 32, generator=g)
+    if kind in ("Flux", "Chroma", "HiDream", "HunyuanVideo", "HunyuanVideo15"):  # 0.3.64's Chroma reads it too;
+        d["pooled_output"] = torch.randn(1, 32, generator=g)                    # HunyuanVideo's encode_adm always
+    if kind == "HiDream":               # the Llama layers HiDream's blocks read (llama_layers 0 and 1)
+        d["conditioning_llama3"] = torch.randn(1, 2, 6, 64, generator=g)
     if kind in ("Lumina2", "ZImage"):      # 0.3.64's Lumina 2 takes num_tokens from the mask only
         d["attention_mask"] = torch.ones(1, 6, dtype=torch.long)
     return [[torch.randn(1, 6, TOYS[kind][3], generator=g), d]]

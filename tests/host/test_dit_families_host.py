@@ -1,13 +1,16 @@
 """Host test (opt-in): the DiT Position Mode node on every RoPE family it supports, each on a toy-width
 model built by this ComfyUI's own config class (tests/host/dit_toys.py), sampled by ComfyUI's sampler.
-A family runs in each ComfyUI that has its config class (Flux.2 and Z-Image: 0.33.0, not 0.3.64).
+A family runs in each ComfyUI that has its config class (Flux.2, Z-Image and HunyuanVideo 1.5: 0.33.0,
+not 0.3.64).
 
 Checks, per family: bit-identical at the base size; changed above it; per axis at a tall size (the
 column channels of every token as the unpatched model's); the original MODEL untouched after
-sampling; text tokens, reference images and the time axis keep the rotations the model gives them;
-the row positions under `interpolate` equal ComfyUI's own `rope` at p * (L-1)/(n-1); composes with a
+sampling; text tokens, reference images and the time axis keep the rotations the model gives them
+(under yarn's temperature too, where the text sits at id 0 like the image's first token); the row
+positions under `interpolate` equal ComfyUI's own `rope` at p * (L-1)/(n-1); composes with a
 LoRA-style weight patch; the auto base in latent cells read from the model's latent format
-(Flux.2: 16 px per cell); core ScaleROPE and this node are never both applied.
+(Flux.2: 16 px per cell); core ScaleROPE and this node are never both applied; the variants the
+node cannot serve (HiDream E1 edits, the HunyuanImage 2.1 refiner) are refused by name.
 
 Run:  COMFYUI_PATH=/path/to/ComfyUI <ComfyUI's python> -m pytest tests/host/test_dit_families_host.py -q
 """
@@ -21,9 +24,14 @@ from host import dit_toys as toys
 
 pytestmark = pytest.mark.skipif(not os.environ.get("COMFYUI_PATH"), reason="host test: set COMFYUI_PATH")
 
-BASE = 128      # px: 8 position steps per axis for every toy (patch x latent factor = 16)
-KINDS = ["Flux", "Chroma", "Flux2", "QwenImage", "Lumina2", "ZImage", "WAN21_T2V"]
-#: (object-patch path of the embedder, the family's auto base in px, its position steps per axis at the
+KINDS = ["Flux", "Chroma", "Flux2", "QwenImage", "Lumina2", "ZImage", "WAN21_T2V", "HiDream", "HunyuanVideo",
+         "HunyuanImage21", "HunyuanVideo15"]
+#: Pixels per position step of each toy (latent cell x patch): 16 unless said (HunyuanImage 2.1: 32 px
+#: cells, patch 1).  The tests' base is 8 steps per axis for every toy.
+PX_PER_STEP = {"HunyuanImage21": 32}
+#: The id columns of the image's rows and columns (HunyuanImage 2.1's ids have only those two).
+SPATIAL = {"HunyuanImage21": (0, 1)}
+#: The (object-patch path of the embedder, the family's auto base in px, its position steps per axis at the
 #: auto base).  Written from the models' own papers / cards, not from the node's tables.
 EXPECTED = {"Flux": ("diffusion_model.pe_embedder", 1024, 1024 // 16),
             "Chroma": ("diffusion_model.pe_embedder", 1024, 1024 // 16),
@@ -31,7 +39,27 @@ EXPECTED = {"Flux": ("diffusion_model.pe_embedder", 1024, 1024 // 16),
             "QwenImage": ("diffusion_model.pe_embedder", 1328, 1328 // 16),
             "Lumina2": ("diffusion_model.rope_embedder", 1024, 1024 // 16),
             "ZImage": ("diffusion_model.rope_embedder", 1024, 1024 // 16),
-            "WAN21_T2V": ("diffusion_model.rope_embedder", 832, 832 // 16)}   # the toy's width is 1.3B's side
+            "WAN21_T2V": ("diffusion_model.rope_embedder", 832, 832 // 16),   # the toy's width is 1.3B's side
+            "HiDream": ("diffusion_model.pe_embedder", 1024, 1024 // 16),
+            "HunyuanVideo": ("diffusion_model.pe_embedder", 1280, 1280 // 16),  # 720p's long side
+            "HunyuanImage21": ("diffusion_model.pe_embedder", 2048, 2048 // 32),  # 2K, 32 px per cell, patch 1
+            "HunyuanVideo15": ("diffusion_model.pe_embedder", 1280, 1280 // 16)}  # 16 px per cell, patch 1
+#: Text (and vision) tokens at id 0 on every axis, like the image's first token (see grid_block).
+TEXT_AT_ZERO = ["HiDream", "HunyuanVideo", "HunyuanImage21", "HunyuanVideo15"]
+
+
+def base(kind):
+    return 8 * PX_PER_STEP.get(kind, 16)
+
+
+def spatial(kind):
+    return SPATIAL.get(kind, (1, 2))
+
+
+def per_token(out, kind):
+    """Batch 0 of an embedder's output as (tokens, channel pairs, 2, 2): ComfyUI's EmbedND puts the
+    head axis at dim 1, HiDream's own EmbedND at dim 2 (comfy/ldm/hidream/model.py)."""
+    return out[0, :, 0] if kind == "HiDream" else out[0, 0]
 
 
 @pytest.fixture(scope="module")
@@ -44,7 +72,7 @@ def need(kind):
         pytest.skip(f"this ComfyUI has no {toys.TOYS[kind][0]} config class")
 
 
-def node(pack, model, mode, base=BASE):
+def node(pack, model, mode, base):
     return pack.nodes.dit_position_mode.DiTPositionMode.execute(model, mode, base, 0).result[0]
 
 
@@ -68,16 +96,17 @@ def record(model, kind, *size, extra=None):
 def test_identity_at_base_changed_above_original_untouched(pack, kind):
     need(kind)
     model = toys.build(kind)
-    one = toys.sample(model, kind, BASE, BASE)
-    two = toys.sample(model, kind, 2 * BASE, 2 * BASE)
-    tall = toys.sample(model, kind, BASE, 3 * BASE)
+    b = base(kind)
+    one = toys.sample(model, kind, b, b)
+    two = toys.sample(model, kind, 2 * b, 2 * b)
+    tall = toys.sample(model, kind, b, 3 * b)
     for mode in ("interpolate", "ntk", "yarn"):
-        patched = node(pack, model, mode)
-        assert torch.equal(toys.sample(patched, kind, BASE, BASE), one), (kind, mode)
-        assert (toys.sample(patched, kind, 2 * BASE, 2 * BASE) - two).abs().max() > 1e-3, (kind, mode)
-        assert (toys.sample(patched, kind, BASE, 3 * BASE) - tall).abs().max() > 1e-3, (kind, mode)
-    assert torch.equal(toys.sample(node(pack, model, "first"), kind, 2 * BASE, 2 * BASE), two)
-    assert not model.object_patches and torch.equal(toys.sample(model, kind, 2 * BASE, 2 * BASE), two)
+        patched = node(pack, model, mode, b)
+        assert torch.equal(toys.sample(patched, kind, b, b), one), (kind, mode)
+        assert (toys.sample(patched, kind, 2 * b, 2 * b) - two).abs().max() > 1e-3, (kind, mode)
+        assert (toys.sample(patched, kind, b, 3 * b) - tall).abs().max() > 1e-3, (kind, mode)
+    assert torch.equal(toys.sample(node(pack, model, "first", b), kind, 2 * b, 2 * b), two)
+    assert not model.object_patches and torch.equal(toys.sample(model, kind, 2 * b, 2 * b), two)
 
 
 def spatial_channels(emb, axis):
@@ -88,29 +117,32 @@ def spatial_channels(emb, axis):
 
 @pytest.mark.parametrize("kind", KINDS)
 def test_rows_interpolated_columns_text_and_time_as_the_model_gives_them(pack, kind):
-    """128 wide x 384 tall: rows 24 steps > L = 8, columns 8.  Every call of the patched embedder
+    """8 steps wide x 24 tall: rows 24 steps > L = 8, columns 8.  Every call of the patched embedder
     against the unpatched one on the same ids: the column channels and any non-spatial axis
-    (Flux's index, Flux.2's text axis, WAN's time) equal everywhere; tokens that are not the image
-    (text, the caption's own call) equal in full; the image's row channels are ComfyUI's `rope` at
-    the row position p * 7/23 about 0 (Qwen-Image's rows are centred on 0)."""
+    (Flux's index, Flux.2's text axis, WAN's and HunyuanVideo's time, HiDream's first axis) equal
+    everywhere; tokens that are not the image (text, the caption's own call) equal in full; the
+    image's row channels are ComfyUI's `rope` at the row position p * 7/23 about 0 (Qwen-Image's rows
+    are centred on 0; text at id 0 is there too, at rope(0))."""
     need(kind)
     from comfy.ldm.flux.math import rope
     model = toys.build(kind)
-    patched = node(pack, model, "interpolate")
+    b = base(kind)
+    row_axis, col_axis = spatial(kind)
+    patched = node(pack, model, "interpolate", b)
     orig = embedder(model, kind)
-    calls = record(patched, kind, BASE, 3 * BASE)
+    calls = record(patched, kind, b, 3 * b)
     assert calls
     image_calls = 0
     for ids, out in calls:
         want = orig(ids)
         assert out.shape == want.shape
-        cols = spatial_channels(orig, 2)
+        cols = spatial_channels(orig, col_axis)
         torch.testing.assert_close(out[..., cols, :, :], want[..., cols, :, :], atol=0, rtol=0)
         for axis in range(ids.shape[-1]):
-            if axis not in (1, 2):
+            if axis not in (row_axis, col_axis):
                 ch = spatial_channels(orig, axis)
                 torch.testing.assert_close(out[..., ch, :, :], want[..., ch, :, :], atol=0, rtol=0)
-        rows = ids[0, :, 1]
+        rows = ids[0, :, row_axis]
         # the image's tokens span 24 rows (a call whose tokens do not, the caption's, is all text)
         image = torch.full_like(rows, bool(rows.max() - rows.min() >= 23), dtype=torch.bool)
         if kind in ("Flux", "Chroma", "QwenImage"):
@@ -121,11 +153,42 @@ def test_rows_interpolated_columns_text_and_time_as_the_model_gives_them(pack, k
             torch.testing.assert_close(out, want, atol=0, rtol=0)
             continue
         image_calls += 1
-        rch = spatial_channels(orig, 1)
-        expect = rope((rows[image] * 7 / 23)[None], orig.axes_dim[1], orig.theta)[0]
-        torch.testing.assert_close(out[0, 0, image, rch], expect, atol=1e-5, rtol=0)
-        torch.testing.assert_close(out[0, 0, ~image], want[0, 0, ~image], atol=0, rtol=0)   # text as before
+        rch = spatial_channels(orig, row_axis)
+        expect = rope((rows[image] * 7 / 23)[None], orig.axes_dim[row_axis], orig.theta)[0]
+        got, had = per_token(out, kind), per_token(want, kind)
+        torch.testing.assert_close(got[image, rch], expect, atol=1e-5, rtol=0)
+        torch.testing.assert_close(got[~image], had[~image], atol=0, rtol=0)   # text as before
     assert image_calls >= 1
+
+
+@pytest.mark.parametrize("kind", TEXT_AT_ZERO)
+def test_text_at_id_zero_keeps_its_rotations_under_yarn(pack, kind):
+    """HiDream and Hunyuan give every text (and vision) token id 0 on every axis, as the image's first
+    token has.  At 2x under yarn the image's rotations carry the temperature 0.1 ln 2 + 1 on each
+    spatial axis, so the image's first token is the temperature times the identity there; every
+    text token keeps the unpatched rows bit for bit.  The first token is found independently: the
+    token just before the one at column 1 of the first row (and frame)."""
+    need(kind)
+    model = toys.build(kind)
+    b = base(kind)
+    calls = record(node(pack, model, "yarn", b), kind, 2 * b, 2 * b)
+    orig = embedder(model, kind)
+    _, col_axis = spatial(kind)
+    m = 0.1 * torch.log(torch.tensor(2.0)).item() + 1.0
+    assert calls
+    for ids, out in calls:                      # every model call of the run (cond, uncond, each step)
+        got, had = per_token(out, kind), per_token(orig(ids), kind)
+        zero = (ids[0] == 0).all(-1)
+        next_to_first = torch.zeros(ids.shape[-1])
+        next_to_first[col_axis] = 1
+        first = int(torch.nonzero((ids[0] == next_to_first).all(-1)).flatten()[0]) - 1
+        assert bool(zero[first]) and int(zero.sum()) >= 7    # the image's first token and 6 or more text tokens
+        text = zero.clone()
+        text[first] = False
+        torch.testing.assert_close(got[text], had[text], atol=0, rtol=0)
+        for axis in spatial(kind):
+            ch = spatial_channels(orig, axis)
+            torch.testing.assert_close(got[first, ch], m * had[first, ch], atol=1e-6, rtol=0)
 
 
 @pytest.mark.parametrize("kind", ["QwenImage", "Flux2", "Flux"])
@@ -134,9 +197,10 @@ def test_reference_images_keep_their_rotations(pack, kind):
     reference's tokens get the unpatched embedder's rows, the image's tokens the mode's."""
     need(kind)
     model = toys.build(kind)
-    patched = node(pack, model, "yarn")
-    ref = torch.randn(toys.latent(kind, 2 * BASE, 2 * BASE).shape, generator=torch.Generator().manual_seed(5))
-    calls = record(patched, kind, 2 * BASE, 2 * BASE, extra={"reference_latents": [ref]})
+    b = base(kind)
+    patched = node(pack, model, "yarn", b)
+    ref = torch.randn(toys.latent(kind, 2 * b, 2 * b).shape, generator=torch.Generator().manual_seed(5))
+    calls = record(patched, kind, 2 * b, 2 * b, extra={"reference_latents": [ref]})
     ids, out = max(calls, key=lambda c: c[0].shape[1])
     want = embedder(model, kind)(ids)
     index = ids[0, :, 0]
@@ -147,19 +211,65 @@ def test_reference_images_keep_their_rotations(pack, kind):
     assert (out[0, 0, image] - want[0, 0, image]).abs().max() > 1e-3
 
 
+@pytest.mark.parametrize("text_first", [True, False])
+def test_hunyuan_video_reference_latent_keeps_its_rotations(pack, text_first):
+    """HunyuanVideo's image-to-video "custom" reference latent: forward_orig gives it the ids of its
+    own grid at time -1 with the columns shifted by the width, before the image's.  ComfyUI cannot
+    sample it (0.3.64 and 0.33.0 both stop writing into the ids einops.repeat returns, unpatched
+    too), so the patched embedder gets the ids forward_orig makes, from the model's own img_ids, in
+    both text orders (0.33.0: text first; 0.3.64: text last): the reference's and the text's
+    tokens keep the unpatched rows bit for bit, the image's change."""
+    need("HunyuanVideo")
+    model = toys.build("HunyuanVideo")
+    b = base("HunyuanVideo")
+    dm = model.model.diffusion_model
+    x = toys.latent("HunyuanVideo", 2 * b, 2 * b)
+    img = dm.img_ids(x)
+    ref = dm.img_ids(x[:, :, :1]).clone()
+    ref[..., 0] = -1
+    ref[..., 2] += x.shape[-1] // 2
+    txt = torch.zeros(1, 6, 3)
+    ids = torch.cat([txt, ref, img] if text_first else [ref, img, txt], dim=1)
+    out = node(pack, model, "yarn", b).get_model_object("diffusion_model.pe_embedder")(ids)
+    want = embedder(model, "HunyuanVideo")(ids)
+    refs = ids[0, :, 0] < 0
+    text = (ids[0] == 0).all(-1)
+    text[6 + ref.shape[1] if text_first else ref.shape[1]] = False      # the image's first token
+    image = ~refs & ~text
+    assert int(refs.sum()) == ref.shape[1] and int(text.sum()) == 6 and int(image.sum()) == img.shape[1]
+    torch.testing.assert_close(out[0, 0, refs | text], want[0, 0, refs | text], atol=0, rtol=0)
+    assert (out[0, 0, image] - want[0, 0, image]).abs().amax(dim=(-1, -2, -3)).min() > 0   # every image token
+
+
+def test_hidream_edit_reference_is_refused_by_name(pack):
+    """HiDream E1 joins its reference (image_cond) to the image along the width, in the same position
+    grid: refused when sampled with the mode, with a message; without the node it samples."""
+    need("HiDream")
+    model = toys.build("HiDream")
+    b = base("HiDream")
+    ref = {"concat_latent_image": torch.randn(toys.latent("HiDream", b, b).shape,
+                                              generator=torch.Generator().manual_seed(5))}
+    plain = toys.sample(model, "HiDream", b, b, extra=ref)
+    assert plain.shape == toys.latent("HiDream", b, b).shape
+    with pytest.raises(ValueError, match=r"HiDream with an edit reference \(image_cond, HiDream E1\)"):
+        toys.sample(node(pack, model, "yarn", b), "HiDream", b, b, extra=ref)
+    assert torch.equal(toys.sample(node(pack, model, "first", b), "HiDream", b, b, extra=ref), plain)
+
+
 @pytest.mark.parametrize("kind", KINDS)
 def test_composes_with_a_lora_weight_patch(pack, kind):
     need(kind)
     model = toys.build(kind)
+    b = base(kind)
     key = next(f"diffusion_model.{n}" for n, p in model.model.diffusion_model.named_parameters()
                if p.dim() == 2 and any(s in n for s in ("qkv", "to_q", "attention.qkv", ".q.")) and n.endswith("weight"))
     lora = model.clone()
     lora.add_patches({key: (torch.randn_like(model.get_model_object(key)) * 0.5,)}, 1.0)
-    size = (2 * BASE, 2 * BASE)
-    both = toys.sample(node(pack, lora, "yarn"), kind, *size)
-    assert (both - toys.sample(node(pack, model, "yarn"), kind, *size)).abs().max() > 1e-3, "the LoRA patch was lost"
+    size = (2 * b, 2 * b)
+    both = toys.sample(node(pack, lora, "yarn", b), kind, *size)
+    assert (both - toys.sample(node(pack, model, "yarn", b), kind, *size)).abs().max() > 1e-3, "the LoRA patch was lost"
     assert (both - toys.sample(lora, kind, *size)).abs().max() > 1e-3, "the position mode was lost under the LoRA"
-    assert torch.equal(toys.sample(node(pack, lora, "yarn"), kind, BASE, BASE), toys.sample(lora, kind, BASE, BASE))
+    assert torch.equal(toys.sample(node(pack, lora, "yarn", b), kind, b, b), toys.sample(lora, kind, b, b))
 
 
 @pytest.mark.parametrize("kind", KINDS)
@@ -168,7 +278,7 @@ def test_auto_base_counts_the_latent_format_cells(pack, kind):
     format (Flux.2: 16 px per cell, so 1024 px = 64 steps, not 128)."""
     need(kind)
     model = toys.build(kind)
-    patched = node(pack, model, "yarn", base=0)
+    patched = node(pack, model, "yarn", 0)
     _, _, steps = EXPECTED[kind]
     assert patched.object_patches[EXPECTED[kind][0]].L == steps
 
@@ -180,7 +290,7 @@ def test_flux2_at_2x_is_changed_not_identity(pack):
     model = toys.build("Flux2")
     plain = toys.sample(model, "Flux2", 512, 512)
     for mode in ("interpolate", "yarn"):
-        assert (toys.sample(node(pack, model, mode, base=256), "Flux2", 512, 512) - plain).abs().max() > 1e-3, mode
+        assert (toys.sample(node(pack, model, mode, 256), "Flux2", 512, 512) - plain).abs().max() > 1e-3, mode
 
 
 def test_scale_rope_and_this_node_are_never_both_applied(pack):
@@ -188,38 +298,51 @@ def test_scale_rope_and_this_node_are_never_both_applied(pack):
     refused at the first model call.  Identity ScaleROPE settings are not a conflict."""
     need("Flux")
     model = toys.build("Flux")
+    b = base("Flux")
     if not hasattr(model, "set_model_rope_options"):
         pytest.skip("this ComfyUI has no ScaleROPE (ModelPatcher.set_model_rope_options)")
     scaled = model.clone()
     scaled.set_model_rope_options(0.5, 0.0, 0.5, 0.0, 1.0, 0.0)
     with pytest.raises(ValueError, match=r"core ScaleROPE settings \(scale_x=0.5, scale_y=0.5\).*Keep one"):
-        node(pack, scaled, "yarn")
-    after = node(pack, model, "yarn").clone()
+        node(pack, scaled, "yarn", b)
+    after = node(pack, model, "yarn", b).clone()
     after.set_model_rope_options(0.5, 0.0, 0.5, 0.0, 1.0, 0.0)
     with pytest.raises(ValueError, match="Keep one"):
-        toys.sample(after, "Flux", 2 * BASE, 2 * BASE)
+        toys.sample(after, "Flux", 2 * b, 2 * b)
     identity = model.clone()
     identity.set_model_rope_options(1.0, 0.0, 1.0, 0.0, 1.0, 0.0)
-    assert torch.equal(toys.sample(node(pack, identity, "yarn"), "Flux", BASE, BASE),
-                       toys.sample(identity, "Flux", BASE, BASE))
+    assert torch.equal(toys.sample(node(pack, identity, "yarn", b), "Flux", b, b),
+                       toys.sample(identity, "Flux", b, b))
 
 
-def test_scale_rope_on_a_family_that_ignores_it_is_no_conflict(pack):
-    """Qwen-Image does not read rope_options: ScaleROPE changes nothing there, so nothing is refused."""
-    need("QwenImage")
-    model = toys.build("QwenImage")
+@pytest.mark.parametrize("kind", ["QwenImage", "HiDream", "HunyuanVideo", "HunyuanImage21"])
+def test_scale_rope_on_a_family_that_ignores_it_is_no_conflict(pack, kind):
+    """Qwen-Image, HiDream and Hunyuan do not read rope_options: ScaleROPE changes nothing there, so
+    nothing is refused."""
+    need(kind)
+    model = toys.build(kind)
+    b = base(kind)
     if not hasattr(model, "set_model_rope_options"):
         pytest.skip("this ComfyUI has no ScaleROPE (ModelPatcher.set_model_rope_options)")
     scaled = model.clone()
     scaled.set_model_rope_options(0.5, 0.0, 0.5, 0.0, 1.0, 0.0)
-    out = toys.sample(node(pack, scaled, "yarn"), "QwenImage", 2 * BASE, 2 * BASE)
-    assert torch.equal(out, toys.sample(node(pack, model, "yarn"), "QwenImage", 2 * BASE, 2 * BASE))
+    out = toys.sample(node(pack, scaled, "yarn", b), kind, 2 * b, 2 * b)
+    assert torch.equal(out, toys.sample(node(pack, model, "yarn", b), kind, 2 * b, 2 * b))
 
 
 def test_unsupported_variants_are_named(pack):
     from host.comfy_models import build as build_unet
-    with pytest.raises(ValueError, match=r"SD15, is not a supported DiT; supported: Flux.*Qwen-Image.*Z-Image.*WAN"):
-        node(pack, build_unet("SD15"), "yarn")
+    with pytest.raises(ValueError, match=r"SD15, is not a supported DiT; supported: Flux.*Qwen-Image.*Z-Image.*WAN"
+                                         r".*HiDream.*HunyuanImage 2\.1.*HunyuanVideo"):
+        node(pack, build_unet("SD15"), "yarn", 0)
+
+
+def test_hunyuan_image_refiner_is_refused_by_name(pack):
+    """The HunyuanImage 2.1 refiner derives from HunyuanVideo's config but is not served: named."""
+    need("HunyuanImage21Refiner")
+    with pytest.raises(ValueError, match=r"HunyuanImage21Refiner, is not a supported DiT; supported: .*"
+                                         r"HunyuanImage 2\.1.*The HunyuanImage 2\.1 refiner is not supported"):
+        node(pack, toys.build("HunyuanImage21Refiner"), "yarn", 0)
 
 
 @pytest.mark.parametrize("kind", KINDS)
@@ -228,20 +351,21 @@ def test_rotations_are_built_once_per_size_not_per_step(pack, kind):
     size builds them once more; the result equals building them at every call."""
     need(kind)
     model = toys.build(kind)
-    patched = node(pack, model, "yarn")
+    b = base(kind)
+    patched = node(pack, model, "yarn", b)
     emb = embedder(patched, kind)
     built = []
     compute = emb.compute
     emb.compute = lambda ids: built.append(tuple(ids.shape)) or compute(ids)
     try:
-        once = toys.sample(patched, kind, 2 * BASE, 2 * BASE, steps=3)
+        once = toys.sample(patched, kind, 2 * b, 2 * b, steps=3)
         image_builds = [s for s in built if s[1] >= 256]             # the image's call: >= 16 x 16 tokens
         assert len(image_builds) == 1, built
-        toys.sample(patched, kind, 2 * BASE, 3 * BASE, steps=3)
+        toys.sample(patched, kind, 2 * b, 3 * b, steps=3)
         assert len([s for s in built if s[1] >= 256]) == 2, built
         emb._cache.clear()
         emb.forward = lambda ids: compute(ids)                        # no reuse: the same samples
-        assert torch.equal(toys.sample(patched, kind, 2 * BASE, 2 * BASE, steps=3), once)
+        assert torch.equal(toys.sample(patched, kind, 2 * b, 2 * b, steps=3), once)
     finally:
         del emb.compute
         emb.__dict__.pop("forward", None)
