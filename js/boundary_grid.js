@@ -16,9 +16,7 @@
 // * No innerHTML: every text is canvas fillText or textContent.
 import { app } from "../../scripts/app.js";
 import { MAX_BOUNDARIES, planBoundaries } from "./boundaries.js";
-import {
-  ASSUMED_BASE, DEFAULT_LEVELS, MIN_HEIGHT, PRESETS, connectedModel, drawGrid, readParams, toInt, widgetValue,
-} from "./grid_preview.js";
+import { MIN_HEIGHT, PRESETS, choosePreset, drawGrid, modelSource, readParams, toInt, widgetValue } from "./grid_preview.js";
 import { isVueElementOf, mountedByFrontend, vueElementOf } from "./vue_mount.js";
 
 const WIDGET_NAME = "pbc_boundary_grid";
@@ -60,10 +58,11 @@ function ensureStyles() {
   s.id = "pbc-grid-style";
   s.textContent = `
 .pbc-grid-root { width:100%; height:100%; min-height:120px; display:flex; flex-direction:column; box-sizing:border-box; background:#1b1b1f; border-radius:4px; overflow:hidden; }
-.pbc-grid-bar { display:flex; gap:8px; align-items:center; padding:3px 6px; font:11px sans-serif; color:#bbb; flex:0 0 auto; }
-.pbc-grid-field { display:flex; gap:4px; align-items:center; }
-.pbc-grid-field input { width:56px; background:#2a2a2e; color:#ddd; border:1px solid #444; border-radius:3px; font:11px sans-serif; padding:1px 3px; }
-.pbc-grid-field select { background:#2a2a2e; color:#ddd; border:1px solid #444; border-radius:3px; font:11px sans-serif; }
+.pbc-grid-bar { display:flex; flex-wrap:wrap; gap:2px 8px; align-items:center; padding:3px 6px; font:11px sans-serif; color:#bbb; flex:0 0 auto; }
+.pbc-grid-field { display:flex; gap:3px; align-items:center; flex:0 0 auto; }
+.pbc-grid-field input { width:44px; box-sizing:content-box; background:#2a2a2e; color:#ddd; border:1px solid #444; border-radius:3px; font:11px sans-serif; padding:1px 3px; }
+.pbc-grid-field select { max-width:100%; background:#2a2a2e; color:#ddd; border:1px solid #444; border-radius:3px; font:11px sans-serif; }
+.pbc-grid-field select:disabled { opacity:1; color:#bbb; }
 .pbc-grid-canvas { flex:1 1 auto; min-height:0; width:100%; display:block; }
 `;
   document.head.appendChild(s);
@@ -82,13 +81,14 @@ function attachGrid(node, kind) {
     const bar = document.createElement("div");
     bar.className = "pbc-grid-bar";
     const caption = document.createElement("span");
-    caption.textContent = "preview at";
+    caption.textContent = "preview";
     const w = makeNumberInput("W", "Preview width in pixels (kept in the node's properties, not sent to the backend)");
     const h = makeNumberInput("H", "Preview height in pixels (kept in the node's properties, not sent to the backend)");
     // which model the preview assumes: its base (used while base_resolution is 0) and its levels
     const presetLabel = document.createElement("label");
     presetLabel.className = "pbc-grid-field";
-    presetLabel.title = "Model family of this preview: its training size (used while base_resolution is 0 = auto) and its U-Net levels. Kept in the node's properties.";
+    presetLabel.title = "Model family of the preview when its MODEL does not come from a loader whose family is known: "
+      + "its training size (used while base_resolution is 0 = auto) and U-Net levels. Kept in the node's properties.";
     const presetSelect = document.createElement("select");
     for (const [value, text] of PRESETS.map((p) => [p.id, p.label]).concat([["custom", "custom"]])) {
       const opt = document.createElement("option");
@@ -101,15 +101,8 @@ function attachGrid(node, kind) {
     bar.append(caption, w.label, h.label, presetLabel);
     root.appendChild(bar);
     inputs = { w: w.input, h: h.input, preset: presetSelect };
-    presetSelect.addEventListener("change", () => {
-      const p = PRESETS.find((x) => x.id === presetSelect.value);
-      if (!p) return;
-      node.properties = node.properties || {};
-      node.properties.pbc_preview_base = p.base;
-      node.properties.pbc_preview_levels = p.levels;
-      node.properties.pbc_preview_downscale = p.downscale;
-      schedule();
-    });
+    // the W/H shown stay: choosePreset keeps them in the properties
+    presetSelect.addEventListener("change", () => { if (choosePreset(node, presetSelect.value)) schedule(); });
     const commit = (prop, input) => {
       const v = toInt(input.value);
       node.properties = node.properties || {};
@@ -136,12 +129,9 @@ function attachGrid(node, kind) {
     if (!inputs || !state.params) return;
     if (document.activeElement !== inputs.w) inputs.w.value = String(state.params.width);
     if (document.activeElement !== inputs.h) inputs.h.value = String(state.params.height);
-    const pr = node.properties || {};
-    const linked = connectedModel(node);
-    const preset = linked ? linked.preset : PRESETS.find((p) => p.base === toInt(pr.pbc_preview_base ?? ASSUMED_BASE)
-      && p.levels === toInt(pr.pbc_preview_levels ?? DEFAULT_LEVELS) && p.downscale === toInt(pr.pbc_preview_downscale ?? 8));
-    if (document.activeElement !== inputs.preset) inputs.preset.value = preset ? preset.id : "custom";
-    inputs.preset.disabled = !!linked;   // the connected loader decides
+    const family = state.params.family;
+    if (document.activeElement !== inputs.preset) inputs.preset.value = family.preset.id;
+    inputs.preset.disabled = family.source === "loader";   // the linked loader decides
   };
 
   const draw = () => {
@@ -195,7 +185,7 @@ function attachGrid(node, kind) {
     const vals = WATCHED.map((n) => String(widgetValue(node, n, "")));
     const pr = node.properties || {};
     vals.push(pr.pbc_preview_width, pr.pbc_preview_height, pr.pbc_preview_base, pr.pbc_preview_levels,
-      pr.pbc_preview_downscale, connectedModel(node)?.preset.id ?? "");
+      pr.pbc_preview_downscale, JSON.stringify(modelSource(node)));
     return vals.join("|");
   }
 
@@ -249,7 +239,11 @@ function attachGrid(node, kind) {
       const holder = root.parentElement?.closest(".lg-node");
       // in a Vue element that no longer stands for this node (its graph or id changed): leave it
       if (holder && !isVueElementOf(holder, node, app.graph)) root.remove();
-      if (root.isConnected && root.parentElement !== fallbackParent) frontendMountsVueWidgets = true;
+      // moved by the frontend into a Vue node: it mounts them itself.  (Taken into the classic
+      // canvas's DOM-widget layer when Vue nodes are switched off says nothing about Vue nodes.)
+      if (root.isConnected && root.parentElement !== fallbackParent && root.parentElement?.closest(".lg-node")) {
+        frontendMountsVueWidgets = true;
+      }
       if (!holder || !root.isConnected || frontendMountsVueWidgets) {
         root.style.height = "";
         delete root.dataset.pbcMount;

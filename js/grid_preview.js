@@ -13,9 +13,11 @@ export const PRESETS = [
   { id: "sdxl", label: "SDXL", base: 1024, levels: 3, downscale: 8 },
   { id: "ref", label: "reference U-Net", base: 32, levels: 3, downscale: 1 },
 ];
-// Loaders whose model the frontend can name: the preview follows them when the MODEL input is
-// linked (through any chain of MODEL -> MODEL nodes such as LoRA or FreeU).
+// Loaders whose model the preview can name without a file name: the pack's own.
 const LOADER_PRESETS = { ReferenceModelLoader: "ref" };
+// Widgets that hold the chosen file of a checkpoint or diffusion-model loader (Load Checkpoint,
+// Load Diffusion Model and the loaders that copy their inputs).
+const FILE_WIDGETS = ["ckpt_name", "unet_name"];
 
 const STRONG = [255, 41, 26];      // lambda -> 0 (edge): opaque red, as posenc/boundary_drawing.py
 const WEAK = [255, 237, 140];      // lambda -> 1 (centre): faint yellow
@@ -49,51 +51,134 @@ export function linkedNode(node, slot) {
   return node.getInputNode(slot) ?? null;
 }
 
-/** Whether the node's input socket `name` is linked. */
-function isLinked(node, name) {
-  const slot = inputSlot(node, name);
-  if (slot < 0 || !node.graph) return false;
-  return typeof node.isInputConnected === "function" ? node.isInputConnected(slot) : linkedNode(node, slot) !== null;
+/** The preset id of the model family a checkpoint's file name (with its folders) names, or null
+ * when the name does not tell or tells two: "sd_xl_base_1.0", "SDXL/juggernautXL_v9",
+ * "animagine-xl-3.1" are SDXL; "v1-5-pruned-emaonly", "sd-v1-4", "sd15/..." SD 1.x;
+ * "v2-1_768-ema-pruned", "768-v-ema" SD 2.x 768-v.  A refiner (SDXL's has 4 levels, not 3) is not
+ * named.  The names tell only what their makers put in them: anything else is the node's setting. */
+export function familyFromFileName(name) {
+  if (typeof name !== "string" || !name.trim()) return null;
+  const lower = name.toLowerCase();
+  // words: split at anything not a letter or digit, and where a capital follows a small letter or
+  // digit (camelCase names such as "ponyDiffusionV6XL")
+  const words = name.replace(/\.[a-z0-9]+$/i, "").split(/[^A-Za-z0-9]+|(?<=[a-z0-9])(?=[A-Z])/)
+    .filter(Boolean).map((w) => w.toLowerCase());
+  if (words.includes("refiner")) return null;
+  const found = new Set();
+  if (words.some((w) => w === "xl" || /^sdxl/.test(w))) found.add("sdxl");
+  if (/768-v|v2-[01]_768/.test(lower)) found.add("sd2v");
+  if (/(^|[^a-z0-9])(v1-[45]|sd-?v?1[-_.]?[45]|sd15)([^0-9]|$)/.test(lower)) found.add("sd1");
+  return found.size === 1 ? [...found][0] : null;
 }
 
-/** The preset of the loader feeding the node's `model` input (followed upstream through nodes
- * that take and give a MODEL), with the loader's title; null when not linked or not known. */
-export function connectedModel(node) {
-  let current = node;
-  for (let hops = 0; hops < 16 && current; hops++) {
-    const origin = linkedNode(current, inputSlot(current, "model"));
-    if (!origin) return null;
-    const presetId = LOADER_PRESETS[origin.comfyClass ?? origin.type];
-    if (presetId) return { preset: PRESETS.find((p) => p.id === presetId), loader: origin.title || origin.type };
-    current = origin;
+/** The socket a MODEL arrives on: the input named "model", else the node's only MODEL (or "*",
+ * as on a reroute) input; -1 when there is none or more than one. */
+function modelSlot(node) {
+  const named = inputSlot(node, "model");
+  if (named >= 0) return named;
+  const slots = (node.inputs ?? []).map((inp, i) => (inp.type === "MODEL" || inp.type === "*" ? i : -1)).filter((i) => i >= 0);
+  return slots.length === 1 ? slots[0] : -1;
+}
+
+function nodeTitle(node) {
+  return node.title || node.type || "a node";
+}
+
+/** Where the node's MODEL comes from: null when its model input is not linked; else
+ * { presetId, loader, file } of the node found by following the links upstream through nodes
+ * that take a MODEL and give one (LoRA, FreeU, model sampling, reroutes ...).  presetId is null
+ * when that node's family cannot be known (a file name that does not tell, a node that is not a
+ * loader, a loop). */
+export function modelSource(node) {
+  let origin = linkedNode(node, modelSlot(node));
+  if (!origin) return null;
+  const seen = new Set([node]);
+  while (origin && !seen.has(origin) && seen.size < 64) {
+    seen.add(origin);
+    const type = origin.comfyClass ?? origin.type;
+    if (LOADER_PRESETS[type]) return { presetId: LOADER_PRESETS[type], loader: nodeTitle(origin), file: null };
+    const fileWidget = origin.widgets?.find((w) => FILE_WIDGETS.includes(w.name));
+    if (fileWidget) {
+      const file = String(fileWidget.value ?? "");
+      return { presetId: familyFromFileName(file), loader: nodeTitle(origin), file };
+    }
+    const slot = modelSlot(origin);
+    const up = slot >= 0 ? linkedNode(origin, slot) : null;
+    if (!up) return { presetId: null, loader: nodeTitle(origin), file: null };
+    origin = up;
   }
-  return null;
+  return { presetId: null, loader: null, file: null };
+}
+
+/** The preset of the loader feeding the node's MODEL when its family is known (see modelSource),
+ * with the loader's title and file; else null. */
+export function connectedModel(node) {
+  const src = modelSource(node);
+  const preset = src && PRESETS.find((p) => p.id === src.presetId);
+  return preset ? { preset, loader: src.loader, file: src.file } : null;
+}
+
+/** The family the node's own setting names (the patcher's menu, kept in its properties): a preset,
+ * or a "custom" one made of the properties' numbers. */
+function settingFamily(node) {
+  const pr = node.properties ?? {};
+  const base = toInt(pr.pbc_preview_base ?? ASSUMED_BASE);
+  const levels = toInt(pr.pbc_preview_levels ?? DEFAULT_LEVELS);
+  const downscale = toInt(pr.pbc_preview_downscale ?? 8);
+  return PRESETS.find((p) => p.base === base && p.levels === levels && p.downscale === downscale)
+    ?? { id: "custom", label: "custom", base: base > 0 ? base : ASSUMED_BASE, levels: levels > 0 ? levels : DEFAULT_LEVELS,
+      downscale: downscale > 0 ? downscale : 8 };
+}
+
+const stem = (file) => String(file).split(/[\\/]/).pop().replace(/\.(safetensors|ckpt|pt|pth|bin|gguf|sft)$/i, "");
+
+/** Which family the preview assumes and the line that says so:
+ * { preset, source: "loader" | "setting" | "assumed", text }. */
+export function previewFamily(node, kind) {
+  const src = modelSource(node);
+  const known = src && PRESETS.find((p) => p.id === src.presetId);
+  if (known) {
+    const from = src.file ? `${src.loader}: ${stem(src.file)}` : src.loader;
+    return { preset: known, source: "loader", text: `${known.label}, from ${from}` };
+  }
+  const preset = settingFamily(node);
+  const why = !src ? "no loader linked"
+    : src.file ? `family of ${stem(src.file)} not known` : `family of ${src.loader}'s model not known`;
+  if (kind === "patcher") return { preset, source: "setting", text: `${preset.label}: this node's setting (${why})` };
+  // The Visualizer has no menu.  Without a MODEL it assumes what the node assumes when it runs:
+  // SD 1.x's base and levels where base_resolution and levels are 0, and a latent /8.
+  if (!src) {
+    const auto = [];
+    if (!(toInt(widgetValue(node, "base_resolution", 0)) > 0)) auto.push(`base ${preset.base}`);
+    if (!(toInt(widgetValue(node, "levels", 0)) > 0)) auto.push(`${preset.levels} levels`);
+    const what = auto.length ? `${preset.label} assumed (${auto.join(", ")}, latent /${preset.downscale})` : `latent /${preset.downscale} assumed`;
+    return { preset, source: "assumed", text: `no MODEL linked: ${what}` };
+  }
+  return { preset, source: "assumed", text: `${preset.label} assumed (${why}); the MODEL decides when the node runs` };
+}
+
+/** The patcher's menu: the node previews `presetId` from now on, at the W/H it shows now. */
+export function choosePreset(node, presetId) {
+  const p = PRESETS.find((x) => x.id === presetId);
+  if (!p) return false;
+  const shown = readParams(node, "patcher");
+  node.properties = node.properties || {};
+  const pr = node.properties;
+  if (pr.pbc_preview_width == null && Number.isInteger(shown.width)) pr.pbc_preview_width = shown.width;
+  if (pr.pbc_preview_height == null && Number.isInteger(shown.height)) pr.pbc_preview_height = shown.height;
+  pr.pbc_preview_base = p.base;
+  pr.pbc_preview_levels = p.levels;
+  pr.pbc_preview_downscale = p.downscale;
+  return true;
 }
 
 /** The preview's parameters from the node's widgets (and, for the patcher, its properties). */
 export function readParams(node, kind) {
   const baseWidget = toInt(widgetValue(node, "base_resolution", 0));
-  const notes = [];
-  const linked = connectedModel(node);
-  const hasModel = isLinked(node, "model");
-  const chosen = PRESETS.find((p) => p.base === toInt(node.properties?.pbc_preview_base ?? ASSUMED_BASE)
-    && p.levels === toInt(node.properties?.pbc_preview_levels ?? DEFAULT_LEVELS)
-    && p.downscale === toInt(node.properties?.pbc_preview_downscale ?? 8));
-  const family = linked ? linked.preset : chosen;
-  let downscale = family ? family.downscale : toInt(node.properties?.pbc_preview_downscale ?? 8);
-  let base = baseWidget;
-  if (linked) {
-    notes.push(`assumes ${linked.preset.label} (from the connected ${linked.loader}): base ${linked.preset.base} px, ${linked.preset.levels} levels, latent /${downscale}`);
-  } else if (kind === "visualizer" && hasModel) {
-    notes.push(`preview assumes ${family ? family.label : "a custom model"}; the connected MODEL decides when the node runs`);
-  } else {
-    notes.push(`preview assumes ${family ? family.label : "a custom model"} (menu above): latent /${downscale}; the real model decides when sampling`);
-  }
-  if (baseWidget === 0) {
-    const assumed = linked ? linked.preset.base : toInt(node.properties?.pbc_preview_base ?? ASSUMED_BASE);
-    base = assumed > 0 ? assumed : ASSUMED_BASE;
-    notes.push(`base_resolution 0 (auto): ${base} px assumed`);
-  }
+  const family = previewFamily(node, kind);
+  const fam = family.preset;
+  const autoBase = !(baseWidget > 0);
+  const base = autoBase ? fam.base : baseWidget;
   let width;
   let height;
   if (kind === "visualizer") {
@@ -104,7 +189,7 @@ export function readParams(node, kind) {
     height = toInt(node.properties?.pbc_preview_height ?? 2 * base);
   }
   let levels = kind === "visualizer" ? toInt(widgetValue(node, "levels", 0)) : 0;
-  if (!(levels > 0)) levels = linked ? linked.preset.levels : toInt(node.properties?.pbc_preview_levels ?? DEFAULT_LEVELS);
+  if (!(levels > 0)) levels = fam.levels;
   let seed = widgetValue(node, "jitter_seed", 0);
   try {
     seed = BigInt(typeof seed === "number" ? Math.trunc(seed) : String(seed));
@@ -112,16 +197,17 @@ export function readParams(node, kind) {
     seed = 0n;
   }
   return {
-    width, height, baseResolution: base, levels, seed, downscale,
+    width, height, baseResolution: base, autoBase, levels, seed, downscale: fam.downscale,
     n: toInt(widgetValue(node, "boundaries", 3)),
     jitter: toInt(widgetValue(node, "jitter", 1)),
-    notes,
+    family,
+    notes: [family.text],
   };
 }
 
 /** Columns for `count` panels of aspect w:h in a box, chosen for the largest panels. */
 function bestGrid(count, aspect, boxW, boxH, gap, labelH) {
-  let best = { cols: 1, pw: 1, ph: 1 };
+  let best = { cols: 1, rows: count, pw: 1, ph: 1 };
   for (let cols = 1; cols <= count; cols++) {
     const rows = Math.ceil(count / cols);
     const cellW = (boxW - gap * (cols - 1)) / cols;
@@ -133,60 +219,108 @@ function bestGrid(count, aspect, boxW, boxH, gap, labelH) {
       ph = cellH;
       pw = ph * aspect;
     }
-    if (pw * ph > best.pw * best.ph) best = { cols, pw: Math.floor(pw), ph: Math.max(1, Math.floor(ph)) };
+    if (pw * ph > best.pw * best.ph) best = { cols, rows, pw: Math.max(1, Math.floor(pw)), ph: Math.max(1, Math.floor(ph)) };
   }
   return best;
 }
 
-/** Draw the plan (or an error) on a 2D context of css size cw x ch.  Returns the panel layout. */
+export const FONT = "11px sans-serif";
+const LINE_HEIGHT = 14;
+const PAD = 6;
+const LABEL_HEIGHT = 13;
+const GAP = 6;
+
+/** `text` broken at spaces into lines no wider than maxWidth (as ctx measures them); a word wider
+ * than a line (a long file name) is cut. */
+export function wrapText(ctx, text, maxWidth) {
+  const width = (s) => ctx.measureText(s).width;
+  const lines = [];
+  let cur = "";
+  for (const word of String(text).split(" ")) {
+    const trial = cur ? `${cur} ${word}` : word;
+    if (width(trial) <= maxWidth) {
+      cur = trial;
+      continue;
+    }
+    if (cur) lines.push(cur);
+    let rest = word;
+    while (rest.length > 1 && width(rest) > maxWidth) {
+      let k = rest.length - 1;
+      while (k > 1 && width(rest.slice(0, k)) > maxWidth) k--;
+      lines.push(rest.slice(0, k));
+      rest = rest.slice(k);
+    }
+    cur = rest;
+  }
+  if (cur) lines.push(cur);
+  return lines;
+}
+
+/** The lines of text above the panels: [text, colour]. */
+function headerLines(p, params) {
+  const lines = [[`${p.width}×${p.height} px → latent ${p.latentWidth}×${p.latentHeight}, base ${p.baseResolution}${params.autoBase ? " (auto)" : ""}`, "#ddd"]];
+  if (!p.active) {
+    lines.push([`at or below base ${p.baseResolution}: no boundaries (model untouched)`, "#ffcc4d"]);
+  } else {
+    const axes = p.rows && p.cols ? "both axes" : p.cols ? "vertical lines only (width above base)" : "horizontal lines only (height above base)";
+    lines.push([`N=${p.n}${p.auto ? " (auto)" : ""}, ${axes}, jitter ±${p.jitter}`, "#ddd"]);
+  }
+  for (const note of params.notes ?? []) lines.push([note, "#999"]);
+  return lines;
+}
+
+/** Draw the plan (or an error) on a 2D context of css size cw x ch.  Returns the layout: the
+ * panels, and every text drawn with its measured width and the width it had ({ text, x, y, width,
+ * maxWidth }). */
 export function drawGrid(ctx, cw, ch, plan, params, error, dpr = 1) {
   // lines on device-pixel centres: crisp 1-px strokes whatever the panel scale
   const snap = (v) => (Math.floor(v * dpr) + 0.5) / dpr;
   ctx.fillStyle = "#1b1b1f";
   ctx.fillRect(0, 0, cw, ch);
-  ctx.font = "11px sans-serif";
+  ctx.font = FONT;
   ctx.textBaseline = "top";
   ctx.textAlign = "left";
-  const pad = 6;
-  let y = pad;
-  const text = (s, color) => {
+  const texts = [];
+  // no fillText maxWidth: a text that does not fit is wrapped or left out, never squashed
+  const put = (s, x, y, maxWidth, color) => {
     ctx.fillStyle = color;
-    ctx.fillText(s, pad, y, cw - 2 * pad);
-    y += 14;
+    ctx.fillText(s, x, y);
+    texts.push({ text: s, x, y, width: ctx.measureText(s).width, maxWidth });
+  };
+  const textW = cw - 2 * PAD;
+  let y = PAD;
+  const paragraph = (s, color) => {
+    for (const line of wrapText(ctx, s, textW)) {
+      put(line, PAD, y, textW, color);
+      y += LINE_HEIGHT;
+    }
   };
   if (error) {
-    text("Boundary preview unavailable:", "#ff7a66");
-    text(error, "#ff7a66");
-    return { panels: [] };
+    paragraph("Boundary preview unavailable:", "#ff7a66");
+    paragraph(error, "#ff7a66");
+    return { panels: [], texts };
   }
   const p = plan;
-  text(`${p.width}×${p.height} px → latent ${p.latentWidth}×${p.latentHeight}, base ${p.baseResolution} px`, "#ddd");
-  if (!p.active) {
-    text(`at or below base ${p.baseResolution}: no boundaries (model untouched)`, "#ffcc4d");
-  } else {
-    const axes = p.rows && p.cols ? "both axes" : p.cols ? "vertical only (width is the long axis)" : "horizontal only (height is the long axis)";
-    text(`N=${p.n}${p.auto ? " (auto)" : ""}, ${axes}; jitter ±${p.jitter}: one draw, redrawn every step`, "#ddd");
-  }
-  for (const note of params.notes) text(note, "#999");
+  for (const [line, color] of headerLines(p, params)) paragraph(line, color);
 
-  const boxX = pad;
+  const boxX = PAD;
   const boxY = y + 2;
-  const boxW = cw - 2 * pad;
-  const boxH = ch - boxY - pad;
-  const labelH = 13;
-  const gap = 6;
-  const grid = bestGrid(p.levels.length, p.width / p.height, boxW, boxH, gap, labelH);
+  const boxW = textW;
+  const boxH = ch - boxY - PAD;
+  const grid = bestGrid(p.levels.length, p.width / p.height, boxW, boxH, GAP, LABEL_HEIGHT);
+  // columns spread over the width: a narrow (tall) panel leaves its label the whole column
+  const cellW = Math.floor((boxW - GAP * (grid.cols - 1)) / grid.cols);
   const panels = [];
   p.levels.forEach((lv, i) => {
     const r = Math.floor(i / grid.cols);
     const c = i % grid.cols;
-    const x0 = Math.round(boxX + c * (grid.pw + gap));
-    const y0 = Math.round(boxY + r * (grid.ph + labelH + gap) + labelH);
+    const x0 = Math.round(boxX + c * (cellW + GAP));
+    const y0 = Math.round(boxY + r * (grid.ph + LABEL_HEIGHT + GAP) + LABEL_HEIGHT);
     const pw = grid.pw;
     const ph = grid.ph;
     panels.push({ level: i, x: x0, y: y0, width: pw, height: ph, cells: [lv.width, lv.height] });
-    ctx.fillStyle = "#bbb";
-    ctx.fillText(`L${i} ${lv.width}×${lv.height}`, x0, y0 - labelH + 1, pw);
+    const label = [`L${i} ${lv.width}×${lv.height}`, `L${i}`].find((t) => ctx.measureText(t).width <= cellW);
+    if (label) put(label, x0, y0 - LABEL_HEIGHT + 1, cellW, "#bbb");
     ctx.fillStyle = "#2c2c31";
     ctx.fillRect(x0, y0, pw, ph);
     const b = lv.boundaries;
@@ -207,13 +341,9 @@ export function drawGrid(ctx, cw, ch, plan, params, error, dpr = 1) {
       if (b.right[n] > 0) { ctx.moveTo(right, top); ctx.lineTo(right, bottom); }
       ctx.stroke();
     }
-    if (!p.active && ph >= 24) {
-      ctx.fillStyle = "#ffcc4d";
-      ctx.textAlign = "center";
-      ctx.fillText("no boundaries", x0 + pw / 2, y0 + ph / 2 - 6, pw - 4);
-      ctx.textAlign = "left";
-    }
+    const none = "no boundaries";
+    const noneW = ctx.measureText(none).width;
+    if (!p.active && ph >= 24 && noneW <= pw - 4) put(none, x0 + (pw - noneW) / 2, y0 + ph / 2 - 6, pw - 4, "#ffcc4d");
   });
-  return { panels };
+  return { panels, texts };
 }
-
