@@ -446,7 +446,8 @@ try {
   check("back to the classic canvas: widget remounted and drawn", c0.connected && !c0.inVueNode && c0.runs === 10, c0);
   await shot("09-classic-again", ids.viz);
 
-  // The picture in docs/nodes.md (docs/boundary_widget.png): the Visualizer node alone, at a size above base with jitter.
+  // The Visualizer node alone, at a size above base with jitter.  (docs/boundary_widget.png is the
+  // PBC node of workflow 06 below: 11-wf06-node7-classic.png, from the run on frontend 1.58.1.)
   for (const [k, v] of [["width", 2048], ["height", 1536], ["base_resolution", 0], ["boundaries", 16], ["jitter", 1], ["jitter_seed", 7]]) {
     await setWidget(ids.viz, k, v);
   }
