@@ -472,7 +472,9 @@ def _unet_with_pbc(oi, title, ckpt, family, width, height, freeu, freeu_source, 
     fu = g.add("FreeU_V2", (380, 300), dict(zip(("b1", "b2", "s1", "s2"), freeu)))
     g.link(ckpt_node, 0, fu, "model")
     pbc = g.add("PBCModelPatcher", (380, 520), {"boundaries": n, "jitter": jitter, "start_percent": 0.0,
-                                                "end_percent": end, "base_resolution": 0, "jitter_seed": 0})
+                                                "end_percent": end, "base_resolution": 0, "jitter_seed": 0},
+                # the grid previews the size this workflow samples (the family comes from the loader)
+                properties={"pbc_preview_width": width, "pbc_preview_height": height})
     g.link(fu, 0, pbc, "model")
     labels = ["FreeU_V2", "FreeU_V2 + PBC"]
     models = [fu, pbc]
