@@ -5,8 +5,9 @@ not 0.3.64).
 
 Checks, per family: bit-identical at the base size; changed above it; per axis at a tall size (the
 column channels of every token as the unpatched model's); the original MODEL untouched after
-sampling; text tokens, reference images and the time axis keep the rotations the model gives them
-(under yarn's temperature too, where the text sits at id 0 like the image's first token); the row
+sampling; text, caption and padding tokens, reference images (Kontext's uxo/uno at index 0 too, Z-Image's
+SigLIP features) and the time axis keep the rotations the model gives them (under yarn's temperature
+too, where the text sits at id 0 like the image's first token, which does get it); the row
 positions under `interpolate` equal ComfyUI's own `rope` at p * (L-1)/(n-1); composes with a
 LoRA-style weight patch; the auto base in latent cells read from the model's latent format
 (Flux.2: 16 px per cell); core ScaleROPE and this node are never both applied; the variants the
@@ -39,6 +40,7 @@ EXPECTED = {"Flux": ("diffusion_model.pe_embedder", 1024, 1024 // 16),
             "QwenImage": ("diffusion_model.pe_embedder", 1328, 1328 // 16),
             "Lumina2": ("diffusion_model.rope_embedder", 1024, 1024 // 16),
             "ZImage": ("diffusion_model.rope_embedder", 1024, 1024 // 16),
+            "ZImageOmni": ("diffusion_model.rope_embedder", 1024, 1024 // 16),
             "WAN21_T2V": ("diffusion_model.rope_embedder", 832, 832 // 16),   # the toy's width is 1.3B's side
             "HiDream": ("diffusion_model.pe_embedder", 1024, 1024 // 16),
             "HunyuanVideo": ("diffusion_model.pe_embedder", 1280, 1280 // 16),  # 720p's long side
@@ -279,6 +281,36 @@ def test_uxo_reference_at_index_zero_keeps_its_rotations(pack, kind):
     assert int(refs.sum()) == 16 * 16
     torch.testing.assert_close(out[0, 0, ~image], want[0, 0, ~image], atol=0, rtol=0)
     assert (out[0, 0, image] - want[0, 0, image]).abs().amax(dim=(-1, -2, -3)).min() > 0   # every image token
+
+
+def test_zimage_siglip_features_keep_their_rotations(pack):
+    """Z-Image omni (edit) embeds a reference's SigLIP features in a call of their own, at positions
+    floor(linspace(0, 8 side - 1, side)) (comfy/ldm/lumina/model.py ``embed_all``): 24 x 24 features
+    spread over 192 positions, no image being drawn.  Under yarn they keep the unpatched rows bit for
+    bit, so sampling at the base size is bit-identical; at 2x the image's call changes."""
+    import types
+    need("ZImageOmni")
+    model = toys.build("ZImageOmni")
+    if getattr(model.model.diffusion_model, "siglip_embedder", None) is None:
+        pytest.skip("this ComfyUI's NextDiT has no SigLIP projection")
+    b = base("ZImageOmni")
+    g = torch.Generator().manual_seed(3)
+    features = types.SimpleNamespace(image_sizes=[(3, 384, 384)], last_hidden_state=torch.randn(1, 24 * 24, 32, generator=g))
+    extra = {"reference_latents": [torch.randn(toys.latent("ZImageOmni", b, b).shape, generator=g)],
+             "clip_vision_outputs": [features]}
+    patched = node(pack, model, "yarn", b)
+    assert torch.equal(toys.sample(patched, "ZImageOmni", b, b, extra=extra),
+                       toys.sample(model, "ZImageOmni", b, b, extra=extra))
+    calls = record(patched, "ZImageOmni", 2 * b, 2 * b, extra=extra)
+    orig = embedder(model, "ZImageOmni")
+    siglip = [(ids, out) for ids, out in calls if ids.shape[1] == 24 * 24]
+    image = [(ids, out) for ids, out in calls if ids.shape[1] == 16 * 16]      # the 8 x 8 reference's call is 64
+    assert siglip and image
+    assert all(image_run(ids[0], "ZImageOmni", 16, 16) == (0, 256) for ids, _ in image)
+    for ids, out in siglip:
+        assert float(ids[0, :, 1].max()) == 191
+        torch.testing.assert_close(out, orig(ids), atol=0, rtol=0)
+    assert all((out - orig(ids)).abs().max() > 1e-3 for ids, out in image)
 
 
 @pytest.mark.parametrize("text_first", [True, False])
