@@ -309,9 +309,93 @@ def test_grid_block_finds_the_image_beside_text_at_zero(layout):
     assert torch.equal(grid_block(ids), want)
 
 
-def test_grid_block_refuses_ids_it_does_not_recognise():
-    """Ids that are no grid beside zeros (a layout a future ComfyUI might make) are an error, not a guess."""
-    grid_block = load_pack().nodes.families.base.grid_block
-    ids = torch.cat([_grid(3, 4).flip(0), torch.zeros(5, 2)])[None]     # the grid backwards
+def _with(grid, before=(), after=()):
+    """A grid's ids (k columns) with constant columns put before and after it: _with(_grid(2, 3),
+    before=[0]) -> (0, row, col)."""
+    n = grid.shape[0]
+    return torch.cat([torch.full((n, 1), float(v)) for v in before] + [grid]
+                     + [torch.full((n, 1), float(v)) for v in after], -1)
+
+
+def _mask(total, start, n):
+    m = torch.zeros(1, total, dtype=torch.bool)
+    m[0, start:start + n] = True
+    return m
+
+
+def test_flux_image_is_found_among_text_at_zero_and_references():
+    """Flux.1 / Chroma: 5 text tokens at (0, 0, 0) before a 3 x 4 image at index 0 whose first token is
+    (0, 0, 0) too, then a Kontext reference of the same size at index 1 and one placed "uxo" (index 0,
+    diagonally after the image: rows from 3, columns from 4).  The mask is exactly tokens 5..16."""
+    families = load_pack().nodes.families
+    image = _with(_grid(3, 4), before=[0])
+    kontext = _with(_grid(3, 4), before=[1])
+    uxo = _with(_grid(3, 4) + torch.tensor([3.0, 4.0]), before=[0])
+    ids = torch.cat([torch.zeros(5, 3), image, kontext, uxo])[None]
+    assert torch.equal(families.flux.flux_image(ids), _mask(ids.shape[1], 5, 12))
+    # without restricting to index 0, the Kontext reference is a second grid as long as the image: refused
     with pytest.raises(RuntimeError, match="not an image grid"):
-        grid_block(ids)
+        families.base.grid_block(ids, axes=(1, 2))
+
+
+def test_flux2_image_beside_its_counting_text_axis():
+    """Flux.2: text (0, 0, 0, i) for i = 0..6 (its first token all 0, like the image's first), then a
+    2 x 5 image (0, row, col, 0), then a reference at index 10.  Mask: tokens 7..16."""
+    flux = load_pack().nodes.families.flux
+    text = torch.zeros(7, 4)
+    text[:, 3] = torch.arange(7.0)
+    image = _with(_grid(2, 5), before=[0], after=[0])
+    ref = _with(_grid(2, 5), before=[10], after=[0])
+    ids = torch.cat([text, image, ref])[None]
+    assert torch.equal(flux.flux_image(ids), _mask(ids.shape[1], 7, 10))
+
+
+def test_text_after_the_image_and_diagonal_text_before_it():
+    """The text's place does not matter: after the image (HiDream, 0.3.64's Hunyuan), or a diagonal
+    (0, i, i) longer than the image before it (Flux-architecture models with txt_ids_dims [1, 2]:
+    its (0, 0, 0) is an origin, its steps are no row-major successors)."""
+    flux = load_pack().nodes.families.flux
+    image = _with(_grid(4, 3), before=[0])
+    ids = torch.cat([image, torch.zeros(6, 3)])[None]
+    assert torch.equal(flux.flux_image(ids), _mask(ids.shape[1], 0, 12))
+    diagonal = torch.arange(9.0)[:, None].repeat(1, 3)
+    diagonal[:, 0] = 0
+    ids = torch.cat([diagonal, image])[None]
+    assert torch.equal(flux.flux_image(ids), _mask(ids.shape[1], 9, 12))
+
+
+def test_nextdit_image_beside_its_caption_and_padding():
+    """Lumina 2 on ComfyUI 0.3.64: caption (i, 0, 0), i = 0..5, then the image (6, row, col) in one
+    call.  0.33 / Z-Image: the image's call (7, row, col) padded with (0, 0, 0) tokens; the caption's
+    own call (1 + i, 0, 0) has no image (empty mask); a SigLIP call (positions 8 apart) neither."""
+    lumina = load_pack().nodes.families.lumina
+    caption = torch.zeros(6, 3)
+    caption[:, 0] = torch.arange(6.0)
+    ids = torch.cat([caption, _with(_grid(3, 4), before=[6])])[None]
+    assert torch.equal(lumina.nextdit_image(ids), _mask(ids.shape[1], 6, 12))
+    ids = torch.cat([_with(_grid(3, 4), before=[7]), torch.zeros(4, 3)])[None]
+    assert torch.equal(lumina.nextdit_image(ids), _mask(ids.shape[1], 0, 12))
+    assert not lumina.nextdit_image((caption + torch.tensor([1.0, 0, 0]))[None]).any()
+    siglip = _with(_grid(3, 4) * 8, before=[9])
+    assert not lumina.nextdit_image(siglip[None]).any()
+
+
+def test_one_token_image_beside_text_is_no_grid_and_no_error():
+    """A 1-token image beside text, all at 0: no run of two, an empty mask (the call is left to the
+    original embedder, as any mode leaves an axis of 1 token)."""
+    grid_block = load_pack().nodes.families.base.grid_block
+    assert not grid_block(torch.zeros(1, 6, 3)).any()
+
+
+def test_grid_block_refuses_ids_it_does_not_recognise():
+    """Ids that are no grid beside zeros (a layout a future ComfyUI might make) are an error, not a guess:
+    the grid backwards, a grid with a token missing, two grids of the same size from 0; and ids that
+    spread over the axes with no run at all, unless the family allows calls without an image."""
+    grid_block = load_pack().nodes.families.base.grid_block
+    zeros = torch.zeros(5, 2)
+    holed = torch.cat([_grid(3, 4)[:5], _grid(3, 4)[6:]])
+    for ids in (torch.cat([_grid(3, 4).flip(0), zeros]), torch.cat([zeros, holed]),
+                torch.cat([_grid(3, 4), zeros, _grid(3, 4)]), _grid(3, 4) * 2):
+        with pytest.raises(RuntimeError, match="not an image grid"):
+            grid_block(ids[None])
+    assert not grid_block((_grid(3, 4) * 2)[None], required=False).any()

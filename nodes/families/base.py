@@ -6,6 +6,9 @@ Flux.1, Kontext, Chroma, Flux.2, Qwen-Image, Lumina 2, Z-Image and WAN all turn 
 differ only in which attribute holds it, which id columns are the image's rows and columns, and
 which tokens are the image being drawn (the rest, text and reference images, keep the rotations
 the model gives them).  ``RopeFamily`` holds those three facts; ``ModeRoPE`` is the object patch.
+Where text sits at id 0 like the image's first token (Flux.1, Chroma, Flux.2's first text token,
+Lumina 2's caption on the spatial axes, HiDream, Hunyuan), ``grid_block`` finds the image by its
+grid, so the text keeps the model's rotations while the image's first token gets the mode.
 """
 from __future__ import annotations
 
@@ -88,13 +91,16 @@ class ModeRoPE(torch.nn.Module):
     """A family's ``EmbedND`` under a position mode (object patch on the embedder).
 
     ``axes`` = (row axis, column axis) of the ids; ``main(ids)`` marks the tokens of the image being
-    drawn (None: every token of the call).  The output keeps the original's layout: ComfyUI's
+    drawn (None: every token of the call; an empty mask: the call holds no image and is the
+    original's output).  The output keeps the original's layout: ComfyUI's
     ``EmbedND`` puts the head axis at dim 1, HiDream's own copy at dim 2; which one is read once
     from the original's output, not assumed.  Per spatial axis n is the extent of the main tokens'
     positions (largest - smallest + 1) and L the trained extent; an axis with n > L gets the mode's
     rotations (``pm.rope_axis``: positions ``remap_positions``, frequencies ``mode_frequencies``,
     YaRN's temperature), every other axis ComfyUI's own ``rope``.  Tokens outside ``main`` (text,
-    reference images) get exactly the rows of the original embedder, and a call with no axis above
+    padding, reference images) get exactly the rows of the original embedder, also where their ids
+    are 0 like the image's first token (under ``yarn`` the mode's rotation at 0 is the temperature,
+    not the identity), and a call with no axis above
     L is the original embedder's output itself (bit-identical sampling at or below the base).
     Each call's ids and output are kept per ids shape: a sampler passes the same ids at every step
     (cond and uncond, every sigma), so the rotations are computed once per size, not once per call."""
@@ -119,12 +125,14 @@ class ModeRoPE(torch.nn.Module):
         return out
 
     def extents(self, ids, mask):
-        own = ids[mask] if mask is not None and bool(mask.any()) else ids.reshape(-1, ids.shape[-1])
+        own = ids[mask] if mask is not None else ids.reshape(-1, ids.shape[-1])
         return {i: int(round(float(own[:, i].max() - own[:, i].min()))) + 1 for i in self.axes}
 
     def compute(self, ids):
         """The rotations for ``ids`` (no reuse)."""
         mask = self.main(ids) if self.main is not None else None
+        if mask is not None and not bool(mask.any()):
+            return self.original(ids)           # no image being drawn in this call (a caption's own call)
         n = self.extents(ids, mask)
         if not any(pm.axis_active(k, self.L) for k in n.values()):
             return self.original(ids)
@@ -148,34 +156,73 @@ def index_zero(ids):
     return ids[..., 0] == 0
 
 
-def grid_block(ids):
-    """The image being drawn where every other token sits at id 0 on every axis (text, vision
-    tokens: HiDream, HunyuanImage / HunyuanVideo) or at a negative id (HunyuanVideo's reference
-    latent, time -1): the one contiguous run of tokens whose ids are the row-major grid
-    0..n_a - 1 of every axis.  Found per batch row from the ids alone, wherever the model puts the
-    text (HiDream and ComfyUI 0.3.64's Hunyuan after the image, 0.33's Hunyuan before it), so the
-    image's origin token, also all 0, gets the mode (yarn's temperature included) and the text does
-    not.  Ids laid out otherwise are an error, never a guess."""
-    mask = torch.zeros(ids.shape[:-1], dtype=torch.bool, device=ids.device)
+NOT_A_GRID = ("DiT Position Mode: this model's token ids are not an image grid (a run of tokens from id 0 in "
+              "row-major order) as this pack expects; a ComfyUI update may have changed how it lays them out. "
+              "Remove DiT Position Mode for this model and report it")
+
+
+def grid_block(ids, axes=None, where=None, required=True):
+    """The tokens of the image being drawn, found from the ids alone: the one contiguous run of
+    tokens whose ids on ``axes`` (default: every axis; the last one varies fastest) are the row-major
+    grid 0..n_a - 1 of each axis, every other axis constant over the run, among the tokens that
+    ``where(ids)`` marks (default: all; Flux: index 0, so a Kontext reference of the image's size at
+    index 1 is not a second candidate).  Per batch row.
+
+    Text tokens often sit at 0 on every axis (Flux.1, Chroma, HiDream, Hunyuan; Flux.2's first; Lumina
+    2's caption on the spatial axes; Z-Image's padding), as the image's own first token does, so no
+    test on one token's ids tells them apart; the run does, wherever the text is (before the image:
+    Flux, 0.33's Hunyuan; after it: HiDream, 0.3.64's Hunyuan).  A run starts at every token at 0 on
+    ``axes`` and goes on while each token is the previous one's row-major successor (one axis up by
+    1, the axes after it back to 0, the ones before it equal); its tokens are the image if they fill
+    the box of their largest ids (a strictly increasing run of that length is the grid itself).
+    References placed off the grid (Hunyuan's at time -1, Kontext's "uxo" diagonal) and text in a
+    diagonal (k, k, k) are never part of it, so they keep the model's rotations, and the image's
+    origin gets the mode, yarn's temperature included.
+
+    A call with no run of two or more tokens has no image being drawn: an empty mask, which
+    ``ModeRoPE`` leaves to the original.  With ``required`` that is allowed only when the ids do not
+    spread over ``axes`` at all (a 1-token image beside text at 0); ids that spread but hold no grid
+    raise (``NOT_A_GRID``), never a guess.  ``required=False`` is for a model that embeds other
+    things in calls of their own (NextDiT: the caption, Z-Image's SigLIP reference features at
+    positions 8 apart).  Two equally long grids always raise."""
+    device = ids.device
+    ids = ids.detach().cpu()                    # float64 below (not on MPS); once per size (ModeRoPE's cache)
+    n_tok, n_ax = ids.shape[-2], ids.shape[-1]
+    axes = list(range(n_ax)) if axes is None else list(axes)
+    other = [i for i in range(n_ax) if i not in axes]
+    pick = where(ids) if where is not None else torch.ones(ids.shape[:-1], dtype=torch.bool)
+    mask = torch.zeros(ids.shape[:-1], dtype=torch.bool)
     for b in range(ids.shape[0]):
-        row = ids[b]
-        own = row[(row >= 0).all(-1)]
-        top = own.amax(0).round()
-        sides = [int(t) + 1 for t in top.tolist()]
-        n = 1
-        for k in sides:
-            n *= k
-        last = torch.nonzero((row == top).all(-1)).flatten()
-        end = int(last[-1]) + 1 if len(last) else 0
-        start = end - n
-        grid = torch.stack(torch.meshgrid(*[torch.arange(k, dtype=row.dtype, device=row.device) for k in sides],
-                                          indexing="ij"), dim=-1).reshape(n, -1)
-        if start < 0 or not bool(((row[start:end] - grid).abs() < 1e-3).all()):
-            raise RuntimeError("DiT Position Mode: this model's token ids are not an image grid beside tokens at "
-                               "id 0 as this pack expects; a ComfyUI update may have changed how it lays them out. "
-                               "Remove DiT Position Mode for this model and report it")
-        mask[b, start:end] = True
-    return mask
+        g = ids[b][:, axes].to(torch.float64)
+        r = g.round()
+        ok = pick[b] & ((g - r).abs() < 1e-3).all(-1)
+        origin = ok & (r == 0).all(-1)
+        prev, cur = r[:-1], r[1:]
+        succ = torch.zeros(max(n_tok - 1, 0), dtype=torch.bool)
+        for j in range(len(axes)):
+            step = (cur[:, j] == prev[:, j] + 1) & (cur[:, j + 1:] == 0).all(-1) & (cur[:, :j] == prev[:, :j]).all(-1)
+            succ |= step
+        if other:
+            succ &= (ids[b, 1:][:, other] == ids[b, :-1][:, other]).all(-1)
+        succ &= ok[1:] & ok[:-1]
+        starts = torch.ones(n_tok, dtype=torch.bool)
+        starts[1:] = ~succ
+        starts |= origin                        # a run never carries on into the image's first token
+        first = torch.nonzero(starts).flatten()
+        length = torch.diff(first, append=torch.tensor([n_tok]))
+        length = torch.where(origin[first], length, torch.zeros_like(length))
+        best = int(length.max()) if len(length) else 0
+        if best < 2:
+            if required and bool((r[ok] != 0).any()):      # ids spread over the axes, but no grid in them
+                raise RuntimeError(NOT_A_GRID)
+            continue
+        winners = torch.nonzero(length == best).flatten()
+        start = int(first[winners[0]])
+        sides = r[start:start + best].amax(0) + 1
+        if len(winners) > 1 or int(torch.prod(sides)) != best:
+            raise RuntimeError(NOT_A_GRID)
+        mask[b, start:start + best] = True
+    return mask.to(device)
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,8 @@
 """WAN 2.1 / 2.2 (video): ``EmbedND`` at ``diffusion_model.rope_embedder``, ids (time, row, column).
 
-Changed: rows and columns only; the time axis never.  Text enters by cross-attention (no RoPE).
+Changed: rows and columns only; the time axis never.  Text enters by cross-attention, so it has
+no ids and no rotations: the embedder sees only the video's tokens (every token of the call is the
+video; in-context reference latents are embedded by calls of their own).
 Base: 1280 px, the long side of 720p, for the 14B and 5B models (832, 480p, for the 1.3B: model
 width 1536); set base_resolution to 832 for a 480p-only 14B checkpoint.  WAN trains on both
 orientations, so one base per axis is the longest side it saw.

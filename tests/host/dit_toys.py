@@ -54,6 +54,15 @@ TOYS = {
                           "axes_lens": [1536, 512, 512], "rope_theta": 256.0, "z_image_modulation": True,
                           "time_scale": 1000.0, "pad_tokens_multiple": 32},
                (16, 8, None), 64),
+    # Z-Image omni (edit): the same with a SigLIP projection (siglip_feat_dim), whose features of a
+    # reference image the model embeds in a call of their own
+    "ZImageOmni": ("ZImage", {"image_model": "lumina2", "patch_size": 2, "in_channels": 16, "dim": 256,
+                              "cap_feat_dim": 64, "n_layers": 1, "n_refiner_layers": 1, "n_heads": 8,
+                              "n_kv_heads": 8, "multiple_of": 16, "ffn_dim_multiplier": 2.0, "qk_norm": True,
+                              "axes_dims": [8, 12, 12], "axes_lens": [1536, 512, 512], "rope_theta": 256.0,
+                              "z_image_modulation": True, "time_scale": 1000.0, "pad_tokens_multiple": 32,
+                              "siglip_feat_dim": 32},
+                   (16, 8, None), 64),
     # WAN 2.1 text-to-video: dim 64, 2 heads of 32 = axes 12 (time) + 10 + 10
     "WAN21_T2V": ("WAN21_T2V", {"image_model": "wan2.1", "model_type": "t2v", "patch_size": (1, 2, 2),
                                 "text_len": 8, "in_dim": 16, "dim": 64, "ffn_dim": 128, "freq_dim": 32,
@@ -175,7 +184,7 @@ def conditioning(kind, seed, extra=None):
         d["pooled_output"] = torch.randn(1, 32, generator=g)                    # HunyuanVideo's encode_adm always
     if kind == "HiDream":               # the Llama layers HiDream's blocks read (llama_layers 0 and 1)
         d["conditioning_llama3"] = torch.randn(1, 2, 6, 64, generator=g)
-    if kind in ("Lumina2", "ZImage"):      # 0.3.64's Lumina 2 takes num_tokens from the mask only
+    if kind in ("Lumina2", "ZImage", "ZImageOmni"):      # 0.3.64's Lumina 2 takes num_tokens from the mask only
         d["attention_mask"] = torch.ones(1, 6, dtype=torch.long)
     return [[torch.randn(1, 6, TOYS[kind][3], generator=g), d]]
 

@@ -5,8 +5,9 @@ not 0.3.64).
 
 Checks, per family: bit-identical at the base size; changed above it; per axis at a tall size (the
 column channels of every token as the unpatched model's); the original MODEL untouched after
-sampling; text tokens, reference images and the time axis keep the rotations the model gives them
-(under yarn's temperature too, where the text sits at id 0 like the image's first token); the row
+sampling; text, caption and padding tokens, reference images (Kontext's uxo/uno at index 0 too, Z-Image's
+SigLIP features) and the time axis keep the rotations the model gives them (under yarn's temperature
+too, where the text sits at id 0 like the image's first token, which does get it); the row
 positions under `interpolate` equal ComfyUI's own `rope` at p * (L-1)/(n-1); composes with a
 LoRA-style weight patch; the auto base in latent cells read from the model's latent format
 (Flux.2: 16 px per cell); core ScaleROPE and this node are never both applied; the variants the
@@ -39,15 +40,12 @@ EXPECTED = {"Flux": ("diffusion_model.pe_embedder", 1024, 1024 // 16),
             "QwenImage": ("diffusion_model.pe_embedder", 1328, 1328 // 16),
             "Lumina2": ("diffusion_model.rope_embedder", 1024, 1024 // 16),
             "ZImage": ("diffusion_model.rope_embedder", 1024, 1024 // 16),
+            "ZImageOmni": ("diffusion_model.rope_embedder", 1024, 1024 // 16),
             "WAN21_T2V": ("diffusion_model.rope_embedder", 832, 832 // 16),   # the toy's width is 1.3B's side
             "HiDream": ("diffusion_model.pe_embedder", 1024, 1024 // 16),
             "HunyuanVideo": ("diffusion_model.pe_embedder", 1280, 1280 // 16),  # 720p's long side
             "HunyuanImage21": ("diffusion_model.pe_embedder", 2048, 2048 // 32),  # 2K, 32 px per cell, patch 1
             "HunyuanVideo15": ("diffusion_model.pe_embedder", 1280, 1280 // 16)}  # 16 px per cell, patch 1
-#: Text (and vision) tokens at id 0 on every axis, like the image's first token (see grid_block).
-TEXT_AT_ZERO = ["HiDream", "HunyuanVideo", "HunyuanImage21", "HunyuanVideo15"]
-
-
 def base(kind):
     return 8 * PX_PER_STEP.get(kind, 16)
 
@@ -161,34 +159,85 @@ def test_rows_interpolated_columns_text_and_time_as_the_model_gives_them(pack, k
     assert image_calls >= 1
 
 
-@pytest.mark.parametrize("kind", TEXT_AT_ZERO)
-def test_text_at_id_zero_keeps_its_rotations_under_yarn(pack, kind):
-    """HiDream and Hunyuan give every text (and vision) token id 0 on every axis, as the image's first
-    token has.  At 2x under yarn the image's rotations carry the temperature 0.1 ln 2 + 1 on each
-    spatial axis, so the image's first token is the temperature times the identity there; every
-    text token keeps the unpatched rows bit for bit.  The first token is found independently: the
-    token just before the one at column 1 of the first row (and frame)."""
+#: Frames of each video toy's latent (its time patch is 1): the image being drawn is frames x rows x columns.
+FRAMES = {"HunyuanVideo": 3, "HunyuanVideo15": 3}
+#: The id column of the time axis (video) and the columns that stay constant over the image's tokens.
+TIME_AXIS = {"HunyuanVideo": 0, "HunyuanVideo15": 0}
+
+
+def image_run(ids, kind, rows, cols):
+    """Where the image being drawn sits among one embedder call's tokens, found without the pack's
+    code: its first token is the one just before the first token that is one column further on
+    (same row, every other id equal); from there frames x rows x cols tokens must be the image's
+    row-major grid relative to that first token (asserted).  None: a call without the image (a
+    caption's own call)."""
+    row_axis, col_axis = spatial(kind)
+    step = ids[1:] - ids[:-1]
+    one_col = (step[:, col_axis] == 1) & (torch.cat([step[:, :col_axis], step[:, col_axis + 1:]], -1) == 0).all(-1)
+    hits = torch.nonzero(one_col).flatten()
+    if not len(hits):
+        return None
+    first = int(hits[0])
+    frames = FRAMES.get(kind, 1)
+    n = frames * rows * cols
+    k = torch.arange(n)
+    want = ids[first].repeat(n, 1)
+    want[:, row_axis] += (k // cols) % rows
+    want[:, col_axis] += k % cols
+    if kind in TIME_AXIS:
+        want[:, TIME_AXIS[kind]] += k // (rows * cols)
+    assert first + n <= ids.shape[0] and torch.equal(ids[first:first + n], want), (kind, first)
+    return first, n
+
+
+#: The families whose text (or caption) tokens go through the RoPE embedder (WAN's text enters by
+#: cross-attention, SD3 and PixArt add sin-cos tables).  Text ids per family: Flux.1 / Chroma (0, 0, 0)
+#: (0.33 also Ovis-style diagonals, not built here); Flux.2 (0, 0, 0, i): its first text token is all 0;
+#: Qwen-Image (k, k, k) from about max(rows, cols) / 2; Lumina 2 on 0.3.64 (i, 0, 0) in the image's own
+#: call (i = 0 all 0), on 0.33 and Z-Image (1 + i, 0, 0) in a call of their own, and Z-Image pads the
+#: image's call with tokens at (0, 0, 0); HiDream and Hunyuan (0, 0, 0).
+TEXT_KINDS = ["Flux", "Chroma", "Flux2", "QwenImage", "Lumina2", "ZImage", "HiDream", "HunyuanVideo",
+              "HunyuanImage21", "HunyuanVideo15"]
+
+
+@pytest.mark.parametrize("kind", TEXT_KINDS)
+def test_text_keeps_the_model_rotations_under_yarn_and_the_image_origin_gets_the_temperature(pack, kind):
+    """Issue #31: text tokens are never rescaled.  yarn at 16 x 17 steps over a base of 8 (s = 2 on
+    rows, 17/8 on columns; 17 columns also make Z-Image pad the image's call), the ids captured as
+    the model passes them to its embedder while ComfyUI samples: in every call, every token that is
+    not the image being drawn (text, caption, padding; found by ``image_run``, not by the pack) gets
+    the unpatched embedder's rows bit for bit, and the image's token at row = column = 0 (its first
+    token; Qwen-Image's centre), where every mode's rotation is the identity as at text at id 0, gets
+    the temperature 0.1 ln s + 1 of each spatial axis times the unpatched rows there and the
+    unpatched rows on every other axis."""
+    import math
     need(kind)
     model = toys.build(kind)
     b = base(kind)
-    calls = record(node(pack, model, "yarn", b), kind, 2 * b, 2 * b)
+    step = PX_PER_STEP.get(kind, 16)
+    rows, cols = 16, 17
+    calls = record(node(pack, model, "yarn", b), kind, cols * step, rows * step)
     orig = embedder(model, kind)
-    _, col_axis = spatial(kind)
-    m = 0.1 * torch.log(torch.tensor(2.0)).item() + 1.0
+    temperature = {spatial(kind)[0]: 0.1 * math.log(rows / 8) + 1.0, spatial(kind)[1]: 0.1 * math.log(cols / 8) + 1.0}
+    others, image_calls = 0, 0
     assert calls
     for ids, out in calls:                      # every model call of the run (cond, uncond, each step)
         got, had = per_token(out, kind), per_token(orig(ids), kind)
-        zero = (ids[0] == 0).all(-1)
-        next_to_first = torch.zeros(ids.shape[-1])
-        next_to_first[col_axis] = 1
-        first = int(torch.nonzero((ids[0] == next_to_first).all(-1)).flatten()[0]) - 1
-        assert bool(zero[first]) and int(zero.sum()) >= 7    # the image's first token and 6 or more text tokens
-        text = zero.clone()
-        text[first] = False
-        torch.testing.assert_close(got[text], had[text], atol=0, rtol=0)
-        for axis in spatial(kind):
-            ch = spatial_channels(orig, axis)
-            torch.testing.assert_close(got[first, ch], m * had[first, ch], atol=1e-6, rtol=0)
+        run = image_run(ids[0], kind, rows, cols)
+        rest = torch.ones(ids.shape[1], dtype=torch.bool)
+        if run is not None:
+            first, n = run
+            rest[first:first + n] = False
+            image_calls += 1
+            at_zero = (ids[0, first:first + n][:, list(spatial(kind))] == 0).all(-1)
+            origin = first + int(torch.nonzero(at_zero).flatten()[0])
+            for axis in range(ids.shape[-1]):
+                ch = spatial_channels(orig, axis)
+                torch.testing.assert_close(got[origin, ch], temperature.get(axis, 1.0) * had[origin, ch],
+                                           atol=1e-6, rtol=0)
+        torch.testing.assert_close(got[rest], had[rest], atol=0, rtol=0)
+        others += int(rest.sum())
+    assert image_calls >= 1 and others >= 6, (image_calls, others)
 
 
 @pytest.mark.parametrize("kind", ["QwenImage", "Flux2", "Flux"])
@@ -209,6 +258,59 @@ def test_reference_images_keep_their_rotations(pack, kind):
     assert bool(refs.any()) and bool(image.any())
     torch.testing.assert_close(out[0, 0, refs], want[0, 0, refs], atol=0, rtol=0)
     assert (out[0, 0, image] - want[0, 0, image]).abs().max() > 1e-3
+
+
+@pytest.mark.parametrize("kind", ["Flux", "Flux2"])
+def test_uxo_reference_at_index_zero_keeps_its_rotations(pack, kind):
+    """Kontext's "uxo/uno" reference method (core's FluxKontextMultiReferenceLatentMethod) puts the
+    reference at index 0 like the image, diagonally after it (rows from the image's height, columns
+    from its width).  At 2x under yarn the reference's tokens and the text get the unpatched rows bit
+    for bit; the image's tokens change."""
+    need(kind)
+    model = toys.build(kind)
+    b = base(kind)
+    ref = torch.randn(toys.latent(kind, 2 * b, 2 * b).shape, generator=torch.Generator().manual_seed(5))
+    calls = record(node(pack, model, "yarn", b), kind, 2 * b, 2 * b,
+                   extra={"reference_latents": [ref], "reference_latents_method": "uxo"})
+    ids, out = max(calls, key=lambda c: c[0].shape[1])
+    want = embedder(model, kind)(ids)
+    first, n = image_run(ids[0], kind, 16, 16)
+    image = torch.zeros(ids.shape[1], dtype=torch.bool)
+    image[first:first + n] = True
+    refs = (ids[0, :, 0] == 0) & (ids[0, :, 1] >= 16) & (ids[0, :, 2] >= 16)
+    assert int(refs.sum()) == 16 * 16
+    torch.testing.assert_close(out[0, 0, ~image], want[0, 0, ~image], atol=0, rtol=0)
+    assert (out[0, 0, image] - want[0, 0, image]).abs().amax(dim=(-1, -2, -3)).min() > 0   # every image token
+
+
+def test_zimage_siglip_features_keep_their_rotations(pack):
+    """Z-Image omni (edit) embeds a reference's SigLIP features in a call of their own, at positions
+    floor(linspace(0, 8 side - 1, side)) (comfy/ldm/lumina/model.py ``embed_all``): 24 x 24 features
+    spread over 192 positions, no image being drawn.  Under yarn they keep the unpatched rows bit for
+    bit, so sampling at the base size is bit-identical; at 2x the image's call changes."""
+    import types
+    need("ZImageOmni")
+    model = toys.build("ZImageOmni")
+    if getattr(model.model.diffusion_model, "siglip_embedder", None) is None:
+        pytest.skip("this ComfyUI's NextDiT has no SigLIP projection")
+    b = base("ZImageOmni")
+    g = torch.Generator().manual_seed(3)
+    features = types.SimpleNamespace(image_sizes=[(3, 384, 384)], last_hidden_state=torch.randn(1, 24 * 24, 32, generator=g))
+    extra = {"reference_latents": [torch.randn(toys.latent("ZImageOmni", b, b).shape, generator=g)],
+             "clip_vision_outputs": [features]}
+    patched = node(pack, model, "yarn", b)
+    assert torch.equal(toys.sample(patched, "ZImageOmni", b, b, extra=extra),
+                       toys.sample(model, "ZImageOmni", b, b, extra=extra))
+    calls = record(patched, "ZImageOmni", 2 * b, 2 * b, extra=extra)
+    orig = embedder(model, "ZImageOmni")
+    siglip = [(ids, out) for ids, out in calls if ids.shape[1] == 24 * 24]
+    image = [(ids, out) for ids, out in calls if ids.shape[1] == 16 * 16]      # the 8 x 8 reference's call is 64
+    assert siglip and image
+    assert all(image_run(ids[0], "ZImageOmni", 16, 16) == (0, 256) for ids, _ in image)
+    for ids, out in siglip:
+        assert float(ids[0, :, 1].max()) == 191
+        torch.testing.assert_close(out, orig(ids), atol=0, rtol=0)
+    assert all((out - orig(ids)).abs().max() > 1e-3 for ids, out in image)
 
 
 @pytest.mark.parametrize("text_first", [True, False])
