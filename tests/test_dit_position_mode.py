@@ -399,3 +399,111 @@ def test_grid_block_refuses_ids_it_does_not_recognise():
         with pytest.raises(RuntimeError, match="not an image grid"):
             grid_block(ids[None])
     assert not grid_block((_grid(3, 4) * 2)[None], required=False).any()
+
+
+def _qwen_frames(frames, rows, cols, text=4, after=()):
+    """Qwen-Image's ids by hand: text (k, k, k) from max(rows, cols) // 2, then ``frames`` frames of the
+    centred rows x cols grid at index 0..frames - 1, then ``after`` (references)."""
+    k = max(rows, cols) // 2
+    txt = (k + torch.arange(float(text)))[:, None].repeat(1, 3)
+    grid = _grid(rows, cols) - torch.tensor([rows // 2, cols // 2], dtype=torch.float32)
+    image = torch.cat([_with(grid, before=[f]) for f in range(frames)])
+    return torch.cat([txt, image, *after])[None]
+
+
+def test_qwen_image_layered_takes_every_frame_not_the_references():
+    """Qwen-Image-Layered: 3 frames of a 2 x 3 grid at index 0, 1, 2 after 4 text tokens: the mask is
+    tokens 4..21; a reference of the same size at index 1 ("index") or -1 ("negative_index") after them,
+    and one with 2 frames of its own (index 0, 1), are not taken.  One frame: index 0 alone, so the same
+    ids read as 1 frame + a same-size reference at index 1 take only the first grid."""
+    qwen = load_pack().nodes.families.qwen_image
+    grid = _grid(2, 3) - torch.tensor([1.0, 1.0])
+    refs = [_with(grid, before=[1]), _with(grid, before=[-1]), _with(grid, before=[0]), _with(grid, before=[1])]
+    ids = _qwen_frames(3, 2, 3, after=refs)
+    assert torch.equal(qwen.qwen_image(ids, frames=3), _mask(ids.shape[1], 4, 18))
+    two = _qwen_frames(2, 2, 3)
+    assert torch.equal(qwen.qwen_image(two, frames=2), _mask(two.shape[1], 4, 12))
+    assert torch.equal(qwen.qwen_image(two), _mask(two.shape[1], 4, 6))
+    # 1 x 1 tokens per frame: the text's first token is (0, 0, 0) too, but it is not followed by frames
+    tiny = _qwen_frames(3, 1, 1)
+    assert torch.equal(qwen.qwen_image(tiny, frames=3), _mask(tiny.shape[1], 4, 3))
+
+
+def test_qwen_image_layered_refuses_frames_it_does_not_recognise():
+    """Frames that do not repeat frame 0's grid, or fewer frames than the latent has: an error naming
+    the frame count, not a guess."""
+    qwen = load_pack().nodes.families.qwen_image
+    ids = _qwen_frames(3, 2, 3)
+    shifted = ids.clone()
+    shifted[0, -6:, 2] += 1
+    for bad, frames in ((shifted, 3), (ids, 4)):
+        with pytest.raises(RuntimeError, match=f"latent has {frames} frames.*Remove DiT Position Mode"):
+            qwen.qwen_image(bad, frames=frames)
+
+
+def _scope(grids):
+    base = load_pack().nodes.families.base
+    return base.Scope("Toy", [base.Grid(*g) for g in grids])
+
+
+def test_scope_routes_grid_calls_in_order_and_refuses_what_its_inputs_do_not_say():
+    """A scope of [image 4x4, reference 4x4, reference 2x6 of 12 tokens]: calls without a grid (n None)
+    are not counted; the grids are taken in order (the same-size reference after the image is a
+    reference); a grid of another size, a grid too many, or too few grids are refused with the family
+    named and the expected grids listed."""
+    axes = (1, 2)
+    ids12, ids16 = torch.zeros(1, 12, 3), torch.zeros(1, 16, 3)
+    s = _scope([(False, 4, 4), (True, 4, 4), (True, 2, 6, 12)])
+    assert not s.is_reference(ids16, None, axes)
+    assert [s.is_reference(ids16, {1: 4, 2: 4}, axes), s.is_reference(ids16, {1: 4, 2: 4}, axes),
+            s.is_reference(ids12, {1: 2, 2: 6}, axes)] == [False, True, True]
+    s.finish()
+    with pytest.raises(RuntimeError, match=r"this Toy model embedded one more grid \(4x4\).*image 4x4, reference 4x4"):
+        s.is_reference(ids16, {1: 4, 2: 4}, axes)
+    s = _scope([(False, 4, 4), (True, 2, 6, 12)])
+    s.is_reference(ids16, {1: 4, 2: 4}, axes)
+    with pytest.raises(RuntimeError, match="a 2x6 grid of 16 tokens as grid 2"):
+        s.is_reference(ids16, {1: 2, 2: 6}, axes)
+    s = _scope([(True, 3, 3), (False, 4, 4)])
+    with pytest.raises(RuntimeError, match="a 4x4 grid of 16 tokens as grid 1"):
+        s.is_reference(ids16, {1: 4, 2: 4}, axes)
+    s = _scope([(True, 3, 3), (False, 4, 4)])
+    s.is_reference(ids16, {1: 3, 2: 3}, axes)
+    with pytest.raises(RuntimeError, match=r"embedded 1 grid\(s\).*Remove DiT Position Mode"):
+        s.finish()
+
+
+def test_scoped_wrapper_holds_the_scope_only_while_the_model_runs():
+    """The DIFFUSION_MODEL wrapper gives the embedder the scope its maker reads from (model, x, kwargs),
+    during the call only (also when the model raises), checks it after, and passes calls with nothing
+    to route (maker returns None), or whose model holds another embedder, through untouched."""
+    base = load_pack().nodes.families.base
+    emb = SimpleNamespace(scope=None)
+    seen = []
+
+    def make(dm, x, kwargs):
+        return base.Scope("Toy", [base.Grid(True, 2, 2)]) if kwargs.get("refs") else None
+
+    class Executor:
+        class_obj = SimpleNamespace(rope_embedder=emb)
+
+        def __call__(self, x, *args, **kwargs):
+            seen.append(emb.scope)
+            if emb.scope is not None and not kwargs.get("skip"):
+                emb.scope.is_reference(torch.zeros(1, 4, 3), {1: 2, 2: 2}, (1, 2))
+            if kwargs.get("boom"):
+                raise ValueError("boom")
+            return x + 1
+
+    wrapper = base.scoped(emb, make, "rope_embedder")
+    assert wrapper(Executor(), 1, "t") == 2 and seen == [None]
+    assert wrapper(Executor(), 1, refs=True) == 2 and seen[-1].seen == 1 and emb.scope is None
+    with pytest.raises(ValueError, match="boom"):
+        wrapper(Executor(), 1, refs=True, boom=True)
+    assert emb.scope is None
+    with pytest.raises(RuntimeError, match="embedded 0 grid"):
+        wrapper(Executor(), 1, refs=True, skip=True)
+    assert emb.scope is None
+    # a later DiT Position Mode node put its own embedder in the model: this one's wrapper stands aside
+    assert base.scoped(SimpleNamespace(scope=None), make, "rope_embedder")(Executor(), 1, refs=True, skip=True) == 2
+    assert seen[-1] is None

@@ -12,12 +12,16 @@ and SigLIP features at positions 8 apart).
 The image being drawn is found by ``grid_block`` on the row and column axes (``required=False``:
 the caption's and SigLIP's calls hold no image and are left to the original), so the caption and
 the padding keep the model's rotations bit for bit under every mode, ``yarn``'s temperature included
-(issue #31: text tokens are never rescaled), and the first axis never changes.  A reference latent
-larger than the base is mapped by its own size (its call holds its own grid).
+(issue #31: text tokens are never rescaled), and the first axis never changes.  Omni reference
+latents (``ref_latents``, 0.33's ``patchify_and_embed``) are embedded before the image, each in a
+call of its own holding its own grid from 0, so the ids of one call do not say whether it is a
+reference: a DIFFUSION_MODEL wrapper reads the call's inputs (``ref_latents`` and the latent ``x``)
+into a ``Scope``: the first grids are the references, in order, and keep the model's rotations bit
+for bit, the last is the image; a grid not the size its inputs say is refused, not guessed.
 """
 from __future__ import annotations
 
-from .base import RopeFamily, grid_block
+from .base import Grid, RopeFamily, Scope, grid_block, steps
 
 
 def nextdit_image(ids):
@@ -26,11 +30,24 @@ def nextdit_image(ids):
     return grid_block(ids, axes=(1, 2), required=False)
 
 
+def omni_calls(name):
+    def calls(dm, x, kwargs):
+        """The omni references' grids, in order, then the image's (no references: nothing to route)."""
+        refs = kwargs.get("ref_latents") or []
+        if not refs:
+            return None
+        p = int(dm.patch_size)
+        return Scope(name, [Grid(True, steps(r.shape[-2], p), steps(r.shape[-1], p)) for r in refs]
+                     + [Grid(False, steps(x.shape[-2], p), steps(x.shape[-1], p))])
+    return calls
+
+
 ZIMAGE = RopeFamily(
     name="Z-Image (Turbo, Base)", configs=("ZImage",),
-    axes="rows and columns of the image; the sequence axis, the caption and padding unchanged",
-    embedder="diffusion_model.rope_embedder", main=nextdit_image, base=1024)
+    axes="rows and columns of the image; the sequence axis, the caption, padding and omni references unchanged",
+    embedder="diffusion_model.rope_embedder", main=nextdit_image, base=1024,
+    scope=omni_calls("Z-Image (Turbo, Base)"))
 LUMINA2 = RopeFamily(
     name="Lumina 2", configs=("Lumina2",),
     axes="rows and columns of the image; the sequence axis and the caption unchanged",
-    embedder="diffusion_model.rope_embedder", main=nextdit_image, base=1024)
+    embedder="diffusion_model.rope_embedder", main=nextdit_image, base=1024, scope=omni_calls("Lumina 2"))

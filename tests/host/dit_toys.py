@@ -40,6 +40,15 @@ TOYS = {
                                 "num_attention_heads": 2, "joint_attention_dim": 64,
                                 "axes_dims_rope": (8, 12, 12)},
                   (16, 8, 1), 64),
+    # Qwen-Image-Layered: the same with its layer/time flag embedding (use_additional_t_cond) and
+    # references at index -1, -2, ... (model_detection's Layered keys); its latent holds the image and
+    # its layers as frames (EmptyQwenImageLayeredLatentImage: layers + 1), here 3
+    "QwenImageLayered": ("QwenImage", {"image_model": "qwen_image", "patch_size": 2, "in_channels": 64,
+                                       "out_channels": 16, "num_layers": 1, "attention_head_dim": 32,
+                                       "num_attention_heads": 2, "joint_attention_dim": 64,
+                                       "axes_dims_rope": (8, 12, 12), "use_additional_t_cond": True,
+                                       "default_ref_method": "negative_index"},
+                         (16, 8, 3), 64),
     # Lumina 2: dim 64, 2 heads of 32, axes 8 + 12 + 12
     "Lumina2": ("Lumina2", {"image_model": "lumina2", "patch_size": 2, "in_channels": 16, "dim": 64,
                             "cap_feat_dim": 64, "n_layers": 1, "n_refiner_layers": 1, "n_heads": 2,
@@ -117,8 +126,21 @@ TOYS = {
 
 
 def available(kind) -> bool:
+    return missing(kind) is None
+
+
+def missing(kind) -> str | None:
+    """What this ComfyUI lacks to build ``kind`` (said in the skip message), else None: the config
+    class, or for Qwen-Image-Layered the model's ``use_additional_t_cond`` (0.3.64's Qwen-Image has
+    the config class but no Layered model and one frame only)."""
     import comfy.supported_models as sm
-    return hasattr(sm, TOYS[kind][0])
+    if not hasattr(sm, TOYS[kind][0]):
+        return f"this ComfyUI has no {TOYS[kind][0]} config class"
+    if kind == "QwenImageLayered":
+        from comfy.ldm.qwen_image.model import QwenImageTransformer2DModel
+        if "use_additional_t_cond" not in inspect.signature(QwenImageTransformer2DModel.__init__).parameters:
+            return "this ComfyUI's QwenImageTransformer2DModel has no use_additional_t_cond (Qwen-Image-Layered)"
+    return None
 
 
 def _fit_to_this_comfyui(config_cls, unet: dict) -> dict:

@@ -6,8 +6,9 @@ not 0.3.64).
 Checks, per family: bit-identical at the base size; changed above it; per axis at a tall size (the
 column channels of every token as the unpatched model's); the original MODEL untouched after
 sampling; text, caption and padding tokens, reference images (Kontext's uxo/uno at index 0 too, Z-Image's
-SigLIP features) and the time axis keep the rotations the model gives them (under yarn's temperature
-too, where the text sits at id 0 like the image's first token, which does get it); the row
+SigLIP features and omni reference latents, WAN's in-context references) and the time axis keep the
+rotations the model gives them (under yarn's temperature too, where the text sits at id 0 like the
+image's first token, which does get it); every layer of Qwen-Image-Layered gets the mode as frame 0 does; the row
 positions under `interpolate` equal ComfyUI's own `rope` at p * (L-1)/(n-1); composes with a
 LoRA-style weight patch; the auto base in latent cells read from the model's latent format
 (Flux.2: 16 px per cell); core ScaleROPE and this node are never both applied; the variants the
@@ -38,6 +39,7 @@ EXPECTED = {"Flux": ("diffusion_model.pe_embedder", 1024, 1024 // 16),
             "Chroma": ("diffusion_model.pe_embedder", 1024, 1024 // 16),
             "Flux2": ("diffusion_model.pe_embedder", 1024, 1024 // 16),     # 16 px per cell, patch 1
             "QwenImage": ("diffusion_model.pe_embedder", 1328, 1328 // 16),
+            "QwenImageLayered": ("diffusion_model.pe_embedder", 1328, 1328 // 16),
             "Lumina2": ("diffusion_model.rope_embedder", 1024, 1024 // 16),
             "ZImage": ("diffusion_model.rope_embedder", 1024, 1024 // 16),
             "ZImageOmni": ("diffusion_model.rope_embedder", 1024, 1024 // 16),
@@ -66,8 +68,9 @@ def pack():
 
 
 def need(kind):
-    if not toys.available(kind):
-        pytest.skip(f"this ComfyUI has no {toys.TOYS[kind][0]} config class")
+    reason = toys.missing(kind)
+    if reason:
+        pytest.skip(reason)
 
 
 def node(pack, model, mode, base):
@@ -311,6 +314,145 @@ def test_zimage_siglip_features_keep_their_rotations(pack):
         assert float(ids[0, :, 1].max()) == 191
         torch.testing.assert_close(out, orig(ids), atol=0, rtol=0)
     assert all((out - orig(ids)).abs().max() > 1e-3 for ids, out in image)
+
+
+@pytest.mark.parametrize("method", [None, "index"])
+def test_qwen_image_layered_every_layer_gets_the_mode_references_keep_theirs(pack, method):
+    """Qwen-Image-Layered draws the image and its layers as frames of one latent, which
+    comfy/ldm/qwen_image/model.py ``process_img`` puts at index 0, 1, 2 (t_len > 1), each frame the
+    same centred grid, after the text and before the references (at index -1, ``negative_index``,
+    Layered's default; or at index 1 with ``index``, the very ids of a frame).  Under yarn at 2x with
+    a 2x reference: every frame's tokens get the same rows as frame 0's on the row and column channels
+    (and differ from the unpatched rows at every token), the index channels and the text and the
+    reference keep the unpatched rows bit for bit; at the base size sampling is bit-identical."""
+    kind = "QwenImageLayered"
+    need(kind)
+    model = toys.build(kind)
+    b = base(kind)
+    g = torch.Generator().manual_seed(5)
+    extra = {"reference_latents": [torch.randn(toys.latent(kind, 2 * b, 2 * b)[:, :, :1].shape, generator=g)]}
+    if method:
+        extra["reference_latents_method"] = method
+    patched = node(pack, model, "yarn", b)
+    assert torch.equal(toys.sample(patched, kind, b, b, extra=extra), toys.sample(model, kind, b, b, extra=extra))
+    calls = record(patched, kind, 2 * b, 2 * b, extra=extra)
+    orig = embedder(model, kind)
+    assert calls
+    for ids, out in calls:
+        got, had = per_token(out, kind), per_token(orig(ids), kind)
+        assert ids.shape[1] == 6 + 3 * 256 + 256         # text, 3 frames of 16 x 16, the reference
+        assert torch.equal(ids[0, :6], (8 + torch.arange(6.0))[:, None].repeat(1, 3))    # (k, k, k) from 16 / 2
+        frames = [torch.arange(6 + 256 * f, 6 + 256 * (f + 1)) for f in range(3)]
+        assert torch.equal(ids[0, 6 + 768:, 0], torch.full((256,), -1.0 if method is None else 1.0))
+        image = torch.zeros(ids.shape[1], dtype=torch.bool)
+        for f, tokens in enumerate(frames):
+            image[tokens] = True
+            assert bool((ids[0, tokens, 0] == f).all())
+            assert torch.equal(ids[0, tokens, 1:], ids[0, frames[0], 1:])        # the same grid in every frame
+        torch.testing.assert_close(got[~image], had[~image], atol=0, rtol=0)    # text and the reference
+        space = slice(spatial_channels(orig, 1).start, spatial_channels(orig, 2).stop)
+        index_ch = spatial_channels(orig, 0)
+        for tokens in frames:
+            torch.testing.assert_close(got[tokens][:, space], got[frames[0]][:, space], atol=0, rtol=0)
+            torch.testing.assert_close(got[tokens][:, index_ch], had[tokens][:, index_ch], atol=0, rtol=0)
+            assert (got[tokens] - had[tokens]).abs().amax(dim=(-1, -2, -3)).min() > 0    # every token of every frame
+
+
+def in_context_wan():
+    """Skip unless this ComfyUI's WAN embeds in-context ``context_latents`` (rope_encode's source_id)."""
+    import inspect
+    from comfy.ldm.wan.model import WanModel
+    if "source_id" not in inspect.signature(WanModel.rope_encode).parameters:
+        pytest.skip("this ComfyUI's WanModel has no in-context context_latents (rope_encode source_id)")
+
+
+def test_wan_in_context_latents_keep_their_rotations(pack):
+    """WAN's in-context references (``context_latents``, comfy/ldm/wan/model.py ``_forward``): after
+    the video's own ``rope_encode`` call, one call per reference with its own grid from 0, in order.
+    One reference is the video's size (3 frames, 2x: ids identical to the video's call), one a
+    single tall frame (3x by 1x).  Under yarn at 2x, every reference call gets the unpatched rows bit
+    for bit; the video's calls change.  At the base size (references above it) sampling is
+    bit-identical."""
+    kind = "WAN21_T2V"
+    need(kind)
+    in_context_wan()
+    model = toys.build(kind)
+    b = base(kind)
+    g = torch.Generator().manual_seed(5)
+    same = torch.randn(toys.latent(kind, 2 * b, 2 * b).shape, generator=g)
+    tall = torch.randn(toys.latent(kind, b, 3 * b).shape[:2] + (1, 3 * b // 8, b // 8), generator=g)
+    extra = {"context_latents": [same, tall]}
+    patched = node(pack, model, "yarn", b)
+    assert torch.equal(toys.sample(patched, kind, b, b, extra=extra), toys.sample(model, kind, b, b, extra=extra))
+    calls = record(patched, kind, 2 * b, 2 * b, extra=extra)
+    orig = embedder(model, kind)
+    assert calls and len(calls) % 3 == 0
+    for k, (ids, out) in enumerate(calls):       # per model call: the video, then each reference in order
+        want = orig(ids)
+        rows, cols = int(ids[0, :, 1].max()) + 1, int(ids[0, :, 2].max()) + 1
+        if k % 3 == 2:
+            assert (rows, cols, ids.shape[1]) == (24, 8, 24 * 8)
+        else:
+            assert (rows, cols, ids.shape[1]) == (16, 16, 3 * 16 * 16)
+        if k % 3 == 0:
+            assert (out - want).abs().max() > 1e-3, k
+        else:
+            torch.testing.assert_close(out, want, atol=0, rtol=0)
+
+
+def test_zimage_omni_reference_latents_keep_their_rotations(pack):
+    """Z-Image omni (edit) embeds each reference latent in a call of its own before the image's
+    (comfy/ldm/lumina/model.py ``patchify_and_embed``: per reference caption, SigLIP and latent grid,
+    then the image's), each reference grid from 0.  Two references above the base (2x like the image,
+    and 3x by 1x) under yarn at 2x: their grid calls get the unpatched rows bit for bit, the image's
+    call changes; at the base size (references above it) sampling is bit-identical."""
+    kind = "ZImageOmni"
+    need(kind)
+    model = toys.build(kind)
+    b = base(kind)
+    g = torch.Generator().manual_seed(5)
+    extra = {"reference_latents": [torch.randn(toys.latent(kind, 2 * b, 2 * b).shape, generator=g),
+                                   torch.randn(toys.latent(kind, b, 3 * b).shape, generator=g)]}
+    patched = node(pack, model, "yarn", b)
+    assert torch.equal(toys.sample(patched, kind, b, b, extra=extra), toys.sample(model, kind, b, b, extra=extra))
+    calls = record(patched, kind, 2 * b, 2 * b, extra=extra)
+    orig = embedder(model, kind)
+    grids = []
+    for ids, out in calls:
+        want = orig(ids)
+        step = ids[0, 1:, 2] - ids[0, :-1, 2]
+        if not bool((step == 1).any()):                 # caption and SigLIP calls: no grid
+            torch.testing.assert_close(out, want, atol=0, rtol=0)
+            continue
+        real = (ids[0, :, 1:] != 0).any(-1) | (torch.arange(ids.shape[1]) == 0)     # not the (0, 0, 0) padding
+        grids.append((int(ids[0, real, 1].max()) + 1, int(ids[0, real, 2].max()) + 1, ids, out, want))
+    assert grids and len(grids) % 3 == 0
+    for k, (rows, cols, ids, out, want) in enumerate(grids):     # per model call: reference 1, 2, the image
+        assert (rows, cols) == [(16, 16), (24, 8), (16, 16)][k % 3]
+        if k % 3 == 2:
+            assert (out - want).abs().max() > 1e-3, k
+        else:
+            torch.testing.assert_close(out, want, atol=0, rtol=0)
+
+
+@pytest.mark.parametrize("kind", ["ZImageOmni", "WAN21_T2V", "QwenImageLayered"])
+def test_two_nodes_in_a_row_the_later_mode_alone(pack, kind):
+    """Two DiT Position Mode nodes in a row on a model whose references or layers the node routes by
+    the model call's inputs (Z-Image omni references, WAN in-context references, Qwen-Image-Layered
+    frames): the samples at 2x are exactly those of the later node alone (ntk, then yarn), and differ
+    from the earlier one's."""
+    need(kind)
+    if kind == "WAN21_T2V":
+        in_context_wan()
+    model = toys.build(kind)
+    b = base(kind)
+    g = torch.Generator().manual_seed(5)
+    lat = toys.latent(kind, 2 * b, 2 * b)
+    extra = ({"context_latents": [torch.randn(lat.shape, generator=g)]} if kind == "WAN21_T2V" else
+             {"reference_latents": [torch.randn(lat[:, :, :1].shape if lat.ndim == 5 else lat.shape, generator=g)]})
+    both = toys.sample(node(pack, node(pack, model, "ntk", b), "yarn", b), kind, 2 * b, 2 * b, extra=extra)
+    assert torch.equal(both, toys.sample(node(pack, model, "yarn", b), kind, 2 * b, 2 * b, extra=extra))
+    assert (both - toys.sample(node(pack, model, "ntk", b), kind, 2 * b, 2 * b, extra=extra)).abs().max() > 1e-3
 
 
 @pytest.mark.parametrize("text_first", [True, False])
