@@ -11,6 +11,7 @@ from comfy_api.latest import io
 
 from ..posenc import position_modes as pm
 from ..posenc.limits import MAX_SIZE
+from .choices import check_choice
 from .families import family_of
 from .model_info import diffusion_model_of
 from .search import schema
@@ -43,8 +44,7 @@ class DiTPositionMode(io.ComfyNode):
 
     @classmethod
     def execute(cls, model, mode, base_resolution, position_seed) -> io.NodeOutput:
-        if mode not in MODES:
-            raise ValueError(f"DiT Position Mode: unknown mode {mode!r}; choose one of {', '.join(MODES)}")
+        check_choice("DiT Position Mode", "mode", mode, MODES)
         family = family_of(model)
         base = family.auto_base(model) if base_resolution == 0 else base_resolution
         if base < 0 or base % 8:

@@ -24,6 +24,7 @@ from comfy_api.latest import io
 
 from ..posenc.checkpoint_files import BUNDLED_DIR, BUNDLED_UNET
 from ..posenc.reference_unet import ReferenceUNet, load_reference_unet, read_metadata
+from .choices import check_choice
 from .latent_channels import strict_latent_format
 from .model_info import DIT_CLASS_KEY, REFERENCE_CLASS_KEY
 from .search import schema
@@ -48,7 +49,7 @@ def bundled_models() -> list:
     for p in sorted(BUNDLED_DIR.glob("*.safetensors")):
         try:
             read_metadata(p)
-        except ValueError:
+        except (ValueError, OSError):  # unreadable, not a reference U-Net, not a regular file
             continue
         out.append(p.name)
     return out
@@ -157,10 +158,8 @@ class ReferenceModelLoader(io.ComfyNode):
 
     @classmethod
     def execute(cls, model_name) -> io.NodeOutput:
-        path = Path(BUNDLED_DIR) / Path(model_name).name
-        if not path.is_file():
-            raise FileNotFoundError(f"reference model {model_name!r} not found in {BUNDLED_DIR}")
-        return io.NodeOutput(load_reference_model(path))
+        check_choice("Reference Model Loader", "model_name", model_name, bundled_models())
+        return io.NodeOutput(load_reference_model(Path(BUNDLED_DIR) / model_name))
 
 
 class ReferenceClassLabel(io.ComfyNode):
@@ -187,13 +186,8 @@ class ReferenceClassLabel(io.ComfyNode):
     @classmethod
     def execute(cls, class_label) -> io.NodeOutput:
         classes = reference_classes()
-        if class_label == UNCONDITIONAL:
-            index = len(classes)
-        elif class_label in classes:
-            index = classes.index(class_label)
-        else:
-            raise ValueError(f"unknown class label {class_label!r}; known: "
-                             f"{', '.join(classes)}, {UNCONDITIONAL}")
+        check_choice("Reference Class Label", "class_label", class_label, classes + [UNCONDITIONAL])
+        index = len(classes) if class_label == UNCONDITIONAL else classes.index(class_label)
         # The tensor slot is unused by the reference models (they have no cross-attention).
         return io.NodeOutput([[torch.zeros((1, 1, 1)), {COND_KEY: index}]])
 

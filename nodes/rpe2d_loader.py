@@ -6,6 +6,7 @@ comfy.* is imported inside functions (comfy_api, for the node schemas, at the to
 from __future__ import annotations
 
 import logging
+import os
 
 import torch
 from comfy_api.latest import io
@@ -14,7 +15,8 @@ from ..posenc import position_modes
 from ..posenc.dit import DiT, default_position_mode, forward_memory_bytes, load_dit
 from ..posenc.reference_unet import ReferenceUNet
 from ..posenc.position_modes import POSITION_MODE_KEY
-from ..posenc.checkpoint_files import BUNDLED_DIR, read_header
+from ..posenc.checkpoint_files import BUNDLED_DIR, CheckpointError, not_a_regular_file, read_header
+from .choices import check_choice
 from .latent_channels import strict_latent_format
 from .model_info import DIT_CLASS_KEY, REFERENCE_CLASS_KEY, diffusion_model_of, model_kind_name
 from .search import schema
@@ -192,7 +194,7 @@ def bundled_dits() -> list:
     for p in sorted(BUNDLED_DIR.glob("*.safetensors")) if BUNDLED_DIR.is_dir() else []:
         try:
             keys, _ = read_header(p)
-        except ValueError:  # not a readable safetensors file: not listed
+        except (ValueError, OSError):  # not a readable safetensors file (or not a file): not listed
             continue
         if "x_embedder.proj.weight" in keys:
             out.append(BUNDLED_PREFIX + p.name)
@@ -221,6 +223,12 @@ def _resolve(name):
         path = folder_paths.get_full_path(folder, name)
         if path:
             return path
+    for folder in FOLDERS:  # listed, but not a file ComfyUI resolves: say what is there
+        for root in folder_paths.get_folder_paths(folder):
+            path = os.path.join(root, name)
+            odd = not_a_regular_file(path)
+            if odd:
+                raise CheckpointError(f"RPE-2D DiT Loader: {name!r} in {root} is {odd}, not a checkpoint file")
     raise FileNotFoundError(f"RPE-2D DiT Loader: {name!r} is in neither models/diffusion_models nor "
                             f"models/checkpoints")
 
@@ -248,6 +256,8 @@ class RPE2DDiTLoader(io.ComfyNode):
 
     @classmethod
     def execute(cls, dit_name, position_mode, position_seed) -> io.NodeOutput:
+        check_choice("RPE-2D DiT Loader", "dit_name", dit_name, _checkpoint_names())
+        check_choice("RPE-2D DiT Loader", "position_mode", position_mode, MODES)
         model, _ = model_from_file(_resolve(dit_name), position_mode, position_seed)
         return io.NodeOutput(model)
 

@@ -36,8 +36,10 @@ Differences from the official module, none of which changes its output at the tr
   YaRN's temperature included.  The head dim must be divisible by 4.
 
 Loading (``load_dit``): safetensors, or ``torch.load(weights_only=True)`` for .pt/.pth/.ckpt/.bin.
-A pickle that needs arbitrary code is refused; truncated/corrupt files and state dicts that are not
-a DiT fail at once with a message naming the problem.
+A pickle that needs arbitrary code, a compressed (zip-bomb) archive and torch's legacy pickle
+format are refused before anything is unpickled, a tensor stretched over one stored element after;
+a file whose content is not what its suffix says is named as renamed; truncated/corrupt files and
+state dicts that are not a DiT fail at once with a message naming the problem.
 """
 from __future__ import annotations
 
@@ -53,7 +55,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from . import position_modes
-from .checkpoint_files import CheckpointError, read_safetensors, read_shapes
+from .checkpoint_files import (LEGACY_PICKLE, SAFETENSORS, TORCH_ARCHIVE, CheckpointError, check_tensors,
+                               check_torch_archive, file_format, read_safetensors, read_shapes)
 
 MICRO_SCALE = 1000.0  # relative micro-conditioning values are scaled like timesteps before sin-cos
 METADATA_FORMAT = "posenc.dit.v1"
@@ -632,35 +635,58 @@ TORCH_SUFFIXES = (".pt", ".pth", ".ckpt", ".bin")
 SAFETENSORS_SUFFIXES = (".safetensors", ".sft")
 
 
-def read_state_dict(path: str) -> tuple[dict, dict]:
-    """(state dict, metadata) from a .safetensors file or a weights-only torch pickle."""
+def checkpoint_kind(path: str) -> str:
+    """"safetensors" or "torch": how to read a DiT checkpoint, after checking it is a regular,
+    non-empty file whose content is what its name says (a renamed file is named as such), and,
+    for a torch pickle, that it can be unpickled safely (checkpoint_files.check_torch_archive)."""
     path = os.fspath(path)
-    if not os.path.isfile(path):
+    if not os.path.lexists(path):
         raise CheckpointError(f"checkpoint not found: {path}")
-    size = os.path.getsize(path)
-    if size == 0:
+    kind = file_format(path)        # (a FIFO, a broken link or an empty file: CheckpointError)
+    lower, ext = path.lower(), os.path.splitext(path)[1]
+    if os.path.getsize(path) == 0:
         raise CheckpointError(f"checkpoint is empty (0 bytes): {path}")
-    lower = path.lower()
     if lower.endswith(SAFETENSORS_SUFFIXES):
-        return read_safetensors(path)
+        if kind in (TORCH_ARCHIVE, LEGACY_PICKLE):
+            raise CheckpointError(
+                f"{path} is named {ext} but is {kind}, not a safetensors file: a renamed file. A "
+                f"pickle can run code when it is loaded, so it is not read under a safetensors name; "
+                f"give it its real suffix (.pt) only if you trust where it came from")
+        return "safetensors"
     if lower.endswith(TORCH_SUFFIXES):
-        try:
-            with torch.serialization.safe_globals([argparse.Namespace]):
-                obj = torch.load(path, map_location="cpu", weights_only=True)
-        except pickle.UnpicklingError as e:
-            first = str(e).strip().splitlines()[0] if str(e).strip() else repr(e)
-            if "Weights only load failed" in str(e) or "Unsupported" in str(e) or "global" in str(e).lower():
-                raise CheckpointError(
-                    f"refusing to load {path}: it is a pickle that needs arbitrary code to load "
-                    f"(weights-only loading rejected it: {first}). Convert it to .safetensors from "
-                    f"a trusted source.") from e
-            raise CheckpointError(f"checkpoint is truncated or corrupt: {path}: {first}") from e
-        except (RuntimeError, EOFError, OSError, ValueError) as e:
-            raise CheckpointError(f"checkpoint is truncated or corrupt ({size} bytes): {path}: "
-                                  f"{str(e).strip().splitlines()[0] if str(e).strip() else repr(e)}") from e
-        return _unwrap(obj, path), {}
-    raise CheckpointError(f"unsupported checkpoint type {os.path.splitext(path)[1]!r}: {path} "
+        if kind == SAFETENSORS:
+            raise CheckpointError(f"{path} is named {ext} but is {kind}: a renamed file; rename it to "
+                                  f".safetensors")
+        check_torch_archive(path)
+        return "torch"
+    raise CheckpointError(f"unsupported checkpoint type {ext!r}: {path} "
                           f"(expected .safetensors, .pt, .pth, .ckpt or .bin)")
+
+
+def read_state_dict(path: str) -> tuple[dict, dict]:
+    """(state dict, metadata) from a .safetensors file or a weights-only torch pickle, checked
+    first by ``checkpoint_kind``."""
+    path = os.fspath(path)
+    if checkpoint_kind(path) == "safetensors":
+        return read_safetensors(path)
+    size = os.path.getsize(path)
+    try:
+        with torch.serialization.safe_globals([argparse.Namespace]):
+            obj = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as e:
+        first = str(e).strip().splitlines()[0] if str(e).strip() else repr(e)
+        if "Weights only load failed" in str(e) or "Unsupported" in str(e) or "global" in str(e).lower():
+            raise CheckpointError(
+                f"refusing to load {path}: it is a pickle that needs arbitrary code to load "
+                f"(weights-only loading rejected it: {first}). Convert it to .safetensors from "
+                f"a trusted source.") from e
+        raise CheckpointError(f"checkpoint is truncated or corrupt: {path}: {first}") from e
+    except (RuntimeError, EOFError, OSError, ValueError) as e:
+        raise CheckpointError(f"checkpoint is truncated or corrupt ({size} bytes): {path}: "
+                              f"{str(e).strip().splitlines()[0] if str(e).strip() else repr(e)}") from e
+    sd = _unwrap(obj, path)
+    check_tensors(sd, path)
+    return sd, {}
 
 
 def _unwrap(obj, path) -> dict:
@@ -680,8 +706,7 @@ def load_dit(path: str, device="cpu", dtype=None, cls=None) -> tuple[DiT, dict]:
     """Build a DiT from a file; strict key matching.  Returns (model in eval mode, info) where
     info holds the config, the metadata and whether pos_embed is the sin-cos of arange.
     ``cls``: a DiT subclass to build (the ComfyUI adapter uses one with ComfyUI's call signature)."""
-    if os.fspath(path).lower().endswith(SAFETENSORS_SUFFIXES) and os.path.isfile(path) \
-            and os.path.getsize(path) > 0:   # (a missing or empty file: read_state_dict says so)
+    if checkpoint_kind(path) == "safetensors":
         # The names, shapes and metadata first: a file that is not a DiT, or whose metadata is
         # corrupt, fails before gigabytes of tensors are read.
         shapes, metadata = read_shapes(path)

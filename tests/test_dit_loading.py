@@ -260,3 +260,97 @@ def test_names_and_metadata_are_checked_before_any_tensor_is_read(tmp_path, monk
         load_dit(str(tmp_path / "unet.safetensors"))
     with pytest.raises(CheckpointError, match="corrupt posenc metadata"):
         load_dit(_with_config(tmp_path, fields={"num_heads": 0}))
+
+
+# Files in the models folder that are not what they say (issue 34's soak): each is named as what it
+# is, and a pickle that could run code or fill the memory is refused before torch.load unpickles it.
+
+def _no_unpickling(monkeypatch):
+    def refuse(*a, **k):
+        raise AssertionError("torch.load was called: the file was unpickled before it was checked")
+    monkeypatch.setattr(ditmod.torch, "load", refuse)
+
+
+def test_renamed_formats_are_named(tmp_path):
+    sd = official_state_dict()
+    save_file(sd, str(tmp_path / "st.ckpt"))
+    with pytest.raises(CheckpointError, match=r"st\.ckpt is named \.ckpt but is a safetensors file.*rename it to \.safetensors"):
+        load_dit(str(tmp_path / "st.ckpt"))
+    torch.save(sd, str(tmp_path / "pickle.safetensors"))
+    with pytest.raises(CheckpointError, match=r"pickle\.safetensors is named \.safetensors but is a torch archive"):
+        load_dit(str(tmp_path / "pickle.safetensors"))
+
+
+def test_a_pickle_that_calls_code_is_refused_before_unpickling(tmp_path, monkeypatch):
+    marker = tmp_path / "pwned"
+    monkeypatch.setenv("EVIL_MARKER", str(marker))
+    torch.save({"pos_embed": torch.zeros(1), "payload": Evil()}, str(tmp_path / "evil.pt"))
+    _no_unpickling(monkeypatch)
+    with pytest.raises(CheckpointError, match=r"^refusing to load \S*evil\.pt: it is a pickle that needs arbitrary code "
+                                              r"to load \(it calls (posix|nt)\.system"):
+        load_dit(str(tmp_path / "evil.pt"))
+    assert not marker.exists()
+
+
+def _rewrite_archive(src, dst, compress=None):
+    import zipfile
+    with zipfile.ZipFile(src) as a, zipfile.ZipFile(dst, "w") as b:
+        for info in a.infolist():
+            method = compress if compress and "/data/" in info.filename else zipfile.ZIP_STORED
+            b.writestr(info.filename, a.read(info.filename), compress_type=method)
+
+
+def test_a_compressed_archive_is_refused_before_unpickling(tmp_path, monkeypatch):
+    """torch.load inflates compressed entries: a few MB could become many GB (a zip bomb)."""
+    import zipfile
+    sd = official_state_dict()
+    torch.save(sd, str(tmp_path / "plain.pt"))
+    _rewrite_archive(tmp_path / "plain.pt", tmp_path / "bomb.pt", zipfile.ZIP_DEFLATED)
+    assert torch.equal(torch.load(str(tmp_path / "bomb.pt"), weights_only=True)["pos_embed"], sd["pos_embed"])
+    load_dit(str(tmp_path / "plain.pt"))   # the same archive stored, as torch writes it, loads
+    _no_unpickling(monkeypatch)
+    n = sum("/data/" in e for e in zipfile.ZipFile(tmp_path / "bomb.pt").namelist())
+    with pytest.raises(CheckpointError, match=rf"^refusing to load \S*bomb\.pt: {n} of its entries are compressed"):
+        load_dit(str(tmp_path / "bomb.pt"))
+
+
+def test_legacy_pickles_are_refused_before_unpickling(tmp_path, monkeypatch):
+    torch.save(official_state_dict(), str(tmp_path / "old.pth"), _use_new_zipfile_serialization=False)
+    _no_unpickling(monkeypatch)
+    with pytest.raises(CheckpointError, match=r"old\.pth: it is a pickle in torch's legacy format"):
+        load_dit(str(tmp_path / "old.pth"))
+
+
+def test_a_tensor_stretched_over_one_stored_number_is_refused(tmp_path):
+    sd = official_state_dict()
+    sd["pos_embed"] = torch.zeros(1, 1, 1).expand(1, 16, 96)   # stride 0: 4 bytes stored, 1536 elements
+    torch.save(sd, str(tmp_path / "stretched.pt"))
+    with pytest.raises(CheckpointError, match=r"stretched\.pt: tensor pos_embed has 1536 elements"):
+        load_dit(str(tmp_path / "stretched.pt"))
+
+
+def test_parameters_load_and_protocol_4_globals_are_read(tmp_path, monkeypatch):
+    """torch's parameter rebuilder is safe; STACK_GLOBAL (pickle protocol 4) is resolved, so a
+    protocol-4 weights file passes the pre-check and one that calls code does not."""
+    from posenc.checkpoint_files import check_torch_archive
+    sd = official_state_dict()
+    sd = {k: torch.nn.Parameter(v, requires_grad=False) if k.endswith("weight") else v for k, v in sd.items()}
+    torch.save(sd, str(tmp_path / "params.pt"))
+    model, _ = load_dit(str(tmp_path / "params.pt"))
+    assert torch.equal(model.state_dict()["blocks.0.attn.qkv.weight"], sd["blocks.0.attn.qkv.weight"])
+    torch.save(sd, str(tmp_path / "p4.pt"), pickle_protocol=4)
+    check_torch_archive(tmp_path / "p4.pt")
+    monkeypatch.setenv("EVIL_MARKER", str(tmp_path / "pwned"))
+    torch.save({"x": Evil()}, str(tmp_path / "evil4.pt"), pickle_protocol=4)
+    with pytest.raises(CheckpointError, match=r"calls (posix|nt)\.system"):
+        check_torch_archive(tmp_path / "evil4.pt")
+
+
+def test_a_fifo_or_a_broken_link_is_named_and_never_opened(tmp_path):
+    fifo = tmp_path / "pipe.safetensors"
+    os.mkfifo(fifo)                       # opening it for reading would block forever
+    with pytest.raises(CheckpointError, match=r"pipe\.safetensors is a FIFO \(named pipe\), not a file"):
+        load_dit(str(fifo))
+    (tmp_path / "gone.pt").symlink_to(tmp_path / "nowhere.pt")
+    with pytest.raises(CheckpointError, match=r"gone\.pt is a broken symbolic link \(to .*nowhere\.pt\)"):
+        load_dit(str(tmp_path / "gone.pt"))

@@ -109,3 +109,46 @@ def test_bundled_dits_are_listed_and_resolved(loader_mod, monkeypatch, tmp_path)
     for bad in ("posenc-bundled/missing.safetensors", "posenc-bundled/../tiny_dit_x.safetensors"):
         with pytest.raises(FileNotFoundError, match="bundled DiT"):
             loader_mod._resolve(bad)
+
+
+# ComfyUI 0.3.64 passes a V3 combo's value to the node unchecked (issue 34's soak found the loaders
+# taking '../x', '/abs/x' and a position mode they do not offer): the nodes check their own combos.
+
+def test_loaders_refuse_values_not_in_their_combos(loader_mod, monkeypatch):
+    ref = load_pack().nodes.reference_models
+    assert "reference_unet.safetensors" in ref.bundled_models()
+    monkeypatch.setattr(ref, "load_reference_model", lambda *a: pytest.fail("a value outside the combo was loaded"))
+    for bad in ("../reference_unet.safetensors", str(ref.BUNDLED_DIR / "reference_unet.safetensors"),
+                "models/../reference_unet.safetensors", "nope.safetensors"):
+        with pytest.raises(ValueError, match=r"Reference Model Loader: model_name .* is not one of its choices "
+                                             r"\(reference_unet\.safetensors"):
+            ref.ReferenceModelLoader.execute(bad)
+    with pytest.raises(ValueError, match="class_label 'sunrise' is not one of its choices"):
+        ref.ReferenceClassLabel.execute("sunrise")
+    name = "posenc-bundled/tiny_dit_vanilla.safetensors"
+    monkeypatch.setattr(loader_mod, "_checkpoint_names", lambda: [name])
+    monkeypatch.setattr(loader_mod, "model_from_file", lambda *a: pytest.fail("a value outside the combo was loaded"))
+    with pytest.raises(ValueError, match=r"RPE-2D DiT Loader: position_mode 'yarn' is not one of its choices \(auto, "):
+        loader_mod.RPE2DDiTLoader.execute(name, "yarn", 0)
+    for bad in ("posenc-bundled/../reference_unet.safetensors", "/etc/passwd", "../x.safetensors"):
+        with pytest.raises(ValueError, match=r"RPE-2D DiT Loader: dit_name .* is not one of its choices"):
+            loader_mod.RPE2DDiTLoader.execute(bad, "auto", 0)
+
+
+def test_a_fifo_or_broken_link_in_a_models_folder(loader_mod, monkeypatch, tmp_path):
+    """Listed by ComfyUI (it lists names), resolved by nobody: the loader says what is there, and the
+    pack's own models/ folder lists neither (reading a FIFO would block the server)."""
+    import os
+    import folder_paths
+    os.mkfifo(tmp_path / "pipe.safetensors")
+    (tmp_path / "gone.safetensors").symlink_to(tmp_path / "nowhere.safetensors")
+    monkeypatch.setattr(folder_paths, "get_full_path", lambda folder, name: None)
+    monkeypatch.setattr(folder_paths, "get_folder_paths", lambda folder: [str(tmp_path)])
+    with pytest.raises(ValueError, match=r"'pipe\.safetensors' in .* is a FIFO \(named pipe\)"):
+        loader_mod._resolve("pipe.safetensors")
+    with pytest.raises(ValueError, match=r"'gone\.safetensors' in .* is a broken symbolic link"):
+        loader_mod._resolve("gone.safetensors")
+    ref = load_pack().nodes.reference_models
+    for mod in (loader_mod, ref):
+        monkeypatch.setattr(mod, "BUNDLED_DIR", tmp_path)
+    assert loader_mod.bundled_dits() == [] and ref.bundled_models() == []

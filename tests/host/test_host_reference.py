@@ -64,7 +64,7 @@ def test_ksampler_draws_valid_scenes_and_runs_wrappers(pack, loaded):
 
 
 def test_unknown_label_is_a_clear_error(pack):
-    with pytest.raises(ValueError, match="unknown class label"):
+    with pytest.raises(ValueError, match="class_label 'sunrise' is not one of its choices"):
         pack.nodes.reference_models.ReferenceClassLabel.execute("sunrise")
 
 
