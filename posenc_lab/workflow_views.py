@@ -111,7 +111,27 @@ def problems(wf: dict) -> list[str]:
         for b, rb in rects[i + 1:]:
             if ra[0] < rb[2] and rb[0] < ra[2] and ra[1] < rb[3] and rb[1] < ra[3]:
                 out.append(f"{a} overlaps {b}")
+    out += group_crossings(rects, group_rects(wf))
     return out + _view_problems(wf)
+
+
+GROUP_TITLE_H = 34           # a group's title bar: its font size (24) x 1.4, as LiteGraph draws it
+
+
+def group_crossings(nodes, groups) -> list[str]:
+    """Nodes that cross a group's edge (partly in it, partly out) or lie under its title bar:
+    (label, rect) lists as node_rects and group_rects give them (the host test passes the boxes the
+    frontend drew)."""
+    out = []
+    for g, (gx0, gy0, gx1, gy1) in groups:
+        for n, (x0, y0, x1, y1) in nodes:
+            inside = gx0 <= x0 and x1 <= gx1 and gy0 <= y0 and y1 <= gy1
+            apart = x1 <= gx0 or gx1 <= x0 or y1 <= gy0 or gy1 <= y0
+            if not inside and not apart:
+                out.append(f"{n} crosses the edge of {g}")
+            elif inside and y0 < gy0 + GROUP_TITLE_H:
+                out.append(f"{n} is under the title bar of {g}")
+    return out
 
 
 def _view_problems(wf: dict, files_only: bool = False) -> list[str]:

@@ -207,7 +207,8 @@ def test_names_are_numbered_titles_cpu_first():
 # measures the same in the real frontends): opened as a file, the stored view (extra.ds) in
 # frontend 1.27's canvas and in 1.49/1.58's (which fills the window under their toolbars); opened
 # from Browse Templates, 1.49/1.58's fitted view.  Every node with its title bar in sight, at a zoom
-# with text, none under a toolbar or the minimap, none overlapping; and titles that fit their nodes
+# with text, none under a toolbar or the minimap, none overlapping, none across a group's edge; and
+# titles that fit their nodes
 # (the frontends widen a node to its title on load).
 @pytest.mark.parametrize("path", WORKFLOWS, ids=lambda p: p.stem)
 def test_first_views_show_every_node_with_text(path):
@@ -235,6 +236,10 @@ def test_layout_check_can_fail():
     under_menu = copy.deepcopy(wf)
     under_menu["extra"]["ds"]["offset"][1] -= 100 / s
     assert any("1.49/1.58, opened as a file" in p and "under the" in p for p in problems(under_menu))
+    low = copy.deepcopy(wf)                  # a KSampler half out of its group
+    ks = next(n for n in low["nodes"] if n["type"] == "KSampler")
+    ks["pos"][1] += 200
+    assert any(f"node {ks['id']} (KSampler) crosses the edge of group" in p for p in problems(low))
     small = copy.deepcopy(wf)
     small["extra"]["ds"]["scale"] = 0.5
     assert any("no text" in p for p in problems(small))

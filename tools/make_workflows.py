@@ -214,9 +214,14 @@ class Graph:
                     done.add(n["id"])
 
 
+# KSampler's height: what its sockets and widgets take in the classic canvas (computeSize: 262) and in
+# Nodes 2.0 (262), with room to spare, and short enough to sit inside a row's group
+KS_HEIGHT = 290
+
+
 def _sampler(g, pos, steps, cfg, seed=0, sampler="ddim", scheduler="ddim_uniform", denoise=1.0):
     return g.add("KSampler", pos, {"seed": seed, "steps": steps, "cfg": cfg, "sampler_name": sampler,
-                                   "scheduler": scheduler, "denoise": denoise})
+                                   "scheduler": scheduler, "denoise": denoise}, height=KS_HEIGHT)
 
 
 # One sample row: KSampler, VAE Decode, Save Image side by side (x offsets from the row's x).  The
@@ -224,7 +229,7 @@ def _sampler(g, pos, steps, cfg, seed=0, sampler="ddim", scheduler="ddim_uniform
 KS_WIDTH, DECODE_WIDTH, SAVE_WIDTH = 280, 250, 250
 ROW_DECODE, ROW_SAVE = KS_WIDTH + 20, KS_WIDTH + DECODE_WIDTH + 40
 ROW_WIDTH = ROW_SAVE + SAVE_WIDTH
-ROW_PITCH = 390          # rows of a comparison, top to bottom (KSampler is about 310 high)
+ROW_PITCH = 390          # rows of a comparison, top to bottom (KSampler is KS_HEIGHT high)
 SIDE_WIDTH = 330         # the side-by-side stitch and save nodes
 
 
@@ -394,7 +399,7 @@ def _dit_row(g, x, y, loader_values, class_label, steps, cfg, latent, vae, prefi
     """One DiT row at height y: RPE-2D DiT Loader, DiT Class Label below it, then KSampler ->
     VAE Decode -> SaveImage; returns the decode node (for the side-by-side picture)."""
     loader = g.add("RPE2DDiTLoader", (x, y), loader_values, width=330, title=f"RPE-2D DiT Loader: {label}")
-    label_node = g.add("DiTClassLabel", (x, y + 190), {"class_label": class_label})
+    label_node = g.add("DiTClassLabel", (x, y + 180), {"class_label": class_label})
     g.link(loader, 0, label_node, "model")
     return _sample_decode_save(g, x + 370, y, loader, label_node, (label_node, 1), latent, (vae, 0),
                                steps, cfg, prefix, save_width, label)
