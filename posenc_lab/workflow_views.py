@@ -1,6 +1,7 @@
 """Where an example workflow's nodes land on screen when a user opens it, in the frontends the pack
 is tested with, and what would make that first view bad (no text, a node off screen or under the
-frontend's toolbars, nodes overlapping).  Used by tools/make_workflows.py to choose each workflow's
+frontend's toolbars, nodes overlapping or across a group's edge, a title cut short, a note to
+scroll).  Used by tools/make_workflows.py to choose each workflow's
 stored view and to refuse a bad layout, and by tests/test_workflows.py; the host test
 (tests/host/browser_workflows.mjs) measures the same in the real frontends.
 
@@ -20,6 +21,12 @@ devicePixelRatio 1) the classic canvas draws nodes without any text; the first v
 above MIN_ZOOM, a margin over that.  Everything is measured in a 1600x1000 window (the host test's).
 """
 from __future__ import annotations
+
+import json
+import math
+import re
+from functools import lru_cache
+from pathlib import Path
 
 WINDOW = (1600, 1000)
 TITLE_H = 30                 # LiteGraph.NODE_TITLE_HEIGHT: the title bar sits above node.pos
@@ -156,9 +163,104 @@ def _view_problems(wf: dict, files_only: bool = False) -> list[str]:
     return out
 
 
+# Text metrics of each frontend and renderer, measured in the real frontends by the host test
+# (tests/host/browser_workflows.mjs; tests/host/test_host_workflows.py checks that the record holds
+# at least what each frontend needs, and records a new one with POSENC_RECORD_TEXT=1):
+# frontend_text.json, {"chars": the printable ASCII characters, "frontends": {"<version> <renderer>":
+# {"title": {"font", "reserve", "widths"}, "note": {"font", "lineHeight", "insetW", "insetH",
+# "widths"}}}}: widths of each character in that font (px at zoom 1), in the order of "chars";
+# "reserve" is how much of a node's width the title bar keeps for itself (classic: two title
+# heights; Nodes 2.0: the collapse button and paddings); a note's text box is the node's size less
+# insetW x insetH.  Fonts as Chromium on Debian draws them ("Arial" is Liberation Sans, metrically
+# the same; the frontends' own Inter is a web font; "monospace" is DejaVu Sans Mono or Liberation
+# Mono, as wide as Menlo and wider than Consolas).
+TEXT_RECORD = Path(__file__).with_name("frontend_text.json")
+RENDERERS = ("classic", "nodes2")
+# The sum of the characters' widths against the browser's measure of the whole string (kerning,
+# rounding): a margin of 1 px plus 1%.
+TEXT_MARGIN = (1.0, 1.01)
+
+
+@lru_cache(maxsize=None)
+def text_record() -> dict:
+    return json.loads(TEXT_RECORD.read_text(encoding="utf-8"))
+
+
+def text_width(text: str, metrics: dict) -> float:
+    """Width of `text` in px in the font of `metrics` (a "title" or "note" entry of the record);
+    a character outside the record counts as the widest one recorded."""
+    widths = dict(zip(text_record()["chars"], metrics["widths"]))
+    widest = max(widths.values())
+    return TEXT_MARGIN[0] + TEXT_MARGIN[1] * sum(widths.get(ch, widest) for ch in text)
+
+
 def title_width(title: str) -> float:
-    """About how wide a node must be for its title (frontends widen narrower nodes to it on load,
-    or cut the title short): the title bar's padding plus 8 px a character of 14 px text (measured
-    with the frontends' fonts in Chromium: from 6.6 px for "DiT Position Mode: interpolate" to 7.9 px
-    for "EmptyChromaRadianceLatentImage")."""
-    return TITLE_H + 10 + 8.0 * len(title)
+    """The node width a title needs in every recorded frontend and renderer (narrower, the
+    frontend cuts it short with an ellipsis)."""
+    return max(m["title"]["reserve"] + text_width(title, m["title"]) for m in text_record()["frontends"].values())
+
+
+def wrapped_lines(text: str, width: float, metrics: dict) -> int:
+    """Lines a text box `width` px wide shows `text` in (the browser's textarea: pre-wrap, lines
+    broken at spaces, a word wider than the box broken anywhere; spaces at a line's end hang)."""
+    lines = 0
+    for para in text.split("\n"):
+        lines += 1
+        used = 0.0
+        for word, spaces in re.findall(r"(\S*)(\s*)", para):
+            if not word and not spaces:
+                continue
+            w = text_width(word, metrics) - TEXT_MARGIN[0] if word else 0.0
+            if used > 0 and used + w > width:
+                lines += 1
+                used = 0.0
+            while w > width:                      # a word longer than a line: broken anywhere
+                lines += 1
+                w -= width
+            used += w + (text_width(spaces, metrics) - TEXT_MARGIN[0] if spaces else 0.0)
+    return lines
+
+
+def note_height(text: str, width: float) -> int:
+    """The height a Note node `width` wide needs to show all of `text` without scrolling, in every
+    recorded frontend and renderer (half a line to spare)."""
+    need = 0.0
+    for m in text_record()["frontends"].values():
+        n = m["note"]
+        lines = wrapped_lines(text, width - n["insetW"], n)
+        need = max(need, n["insetH"] + (lines + 0.5) * n["lineHeight"])
+    return math.ceil(need)
+
+
+def record_text(measured: dict) -> dict:
+    """The record with `measured` ({"frontend", "renderer", "text"}: the host test's report) put in,
+    its widths in the record's character order."""
+    rec = json.loads(TEXT_RECORD.read_text(encoding="utf-8")) if TEXT_RECORD.exists() else {
+        "chars": "".join(chr(c) for c in range(32, 127)), "frontends": {}}
+    entry = {}
+    for part in ("title", "note"):
+        m = dict(measured["text"][part])
+        m["widths"] = [m["widths"][ch] for ch in rec["chars"]]
+        entry[part] = m
+    rec["frontends"][f"{measured['frontend']} {measured['renderer']}"] = entry
+    rec["frontends"] = dict(sorted(rec["frontends"].items()))
+    return rec
+
+
+def text_shortfalls(measured: dict) -> list[str]:
+    """Where this frontend needs more room than the record allows for (a wider character, a larger
+    title reserve, line height or inset); [] when the record holds for it."""
+    key = f"{measured['frontend']} {measured['renderer']}"
+    entry = text_record()["frontends"].get(key)
+    if entry is None:
+        return [f"no record for {key} in {TEXT_RECORD.name}"]
+    out = []
+    for part, fields in (("title", ("reserve",)), ("note", ("lineHeight", "insetW", "insetH"))):
+        got, rec = measured["text"][part], entry[part]
+        for f in fields:
+            if got[f] > rec[f] + 1e-6:
+                out.append(f"{key} {part} {f}: {got[f]} > recorded {rec[f]}")
+        wide = [ch for ch, w in zip(text_record()["chars"], rec["widths"]) if got["widths"][ch] > w + 0.01]
+        if wide:
+            out.append(f"{key} {part} font {got['font']!r}: {wide!r} wider than recorded")
+    return out

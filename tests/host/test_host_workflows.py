@@ -8,7 +8,9 @@ expected sizes, and for the reference U-Net at 4x the layout metrics (posenc_lab
 way the layout benchmark (docs/bench_layout.md) says.
 
 POSENC_RENDER_THUMBNAILS=1 also writes example_workflows/<name>.jpg from these outputs (the thumbnails
-ComfyUI shows under Browse Templates).  POSENC_RECORD_TIMES=1 appends each CPU workflow's run time
+ComfyUI shows under Browse Templates).  POSENC_RECORD_TEXT=1 writes the text metrics the frontend tests
+measure (title font, character widths, note insets) into posenc_lab/frontend_text.json, the record the
+layout rules use.  POSENC_RECORD_TIMES=1 appends each CPU workflow's run time
 (queued to done, on this machine) to docs/workflow_times.md, whose rows the time ranges in the
 workflows' notes are checked against (tests/test_workflows.py).  Needs COMFYUI_PATH and the Python that runs ComfyUI
 (COMFYUI_PYTHON, default: this interpreter).  About 2-3 minutes on 2 shared CPU cores.
@@ -29,6 +31,7 @@ from pathlib import Path
 import pytest
 
 from host.comfy_server import get_json, running_comfyui
+from posenc_lab import workflow_views
 from posenc_lab.workflow_format import to_api
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -41,6 +44,7 @@ HIRES = "04 CPU, reference UNet hires fix at 2x, with and without PBC"
 COMFYUI_PATH = os.environ.get("COMFYUI_PATH")
 RENDER = os.environ.get("POSENC_RENDER_THUMBNAILS") == "1"
 RECORD_TIMES = os.environ.get("POSENC_RECORD_TIMES") == "1"
+RECORD_TEXT = os.environ.get("POSENC_RECORD_TEXT") == "1"
 TIMES = ROOT / "docs" / "workflow_times.md"
 
 pytestmark = pytest.mark.skipif(not COMFYUI_PATH, reason="host test: set COMFYUI_PATH to a ComfyUI "
@@ -320,6 +324,18 @@ def _first_view_problems(seen: dict, files) -> list:
     return out
 
 
+def _text_record_problems(seen: dict) -> list:
+    """The layout rules' text metrics (posenc_lab/frontend_text.json) against this frontend's, as
+    browser_workflows.mjs measured them: the record must allow at least as much room.  With
+    POSENC_RECORD_TEXT=1 the measurement is written into the record instead."""
+    if seen["text"] is None:
+        return ["no text metrics measured (no Note in the workflows?)"]
+    if RECORD_TEXT:
+        workflow_views.TEXT_RECORD.write_text(json.dumps(workflow_views.record_text(seen), indent=1) + "\n")
+        workflow_views.text_record.cache_clear()
+    return workflow_views.text_shortfalls(seen)
+
+
 OLD_SAVES = ROOT / "tests" / "fixtures" / "old_saves"
 
 
@@ -390,7 +406,7 @@ def test_frontend_loads_every_workflow(server):
         ours = to_api(wf, object_info)
         theirs = {k: {"class_type": v["class_type"], "inputs": v["inputs"]} for k, v in got["prompt"].items()}
         assert theirs == ours, f.stem
-    bad = _first_view_problems(seen, files)
+    bad = _first_view_problems(seen, files) + _text_record_problems(seen)
     assert bad == [], "\n".join(bad)
     # errors while the page starts (a fresh profile, before any workflow) are the frontend's own
     print("page errors at startup:", [e for e in seen["pageErrors"] if e.startswith("startup:")])
@@ -402,14 +418,15 @@ def test_first_views_with_nodes2(server):
     """With Nodes 2.0 on (the frontend draws each node as a DOM element, sized by its content; 1.49
     and 1.58 offer it as a setting), every workflow's first view, opened as a file and from Browse
     Templates: every node in sight and uncovered, none overlapping, no title cut short, no text box
-    to scroll, none across a group's edge, text drawn.  Screenshots:
+    to scroll, none across a group's edge, text drawn; and the layout rules' text metrics hold for
+    this renderer.  Screenshots:
     tests/artifacts/workflows/frontend_nodes2/."""
     files = sorted(WORKFLOWS.glob("*.json"))
     seen = _frontend(server, files, ARTIFACTS / "frontend_nodes2", nodes2=True)
     if not seen["nodes2Available"]:
         pytest.skip(f"frontend {seen['frontend']} has no Nodes 2.0 (at most a hidden experiment)")
     assert set(seen["workflows"]) == {f.stem for f in files}
-    bad = _first_view_problems(seen, files)
+    bad = _first_view_problems(seen, files) + _text_record_problems(seen)
     assert bad == [], "\n".join(bad)
     assert not [e for e in seen["pageErrors"] if not e.startswith("startup:")], seen["pageErrors"]
     assert seen["packConsole"] == [], "console warnings or errors from the pack's files"
