@@ -64,6 +64,11 @@ PROMPT = ("a photograph of a mountain lake at sunrise, a wooden cabin on the sho
 NEGATIVE = "blurry, lowres, watermark, text, deformed"
 COLORS = ["#3f789e", "#8A8", "#b58b2a", "#a1309b"]
 DOM_WIDGET_HEIGHT = {"PBCModelPatcher": 200, "BoundaryVisualizer": 220}
+# Nodes 2.0 (1.49, 1.58) draws a loader whose model file is missing with an error line under its
+# widgets; the loaders whose classic height has no room left for it (measured with
+# tests/host/browser_workflows.mjs --nodes2: the RPE-2D DiT Loader 196 px high with the line, 172
+# without; the checkpoint, VAE, UNet and CLIP loaders have the room)
+MISSING_MODEL_LINE = {"RPE2DDiTLoader": 24}
 TIMES = ROOT / "docs" / "workflow_times.md"
 CORES = 2                    # the notes' times are runs on the 2-core test machine
 
@@ -172,6 +177,8 @@ class Graph:
             node["title"] = title
         rows = max(len(node["inputs"]), len(node["outputs"])) + len(values)
         extra = DOM_WIDGET_HEIGHT.get(type_, 0)   # the pack's boundary-grid preview
+        if models:   # Nodes 2.0 adds an error line under a loader whose model file is missing (1.49, 1.58)
+            extra += MISSING_MODEL_LINE.get(type_, 0)
         node["size"] = [width or 315, height or 46 + 24 * rows + extra]
         # a title wider than its node is cut short with an ellipsis: titles must fit the width given
         # here in every frontend and renderer (workflow_views.title_width, measured fonts)
