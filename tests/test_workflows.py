@@ -711,3 +711,25 @@ def test_time_check_can_fail(specs, pack):
         edited = copy.deepcopy(wf)
         _edit_note(edited, said, wrong)
         assert note_problems(edited, REFERENCE, specs, pack), wrong
+
+
+def test_text_record_check_can_fail():
+    """The host test's check that posenc_lab/frontend_text.json allows at least what a frontend
+    measures: the record itself passes, a wider letter, a taller line or an unknown frontend fail."""
+    rec = workflow_views.text_record()
+    key = next(iter(rec["frontends"]))
+    version, renderer = key.rsplit(" ", 1)
+
+    def measured(entry):
+        return {"frontend": version, "renderer": renderer, "text": {
+            part: {**entry[part], "widths": dict(zip(rec["chars"], entry[part]["widths"]))} for part in ("title", "note")}}
+
+    entry = copy.deepcopy(rec["frontends"][key])
+    assert workflow_views.text_shortfalls(measured(entry)) == []
+    wider = copy.deepcopy(entry)
+    wider["title"]["widths"][rec["chars"].index("W")] += 1
+    assert any("'W'" in p for p in workflow_views.text_shortfalls(measured(wider)))
+    taller = copy.deepcopy(entry)
+    taller["note"]["lineHeight"] += 2
+    assert any("lineHeight" in p for p in workflow_views.text_shortfalls(measured(taller)))
+    assert "no record" in workflow_views.text_shortfalls({**measured(entry), "frontend": "9.99.9"})[0]
