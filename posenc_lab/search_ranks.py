@@ -44,6 +44,8 @@ QUERIES = {
     "qwen": ("DiTPositionMode",),
     "wan": ("DiTPositionMode",),
     "z-image": ("DiTPositionMode",),
+    "HiDream": ("DiTPositionMode",),
+    "HunyuanVideo": ("DiTPositionMode",),
     "RPE-2D": ("RPE2DDiTLoader",),
 }
 # The rule: the node is found, and it comes in the first TOP places, or every node listed above it
