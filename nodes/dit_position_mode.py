@@ -22,13 +22,13 @@ MODES = ("first", "interpolate", "ntk", "yarn", "linspace", "random")
 class DiTPositionMode(io.ComfyNode):
     SEARCH_ALIASES = ["high res", "high resolution", "hires", "upscale", "Flux", "Flux.2", "Qwen-Image", "Z-Image",
                       "Lumina", "WAN", "HiDream", "HunyuanImage", "HunyuanVideo", "Chroma", "SD3", "SD3.5",
-                      "PixArt", "RoPE", "NTK", "YaRN", "position interpolation", "RPE-2D", "DiT"]
+                      "PixArt", "RoPE", "NTK", "YaRN", "interpolate", "position interpolation", "RPE-2D", "DiT"]
     @classmethod
     def define_schema(cls):
         return schema(
             search_aliases=cls.SEARCH_ALIASES,
             node_id="DiTPositionMode",
-            display_name="DiT Position Mode",
+            display_name="DiT Position Mode (YaRN, NTK, interpolate)",
             category="model_patches",
             description=("Where a DiT's image tokens sit in position space above its training size: extrapolation, "
                          "interpolation, NTK or YaRN. For Flux.1/2, Chroma, Qwen-Image, Z-Image, Lumina 2, WAN, HiDream, Hunyuan, SD3, "

@@ -214,7 +214,7 @@ def noise(h, w):
 def test_node_registered_with_tooltips(mods):
     node, _ = mods
     nodes = registered_nodes()
-    assert nodes["DiTPositionMode"] == (node.DiTPositionMode, "DiT Position Mode")
+    assert nodes["DiTPositionMode"] == (node.DiTPositionMode, "DiT Position Mode (YaRN, NTK, interpolate)")
     required = node.DiTPositionMode.INPUT_TYPES()["required"]
     assert list(required) == ["model", "mode", "base_resolution", "position_seed"]
     assert set(required["mode"][1]["options"]) == {"first", "interpolate", "ntk", "yarn", "linspace", "random"}

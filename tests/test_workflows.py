@@ -245,16 +245,64 @@ def test_names_are_numbered_titles_cpu_first():
 # measures the same in the real frontends): opened as a file, the stored view (extra.ds) in
 # frontend 1.27's canvas and in 1.49/1.58's (which fills the window under their toolbars); opened
 # from Browse Templates, 1.49/1.58's fitted view.  Every node with its title bar in sight, at a zoom
-# with text, none under a toolbar or the minimap, none overlapping; and titles that fit their nodes
-# (the frontends widen a node to its title on load).
+# with text, none under a toolbar or the minimap, none overlapping; every title (a node's own, or
+# its type's display name) as wide as its node allows in every frontend and renderer (wider, the
+# frontend cuts it short), and every note tall enough for its text (shorter, it scrolls), by the
+# fonts measured in the real frontends (posenc_lab/frontend_text.json).
+def shown_title(n: dict, specs: dict) -> str:
+    return n.get("title") or (specs.get(n["type"]) or {}).get("display_name") or n["type"]
+
+
+def text_problems(wf: dict, specs: dict) -> list[str]:
+    out = []
+    for n in wf["nodes"]:
+        title = shown_title(n, specs)
+        if workflow_views.title_width(title) > n["size"][0]:
+            out.append(f"node {n['id']}: title {title!r} needs {workflow_views.title_width(title):.0f} px, "
+                       f"the node is {n['size'][0]}")
+        if n["type"] == "Note":
+            need = workflow_views.note_height(n["widgets_values"][0], n["size"][0])
+            if need > n["size"][1]:
+                out.append(f"node {n['id']}: the note's text needs {need} px of height, it has {n['size'][1]}")
+    return out
+
+
 @pytest.mark.parametrize("path", WORKFLOWS, ids=lambda p: p.stem)
-def test_first_views_show_every_node_with_text(path):
+def test_first_views_show_every_node_with_text(path, specs):
     wf = _load(path)
     assert workflow_views.problems(wf) == []
     assert wf["extra"]["ds"] == workflow_views.stored_view(wf)
-    for n in wf["nodes"]:
-        if n.get("title"):
-            assert workflow_views.title_width(n["title"]) <= n["size"][0], (n["id"], n["title"], n["size"])
+    assert text_problems(wf, specs) == []
+
+
+def test_text_checks_can_fail(specs):
+    """The cases the real frontends showed: 'VAE Decode: FreeU_V2 + PBC' on a 250 px node (cut short
+    in the classic canvas of 1.27, 1.49 and 1.58: 195-198 px of text, 190 px of room), and workflow
+    01's note at 220 px under Nodes 2.0 (its last line scrolled out of sight, 21 px short)."""
+    wf = _load(ROOT / "example_workflows" / "05 GPU, SD 1.5 at 1024x1024, FreeU V2 with and without PBC.json")
+    cut = copy.deepcopy(wf)
+    decode = next(n for n in cut["nodes"] if n.get("title") == "VAE Decode: FreeU_V2 + PBC")
+    decode["size"][0] = 250
+    assert any("needs" in p and "VAE Decode: FreeU_V2 + PBC" in p for p in text_problems(cut, specs))
+    ref = copy.deepcopy(_load(ROOT / "example_workflows" / f"{REFERENCE}.json"))
+    note = next(n for n in ref["nodes"] if n["type"] == "Note")
+    assert note["size"] == [660, 249]
+    note["size"][1] = 220
+    assert any("the note's text needs" in p for p in text_problems(ref, specs))
+    untitled = copy.deepcopy(ref)        # a display name counts as the title of an untitled node
+    pbc = next(n for n in untitled["nodes"] if n["type"] == "PBCModelPatcher")
+    pbc["size"][0] = 200
+    assert any("PBC Model Patcher" in p for p in text_problems(untitled, specs))
+
+
+def test_note_height_follows_the_measured_line_breaks():
+    """The wrapping rule against hand-counted cases: in a 10-character box, words move whole to the
+    next line, a word longer than the box is broken, an empty line counts."""
+    m = {"widths": [6.0] * 95}
+    assert workflow_views.wrapped_lines("aaaa bbbb", 10 * 6.0 * 1.01, m) == 1
+    assert workflow_views.wrapped_lines("aaaa bbbb cc", 10 * 6.0 * 1.01, m) == 2
+    assert workflow_views.wrapped_lines("a" * 25, 10 * 6.0 * 1.01, m) == 3
+    assert workflow_views.wrapped_lines("aa\n\nbb", 10 * 6.0 * 1.01, m) == 3
 
 
 def test_layout_check_can_fail():
@@ -273,6 +321,10 @@ def test_layout_check_can_fail():
     under_menu = copy.deepcopy(wf)
     under_menu["extra"]["ds"]["offset"][1] -= 100 / s
     assert any("1.49/1.58, opened as a file" in p and "under the" in p for p in problems(under_menu))
+    low = copy.deepcopy(wf)                  # a KSampler half out of its group
+    ks = next(n for n in low["nodes"] if n["type"] == "KSampler")
+    ks["pos"][1] += 200
+    assert any(f"node {ks['id']} (KSampler) crosses the edge of group" in p for p in problems(low))
     small = copy.deepcopy(wf)
     small["extra"]["ds"]["scale"] = 0.5
     assert any("no text" in p for p in problems(small))
@@ -905,3 +957,25 @@ def test_time_check_can_fail(specs, pack):
         edited = copy.deepcopy(wf)
         _edit_note(edited, said, wrong)
         assert note_problems(edited, REFERENCE, specs, pack), wrong
+
+
+def test_text_record_check_can_fail():
+    """The host test's check that posenc_lab/frontend_text.json allows at least what a frontend
+    measures: the record itself passes, a wider letter, a taller line or an unknown frontend fail."""
+    rec = workflow_views.text_record()
+    key = next(iter(rec["frontends"]))
+    version, renderer = key.rsplit(" ", 1)
+
+    def measured(entry):
+        return {"frontend": version, "renderer": renderer, "text": {
+            part: {**entry[part], "widths": dict(zip(rec["chars"], entry[part]["widths"]))} for part in ("title", "note")}}
+
+    entry = copy.deepcopy(rec["frontends"][key])
+    assert workflow_views.text_shortfalls(measured(entry)) == []
+    wider = copy.deepcopy(entry)
+    wider["title"]["widths"][rec["chars"].index("W")] += 1
+    assert any("'W'" in p for p in workflow_views.text_shortfalls(measured(wider)))
+    taller = copy.deepcopy(entry)
+    taller["note"]["lineHeight"] += 2
+    assert any("lineHeight" in p for p in workflow_views.text_shortfalls(measured(taller)))
+    assert "no record" in workflow_views.text_shortfalls({**measured(entry), "frontend": "9.99.9"})[0]

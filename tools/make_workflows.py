@@ -11,6 +11,8 @@ text at (tests/host/browser_workflows.mjs checks this and that no two nodes over
 to the nodes instead, at 75% of the window: so each graph is also laid out compact enough that the
 fitted zoom still draws text, with nothing under the frontends' toolbars or minimap in either view
 (posenc_lab/workflow_views.py says where everything lands; the build refuses a layout that fails).
+Titles must fit their nodes and notes are as tall as their text needs, in the classic canvas and in
+Nodes 2.0, by the fonts measured in the real frontends (posenc_lab/frontend_text.json).
 
 The graphs are described below by node type, widget values by input name, and links by input
 name; sockets, widget order, link ids and sizes come from a running ComfyUI's /object_info (with
@@ -40,7 +42,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from posenc_lab.workflow_format import combo_options, input_specs, is_widget, kind, widget_slots  # noqa: E402
-from posenc_lab.workflow_views import TITLE_H, problems, stored_view, title_width  # noqa: E402
+from posenc_lab.workflow_views import TITLE_H, note_height, problems, stored_view, title_width  # noqa: E402
 from posenc.boundaries import auto_boundary_count  # noqa: E402
 from posenc.checkpoint_files import BUNDLED_DIR, BUNDLED_UNET, read_header  # noqa: E402
 from posenc.reference_unet import read_metadata  # noqa: E402
@@ -64,6 +66,11 @@ PROMPT = ("a photograph of a mountain lake at sunrise, a wooden cabin on the sho
 NEGATIVE = "blurry, lowres, watermark, text, deformed"
 COLORS = ["#3f789e", "#8A8", "#b58b2a", "#a1309b"]
 DOM_WIDGET_HEIGHT = {"PBCModelPatcher": 200, "BoundaryVisualizer": 220}
+# Nodes 2.0 (1.49, 1.58) draws a loader whose model file is missing with an error line under its
+# widgets; the loaders whose classic height has no room left for it (measured with
+# tests/host/browser_workflows.mjs --nodes2: the RPE-2D DiT Loader 196 px high with the line, 172
+# without; the checkpoint, VAE, UNet and CLIP loaders have the room)
+MISSING_MODEL_LINE = {"RPE2DDiTLoader": 24}
 TIMES = ROOT / "docs" / "workflow_times.md"
 CORES = 2                    # the notes' times are runs on the 2-core test machine
 # The recorded core nodes of the ComfyUI versions the workflows are checked against, oldest first
@@ -132,7 +139,14 @@ class Graph:
         nid = len(self.nodes) + 1
         node = {"id": nid, "type": type_, "pos": list(pos), "flags": {}, "order": 0, "mode": 0}
         if type_ == "Note":
-            node.update(size=[width or 420, height or 220], inputs=[], outputs=[], properties={},
+            # tall enough to show all of its text without scrolling in every frontend and renderer
+            # (workflow_views.note_height, from the fonts measured in the real frontends), 220 at least
+            width = width or 420
+            need = note_height(widgets, width)
+            if height is not None and height < need:
+                raise ValueError(f"note {widgets[:40]!r}...: its text needs {need} px of height at width "
+                                 f"{width}, it has {height}")
+            node.update(size=[width, height or max(220, need)], inputs=[], outputs=[], properties={},
                         widgets_values=[widgets], color="#432", bgcolor="#653")
             self.nodes.append(node)
             return nid
@@ -169,14 +183,21 @@ class Graph:
             node["title"] = title
         rows = max(len(node["inputs"]), len(node["outputs"])) + len(values)
         extra = DOM_WIDGET_HEIGHT.get(type_, 0)   # the pack's boundary-grid preview
+        if models:   # Nodes 2.0 adds an error line under a loader whose model file is missing (1.49, 1.58)
+            extra += MISSING_MODEL_LINE.get(type_, 0)
         node["size"] = [width or 315, height or 46 + 24 * rows + extra]
-        # the frontends widen a node to its title on load (and the wider node may then overlap the
-        # next one): titles must fit the width given here
+        # a title wider than its node is cut short with an ellipsis: titles must fit the width given
+        # here in every frontend and renderer (workflow_views.title_width, measured fonts)
         shown = title or info.get("display_name") or type_
         if title_width(shown) > node["size"][0]:
-            raise ValueError(f"title {shown!r} needs about {title_width(shown):.0f} px, the node is {node['size'][0]}")
+            raise ValueError(f"title {shown!r} needs {title_width(shown):.0f} px, the node is {node['size'][0]}")
         self.nodes.append(node)
         return nid
+
+    def bottom(self, nid) -> float:
+        """The y of a node's lower edge."""
+        n = self.nodes[nid - 1]
+        return n["pos"][1] + n["size"][1]
 
     def link(self, src, src_slot, dst, dst_input):
         s, d = self.nodes[src - 1], self.nodes[dst - 1]
@@ -220,9 +241,14 @@ class Graph:
                     done.add(n["id"])
 
 
+# KSampler's height: what its sockets and widgets take in the classic canvas (computeSize: 262) and in
+# Nodes 2.0 (262), with room to spare, and short enough to sit inside a row's group
+KS_HEIGHT = 290
+
+
 def _sampler(g, pos, steps, cfg, seed=0, sampler="ddim", scheduler="ddim_uniform", denoise=1.0):
     return g.add("KSampler", pos, {"seed": seed, "steps": steps, "cfg": cfg, "sampler_name": sampler,
-                                   "scheduler": scheduler, "denoise": denoise})
+                                   "scheduler": scheduler, "denoise": denoise}, height=KS_HEIGHT)
 
 
 # One sample row: KSampler, VAE Decode, Save Image side by side (x offsets from the row's x).  The
@@ -230,7 +256,7 @@ def _sampler(g, pos, steps, cfg, seed=0, sampler="ddim", scheduler="ddim_uniform
 KS_WIDTH, DECODE_WIDTH, SAVE_WIDTH = 280, 250, 250
 ROW_DECODE, ROW_SAVE = KS_WIDTH + 20, KS_WIDTH + DECODE_WIDTH + 40
 ROW_WIDTH = ROW_SAVE + SAVE_WIDTH
-ROW_PITCH = 390          # rows of a comparison, top to bottom (KSampler is about 310 high)
+ROW_PITCH = 390          # rows of a comparison, top to bottom (KSampler is KS_HEIGHT high)
 SIDE_WIDTH = 330         # the side-by-side stitch and save nodes
 
 
@@ -259,10 +285,13 @@ def _sample_decode_save(g, x, y, model, pos, neg, latent, vae, steps, cfg, prefi
     g.link(pos, 0, ks, "positive")
     g.link(*(neg if isinstance(neg, tuple) else (neg, 0)), ks, "negative")
     g.link(latent, 0, ks, "latent_image")
-    dec = g.add("VAEDecode", (x + ROW_DECODE, y), title=f"VAE Decode: {label}", width=DECODE_WIDTH)
+    # a label too long for the decode node's title widens it, and the save node gives up as much
+    # (the row's right edge stays where the other rows' is)
+    extra = max(0, math.ceil(title_width(f"VAE Decode: {label}")) - DECODE_WIDTH)
+    dec = g.add("VAEDecode", (x + ROW_DECODE, y), title=f"VAE Decode: {label}", width=DECODE_WIDTH + extra)
     g.link(ks, 0, dec, "samples")
     g.link(vae[0], vae[1], dec, "vae")
-    save = g.add("SaveImage", (x + ROW_SAVE, y), {"filename_prefix": prefix}, width=save_width,
+    save = g.add("SaveImage", (x + ROW_SAVE + extra, y), {"filename_prefix": prefix}, width=save_width - extra,
                  title=f"Save: {label}")
     g.link(dec, 0, save, "images")
     return dec
@@ -400,7 +429,7 @@ def _dit_row(g, x, y, loader_values, class_label, steps, cfg, latent, vae, prefi
     """One DiT row at height y: RPE-2D DiT Loader, DiT Class Label below it, then KSampler ->
     VAE Decode -> SaveImage; returns the decode node (for the side-by-side picture)."""
     loader = g.add("RPE2DDiTLoader", (x, y), loader_values, width=330, title=f"RPE-2D DiT Loader: {label}")
-    label_node = g.add("DiTClassLabel", (x, y + 190), {"class_label": class_label})
+    label_node = g.add("DiTClassLabel", (x, y + 180), {"class_label": class_label})
     g.link(loader, 0, label_node, "model")
     return _sample_decode_save(g, x + 370, y, loader, label_node, (label_node, 1), latent, (vae, 0),
                                steps, cfg, prefix, save_width, label)
@@ -531,34 +560,34 @@ def dit_xl_512(oi):
     base, size, steps, cfg, label_index = 256, 512, 50, 4.0, 207   # DiT-XL-2-256x256.pt: trained at 256 px
     modes = ("first", "interpolate", "ntk")
     g = Graph(oi)
-    g.add("Note", (0, 0), (
-        f"Official DiT-XL/2-256 sampled at {size}x{size} ({size // base}x) with the position modes a vanilla "
-        "DiT can use\n\n"
-        "Needs: models/checkpoints/DiT-XL-2-256x256.pt (facebookresearch DiT: "
-        "https://dl.fbaipublicfiles.com/DiT/models/DiT-XL-2-256x256.pt, loaded weights-only) and "
-        "the SD VAE models/vae/vae-ft-mse-840000-ema-pruned.safetensors. A GPU is advised; not run "
-        "here.\n\n"
-        "One loader, a DiT Position Mode node per mode on its MODEL: the checkpoint is loaded once. "
-        f"The official model was trained with fixed positions at {base}x{base}; at {size}x{size} each "
-        f"axis has {size // base}x as many patches. first = plain extrapolation (what you get without "
-        "this pack); interpolate = the positions squeezed onto the trained range (positional "
-        "interpolation); ntk = NTK-scaled sin-cos frequencies. "
-        f"{schema_default(oi, 'DiTPositionMode', 'mode')}, the default, is a further choice. RPE-2D's own "
-        "modes (linspace, random) need a checkpoint trained with RPE-2D on enough positions (python -m "
-        "posenc_lab.train_dit); with this one they stop with an error saying so.\n\n"
+    # the left column: the note (as tall as its text needs), then the loaders under it, 40 apart
+    col = 330
+    note = g.add("Note", (0, 0), (
+        f"Official DiT-XL/2-256 at {size}x{size} ({size // base}x): the position modes a vanilla DiT can use\n\n"
+        "Needs models/checkpoints/DiT-XL-2-256x256.pt (facebookresearch DiT, loaded weights-only; the loader "
+        "carries its download address) and the SD VAE models/vae/vae-ft-mse-840000-ema-pruned.safetensors. "
+        "A GPU is advised; not run here.\n\n"
+        "One loader, one DiT Position Mode node per mode: the checkpoint loads once. Trained with fixed "
+        f"positions at {base}x{base}; at {size}x{size} each axis has {size // base}x as many patches. "
+        "first = plain extrapolation (what you get without this pack); interpolate = positions squeezed "
+        "onto the trained range; ntk = NTK-scaled sin-cos frequencies. "
+        f"{schema_default(oi, 'DiTPositionMode', 'mode')}, the default, is a further choice. linspace and "
+        "random need a DiT trained with RPE-2D (python -m posenc_lab.train_dit): with this one they stop "
+        "with an error saying so.\n\n"
         f"Class {label_index} (golden retriever), cfg {cfg:g}, {steps} DDIM steps, same seed."),
-        width=320, height=330)
-    vae = g.add("VAELoader", (0, 380), {"vae_name": SD_VAE["name"]}, models=[SD_VAE], width=320)
-    latent = g.add("EmptyLatentImage", (0, 510), {"width": size, "height": size, "batch_size": 1}, width=320)
-    loader = g.add("RPE2DDiTLoader", (0, 700), {"dit_name": "DiT-XL-2-256x256.pt", "position_mode": "auto",
-                                                "position_seed": 0}, models=[DIT_XL], width=320)
-    label = g.add("DiTClassLabel", (0, 890), {"class_label": label_index}, width=320)
+        width=col)
+    vae = g.add("VAELoader", (0, g.bottom(note) + 40), {"vae_name": SD_VAE["name"]}, models=[SD_VAE], width=col)
+    latent = g.add("EmptyLatentImage", (0, g.bottom(vae) + 40), {"width": size, "height": size, "batch_size": 1},
+                   width=col)
+    loader = g.add("RPE2DDiTLoader", (0, g.bottom(latent) + 40), {
+        "dit_name": "DiT-XL-2-256x256.pt", "position_mode": "auto", "position_seed": 0}, models=[DIT_XL], width=col)
+    label = g.add("DiTClassLabel", (0, g.bottom(loader) + 40), {"class_label": label_index}, width=col)
     g.link(loader, 0, label, "model")
     titles = ("first (extrapolation)", "interpolate (PI)", "ntk (NTK-aware)")
-    decoded = _dit_rows(g, 360, 40, titles, lambda i, y: (
-        _mode_row(g, 360, y, loader, modes[i], modes[i], label, (label, 1), latent, (vae, 0), steps, cfg,
+    decoded = _dit_rows(g, col + 40, 40, titles, lambda i, y: (
+        _mode_row(g, col + 40, y, loader, modes[i], modes[i], label, (label, 1), latent, (vae, 0), steps, cfg,
                   f"posenc/dit_xl_512_{modes[i]}")))
-    _side_by_side(g, 360 + DIT_ROW_WIDTH + 50, 40, decoded, list(modes),
+    _side_by_side(g, col + 40 + DIT_ROW_WIDTH + 50, 40, decoded, list(modes),
                   "posenc/dit_xl_512_side_by_side", spacing=16)
     return g
 
