@@ -2,6 +2,7 @@
 // with its own <canvas> that redraws as the user edits width, height, N, jitter, seed or the base.
 //
 // * Geometry: ./boundaries.js, the twin of posenc/boundaries.py (held together by a fixture).
+// * What the preview assumes and how it is drawn: ./grid_preview.js (no ComfyUI imports; unit-tested).
 // * Classic LiteGraph canvas: node.addDOMWidget; the frontend positions the element over the node.
 // * Vue node renderer ("Nodes 2.0"): frontends 1.49.6 and 1.58.1 mount the same DOM widget in the
 //   Vue node themselves (their WidgetDOM component).  The 1.27 line (ComfyUI 0.3.64, frontend
@@ -15,36 +16,15 @@
 // * No innerHTML: every text is canvas fillText or textContent.
 import { app } from "../../scripts/app.js";
 import { MAX_BOUNDARIES, planBoundaries } from "./boundaries.js";
+import { MIN_HEIGHT, PRESETS, choosePreset, drawGrid, modelSource, readParams, toInt, widgetValue } from "./grid_preview.js";
 import { isVueElementOf, mountedByFrontend, vueElementOf } from "./vue_mount.js";
 
 const WIDGET_NAME = "pbc_boundary_grid";
 const TARGETS = { BoundaryVisualizer: "visualizer", PBCModelPatcher: "patcher" };
 const WATCHED = ["width", "height", "base_resolution", "boundaries", "jitter", "jitter_seed", "levels"];
-const ASSUMED_BASE = 512;          // base_resolution 0 without a MODEL: SD 1.5, as the node assumes
-const DEFAULT_LEVELS = 4;
-const MIN_HEIGHT = 220;
-// Model families the preview can assume: training size in pixels, U-Net levels, pixels per latent
-// cell.  The bundled reference U-Net (models/reference_unet.json) samples in pixel space.
-const PRESETS = [
-  { id: "sd1", label: "SD 1.x", base: 512, levels: 4, downscale: 8 },
-  { id: "sd2v", label: "SD 2.x 768-v", base: 768, levels: 4, downscale: 8 },
-  { id: "sdxl", label: "SDXL", base: 1024, levels: 3, downscale: 8 },
-  { id: "ref", label: "reference U-Net", base: 32, levels: 3, downscale: 1 },
-];
-// Loaders whose model the frontend can name: the preview follows them when the MODEL input is
-// linked (through any chain of MODEL -> MODEL nodes such as LoRA or FreeU).
-const LOADER_PRESETS = { ReferenceModelLoader: "ref" };
 const POLL_MS = 400;
 // Set once the frontend has been seen mounting a grid in a Vue node itself (see attachGrid).
 let frontendMountsVueWidgets = false;
-
-const STRONG = [255, 41, 26];      // lambda -> 0 (edge): opaque red, as posenc/boundary_drawing.py
-const WEAK = [255, 237, 140];      // lambda -> 1 (centre): faint yellow
-
-export function lambdaStyle(lam) {
-  const c = STRONG.map((s, i) => Math.round(s + (WEAK[i] - s) * lam));
-  return `rgba(${c[0]},${c[1]},${c[2]},${(1 - 0.85 * lam).toFixed(3)})`;
-}
 
 function chain(object, name, fn) {
   const orig = object[name];
@@ -53,198 +33,6 @@ function chain(object, name, fn) {
     fn.apply(this, args);
     return r;
   };
-}
-
-function widgetValue(node, name, fallback) {
-  const w = node.widgets?.find((x) => x.name === name);
-  return w === undefined || w.value === undefined || w.value === null || w.value === "" ? fallback : w.value;
-}
-
-function toInt(v) {
-  const n = typeof v === "number" ? v : Number(v);
-  return Number.isFinite(n) ? Math.trunc(n) : NaN;
-}
-
-/** Index of the node's input socket named `name`, or -1. */
-function inputSlot(node, name) {
-  return node.inputs?.findIndex((i) => i.name === name) ?? -1;
-}
-
-/** The node linked into `node`'s input socket `slot`, or null.  Through the graph API
- * (isInputConnected, getInputNode: LiteGraph has had both all along), not the socket's `link`
- * field, which frontend 1.58 reports as deprecated (links live in the graph's link store). */
-export function linkedNode(node, slot) {
-  if (slot < 0 || !node?.graph || typeof node.getInputNode !== "function") return null;
-  if (typeof node.isInputConnected === "function" && !node.isInputConnected(slot)) return null;
-  return node.getInputNode(slot) ?? null;
-}
-
-/** Whether the node's input socket `name` is linked. */
-function isLinked(node, name) {
-  const slot = inputSlot(node, name);
-  if (slot < 0 || !node.graph) return false;
-  return typeof node.isInputConnected === "function" ? node.isInputConnected(slot) : linkedNode(node, slot) !== null;
-}
-
-/** The preset of the loader feeding the node's `model` input (followed upstream through nodes
- * that take and give a MODEL), with the loader's title; null when not linked or not known. */
-export function connectedModel(node) {
-  let current = node;
-  for (let hops = 0; hops < 16 && current; hops++) {
-    const origin = linkedNode(current, inputSlot(current, "model"));
-    if (!origin) return null;
-    const presetId = LOADER_PRESETS[origin.comfyClass ?? origin.type];
-    if (presetId) return { preset: PRESETS.find((p) => p.id === presetId), loader: origin.title || origin.type };
-    current = origin;
-  }
-  return null;
-}
-
-/** The preview's parameters from the node's widgets (and, for the patcher, its properties). */
-function readParams(node, kind) {
-  const baseWidget = toInt(widgetValue(node, "base_resolution", 0));
-  const notes = [];
-  const linked = connectedModel(node);
-  const hasModel = isLinked(node, "model");
-  const chosen = PRESETS.find((p) => p.base === toInt(node.properties?.pbc_preview_base ?? ASSUMED_BASE)
-    && p.levels === toInt(node.properties?.pbc_preview_levels ?? DEFAULT_LEVELS)
-    && p.downscale === toInt(node.properties?.pbc_preview_downscale ?? 8));
-  const family = linked ? linked.preset : chosen;
-  let downscale = family ? family.downscale : toInt(node.properties?.pbc_preview_downscale ?? 8);
-  let base = baseWidget;
-  if (linked) {
-    notes.push(`assumes ${linked.preset.label} (from the connected ${linked.loader}): base ${linked.preset.base} px, ${linked.preset.levels} levels, latent /${downscale}`);
-  } else if (kind === "visualizer" && hasModel) {
-    notes.push(`preview assumes ${family ? family.label : "a custom model"}; the connected MODEL decides when the node runs`);
-  } else {
-    notes.push(`preview assumes ${family ? family.label : "a custom model"} (menu above): latent /${downscale}; the real model decides when sampling`);
-  }
-  if (baseWidget === 0) {
-    const assumed = linked ? linked.preset.base : toInt(node.properties?.pbc_preview_base ?? ASSUMED_BASE);
-    base = assumed > 0 ? assumed : ASSUMED_BASE;
-    notes.push(`base_resolution 0 (auto): ${base} px assumed`);
-  }
-  let width;
-  let height;
-  if (kind === "visualizer") {
-    width = toInt(widgetValue(node, "width", 1024));
-    height = toInt(widgetValue(node, "height", 1024));
-  } else {
-    width = toInt(node.properties?.pbc_preview_width ?? 2 * base);
-    height = toInt(node.properties?.pbc_preview_height ?? 2 * base);
-  }
-  let levels = kind === "visualizer" ? toInt(widgetValue(node, "levels", 0)) : 0;
-  if (!(levels > 0)) levels = linked ? linked.preset.levels : toInt(node.properties?.pbc_preview_levels ?? DEFAULT_LEVELS);
-  let seed = widgetValue(node, "jitter_seed", 0);
-  try {
-    seed = BigInt(typeof seed === "number" ? Math.trunc(seed) : String(seed));
-  } catch {
-    seed = 0n;
-  }
-  return {
-    width, height, baseResolution: base, levels, seed, downscale,
-    n: toInt(widgetValue(node, "boundaries", 3)),
-    jitter: toInt(widgetValue(node, "jitter", 1)),
-    notes,
-  };
-}
-
-/** Columns for `count` panels of aspect w:h in a box, chosen for the largest panels. */
-function bestGrid(count, aspect, boxW, boxH, gap, labelH) {
-  let best = { cols: 1, pw: 1, ph: 1 };
-  for (let cols = 1; cols <= count; cols++) {
-    const rows = Math.ceil(count / cols);
-    const cellW = (boxW - gap * (cols - 1)) / cols;
-    const cellH = (boxH - gap * (rows - 1)) / rows - labelH;
-    if (cellW <= 4 || cellH <= 4) continue;
-    let pw = cellW;
-    let ph = pw / aspect;
-    if (ph > cellH) {
-      ph = cellH;
-      pw = ph * aspect;
-    }
-    if (pw * ph > best.pw * best.ph) best = { cols, pw: Math.floor(pw), ph: Math.max(1, Math.floor(ph)) };
-  }
-  return best;
-}
-
-/** Draw the plan (or an error) on a 2D context of css size cw x ch.  Returns the panel layout. */
-export function drawGrid(ctx, cw, ch, plan, params, error, dpr = 1) {
-  // lines on device-pixel centres: crisp 1-px strokes whatever the panel scale
-  const snap = (v) => (Math.floor(v * dpr) + 0.5) / dpr;
-  ctx.fillStyle = "#1b1b1f";
-  ctx.fillRect(0, 0, cw, ch);
-  ctx.font = "11px sans-serif";
-  ctx.textBaseline = "top";
-  ctx.textAlign = "left";
-  const pad = 6;
-  let y = pad;
-  const text = (s, color) => {
-    ctx.fillStyle = color;
-    ctx.fillText(s, pad, y, cw - 2 * pad);
-    y += 14;
-  };
-  if (error) {
-    text("Boundary preview unavailable:", "#ff7a66");
-    text(error, "#ff7a66");
-    return { panels: [] };
-  }
-  const p = plan;
-  text(`${p.width}×${p.height} px → latent ${p.latentWidth}×${p.latentHeight}, base ${p.baseResolution} px`, "#ddd");
-  if (!p.active) {
-    text(`at or below base ${p.baseResolution}: no boundaries (model untouched)`, "#ffcc4d");
-  } else {
-    const axes = p.rows && p.cols ? "both axes" : p.cols ? "vertical only (width is the long axis)" : "horizontal only (height is the long axis)";
-    text(`N=${p.n}${p.auto ? " (auto)" : ""}, ${axes}; jitter ±${p.jitter}: one draw, redrawn every step`, "#ddd");
-  }
-  for (const note of params.notes) text(note, "#999");
-
-  const boxX = pad;
-  const boxY = y + 2;
-  const boxW = cw - 2 * pad;
-  const boxH = ch - boxY - pad;
-  const labelH = 13;
-  const gap = 6;
-  const grid = bestGrid(p.levels.length, p.width / p.height, boxW, boxH, gap, labelH);
-  const panels = [];
-  p.levels.forEach((lv, i) => {
-    const r = Math.floor(i / grid.cols);
-    const c = i % grid.cols;
-    const x0 = Math.round(boxX + c * (grid.pw + gap));
-    const y0 = Math.round(boxY + r * (grid.ph + labelH + gap) + labelH);
-    const pw = grid.pw;
-    const ph = grid.ph;
-    panels.push({ level: i, x: x0, y: y0, width: pw, height: ph, cells: [lv.width, lv.height] });
-    ctx.fillStyle = "#bbb";
-    ctx.fillText(`L${i} ${lv.width}×${lv.height}`, x0, y0 - labelH + 1, pw);
-    ctx.fillStyle = "#2c2c31";
-    ctx.fillRect(x0, y0, pw, ph);
-    const b = lv.boundaries;
-    const sx = pw / lv.width;
-    const sy = ph / lv.height;
-    ctx.lineWidth = 1 / dpr;
-    for (let n = b.lambdas.length - 1; n >= 0; n--) {
-      ctx.strokeStyle = lambdaStyle(b.lambdas[n]);
-      // the line between cell k-1 and k sits at pixel k * scale (the far sides one pixel inside)
-      const left = snap(x0 + b.left[n] * sx);
-      const right = snap(x0 + (lv.width - b.right[n]) * sx - 1 / dpr);
-      const top = snap(y0 + b.top[n] * sy);
-      const bottom = snap(y0 + (lv.height - b.bottom[n]) * sy - 1 / dpr);
-      ctx.beginPath();
-      if (b.top[n] > 0) { ctx.moveTo(left, top); ctx.lineTo(right, top); }
-      if (b.bottom[n] > 0) { ctx.moveTo(left, bottom); ctx.lineTo(right, bottom); }
-      if (b.left[n] > 0) { ctx.moveTo(left, top); ctx.lineTo(left, bottom); }
-      if (b.right[n] > 0) { ctx.moveTo(right, top); ctx.lineTo(right, bottom); }
-      ctx.stroke();
-    }
-    if (!p.active && ph >= 24) {
-      ctx.fillStyle = "#ffcc4d";
-      ctx.textAlign = "center";
-      ctx.fillText("no boundaries", x0 + pw / 2, y0 + ph / 2 - 6, pw - 4);
-      ctx.textAlign = "left";
-    }
-  });
-  return { panels };
 }
 
 function makeNumberInput(labelText, title) {
@@ -270,10 +58,11 @@ function ensureStyles() {
   s.id = "pbc-grid-style";
   s.textContent = `
 .pbc-grid-root { width:100%; height:100%; min-height:120px; display:flex; flex-direction:column; box-sizing:border-box; background:#1b1b1f; border-radius:4px; overflow:hidden; }
-.pbc-grid-bar { display:flex; gap:8px; align-items:center; padding:3px 6px; font:11px sans-serif; color:#bbb; flex:0 0 auto; }
-.pbc-grid-field { display:flex; gap:4px; align-items:center; }
-.pbc-grid-field input { width:56px; background:#2a2a2e; color:#ddd; border:1px solid #444; border-radius:3px; font:11px sans-serif; padding:1px 3px; }
-.pbc-grid-field select { background:#2a2a2e; color:#ddd; border:1px solid #444; border-radius:3px; font:11px sans-serif; }
+.pbc-grid-bar { display:flex; flex-wrap:wrap; gap:2px 8px; align-items:center; padding:3px 6px; font:11px sans-serif; color:#bbb; flex:0 0 auto; }
+.pbc-grid-field { display:flex; gap:3px; align-items:center; flex:0 0 auto; }
+.pbc-grid-field input { width:44px; box-sizing:content-box; background:#2a2a2e; color:#ddd; border:1px solid #444; border-radius:3px; font:11px sans-serif; padding:1px 3px; }
+.pbc-grid-field select { max-width:100%; background:#2a2a2e; color:#ddd; border:1px solid #444; border-radius:3px; font:11px sans-serif; }
+.pbc-grid-field select:disabled { opacity:1; color:#bbb; }
 .pbc-grid-canvas { flex:1 1 auto; min-height:0; width:100%; display:block; }
 `;
   document.head.appendChild(s);
@@ -292,13 +81,14 @@ function attachGrid(node, kind) {
     const bar = document.createElement("div");
     bar.className = "pbc-grid-bar";
     const caption = document.createElement("span");
-    caption.textContent = "preview at";
+    caption.textContent = "preview";
     const w = makeNumberInput("W", "Preview width in pixels (kept in the node's properties, not sent to the backend)");
     const h = makeNumberInput("H", "Preview height in pixels (kept in the node's properties, not sent to the backend)");
     // which model the preview assumes: its base (used while base_resolution is 0) and its levels
     const presetLabel = document.createElement("label");
     presetLabel.className = "pbc-grid-field";
-    presetLabel.title = "Model family of this preview: its training size (used while base_resolution is 0 = auto) and its U-Net levels. Kept in the node's properties.";
+    presetLabel.title = "Model family of the preview when its MODEL does not come from a loader whose family is known: "
+      + "its training size (used while base_resolution is 0 = auto) and U-Net levels. Kept in the node's properties.";
     const presetSelect = document.createElement("select");
     for (const [value, text] of PRESETS.map((p) => [p.id, p.label]).concat([["custom", "custom"]])) {
       const opt = document.createElement("option");
@@ -311,15 +101,8 @@ function attachGrid(node, kind) {
     bar.append(caption, w.label, h.label, presetLabel);
     root.appendChild(bar);
     inputs = { w: w.input, h: h.input, preset: presetSelect };
-    presetSelect.addEventListener("change", () => {
-      const p = PRESETS.find((x) => x.id === presetSelect.value);
-      if (!p) return;
-      node.properties = node.properties || {};
-      node.properties.pbc_preview_base = p.base;
-      node.properties.pbc_preview_levels = p.levels;
-      node.properties.pbc_preview_downscale = p.downscale;
-      schedule();
-    });
+    // the W/H shown stay: choosePreset keeps them in the properties
+    presetSelect.addEventListener("change", () => { if (choosePreset(node, presetSelect.value)) schedule(); });
     const commit = (prop, input) => {
       const v = toInt(input.value);
       node.properties = node.properties || {};
@@ -346,12 +129,9 @@ function attachGrid(node, kind) {
     if (!inputs || !state.params) return;
     if (document.activeElement !== inputs.w) inputs.w.value = String(state.params.width);
     if (document.activeElement !== inputs.h) inputs.h.value = String(state.params.height);
-    const pr = node.properties || {};
-    const linked = connectedModel(node);
-    const preset = linked ? linked.preset : PRESETS.find((p) => p.base === toInt(pr.pbc_preview_base ?? ASSUMED_BASE)
-      && p.levels === toInt(pr.pbc_preview_levels ?? DEFAULT_LEVELS) && p.downscale === toInt(pr.pbc_preview_downscale ?? 8));
-    if (document.activeElement !== inputs.preset) inputs.preset.value = preset ? preset.id : "custom";
-    inputs.preset.disabled = !!linked;   // the connected loader decides
+    const family = state.params.family;
+    if (document.activeElement !== inputs.preset) inputs.preset.value = family.preset.id;
+    inputs.preset.disabled = family.source === "loader";   // the linked loader decides
   };
 
   const draw = () => {
@@ -405,7 +185,7 @@ function attachGrid(node, kind) {
     const vals = WATCHED.map((n) => String(widgetValue(node, n, "")));
     const pr = node.properties || {};
     vals.push(pr.pbc_preview_width, pr.pbc_preview_height, pr.pbc_preview_base, pr.pbc_preview_levels,
-      pr.pbc_preview_downscale, connectedModel(node)?.preset.id ?? "");
+      pr.pbc_preview_downscale, JSON.stringify(modelSource(node)));
     return vals.join("|");
   }
 
@@ -459,7 +239,11 @@ function attachGrid(node, kind) {
       const holder = root.parentElement?.closest(".lg-node");
       // in a Vue element that no longer stands for this node (its graph or id changed): leave it
       if (holder && !isVueElementOf(holder, node, app.graph)) root.remove();
-      if (root.isConnected && root.parentElement !== fallbackParent) frontendMountsVueWidgets = true;
+      // moved by the frontend into a Vue node: it mounts them itself.  (Taken into the classic
+      // canvas's DOM-widget layer when Vue nodes are switched off says nothing about Vue nodes.)
+      if (root.isConnected && root.parentElement !== fallbackParent && root.parentElement?.closest(".lg-node")) {
+        frontendMountsVueWidgets = true;
+      }
       if (!holder || !root.isConnected || frontendMountsVueWidgets) {
         root.style.height = "";
         delete root.dataset.pbcMount;

@@ -21,22 +21,22 @@ MODES = ("first", "interpolate", "ntk", "yarn", "linspace", "random")
 
 class DiTPositionMode(io.ComfyNode):
     SEARCH_ALIASES = ["high res", "high resolution", "hires", "upscale", "Flux", "Flux.2", "Qwen-Image", "Z-Image",
-                      "Lumina", "WAN", "Chroma", "SD3", "SD3.5", "PixArt", "RoPE", "NTK", "YaRN",
-                      "position interpolation", "RPE-2D", "DiT"]
+                      "Lumina", "WAN", "HiDream", "HunyuanImage", "HunyuanVideo", "Chroma", "SD3", "SD3.5",
+                      "PixArt", "RoPE", "NTK", "YaRN", "interpolate", "position interpolation", "RPE-2D", "DiT"]
     @classmethod
     def define_schema(cls):
         return schema(
             search_aliases=cls.SEARCH_ALIASES,
             node_id="DiTPositionMode",
-            display_name="DiT Position Mode",
+            display_name="DiT Position Mode (YaRN, NTK, interpolate)",
             category="model_patches",
             description=("Where a DiT's image tokens sit in position space above its training size: extrapolation, "
-                         "interpolation, NTK or YaRN. For Flux.1/2, Chroma, Qwen-Image, Z-Image, Lumina 2, WAN, SD3, "
+                         "interpolation, NTK or YaRN. For Flux.1/2, Chroma, Qwen-Image, Z-Image, Lumina 2, WAN, HiDream, Hunyuan, SD3, "
                          "PixArt and the loader's DiTs; text, references and time untouched. Formulas: docs/nodes.md."),
             inputs=[
-                io.Model.Input("model", tooltip="A Flux.1, Flux.2, Chroma, Qwen-Image, Z-Image, Lumina 2, WAN 2.1 / 2.2, SD3 / SD3.5 or PixArt model, or a DiT from the RPE-2D DiT Loader."),
+                io.Model.Input("model", tooltip="A Flux.1/2, Chroma, Qwen-Image, Z-Image, Lumina 2, WAN, HiDream, HunyuanImage/Video, SD3/SD3.5 or PixArt model, or a DiT from the RPE-2D DiT Loader."),
                 io.Combo.Input("mode", options=list(MODES), default="yarn", tooltip="Position mapping on each axis above the training size. Default yarn, the best training-free mode in the pack's tests; linspace and random need an RPE-2D-trained DiT."),
-                io.Int.Input("base_resolution", default=0, min=0, max=MAX_SIZE, step=8, tooltip="Training size in px. Default 0 = auto: 1024 (Flux, Chroma, Z-Image, SD3), 1328 Qwen-Image, 1280 WAN (832 for 1.3B); PixArt, loader DiTs: the checkpoint's. Axes at or below stay."),
+                io.Int.Input("base_resolution", default=0, min=0, max=MAX_SIZE, step=8, tooltip="Training size in px. Default 0 = auto: 1024; Qwen-Image 1328; WAN, HunyuanVideo 1280 (WAN 1.3B 832); HunyuanImage 2048; PixArt, loader DiTs: their own. Axes at or below stay."),
                 io.Int.Input("position_seed", default=0, min=0, max=0xffffffffffffffff, tooltip="Seed of the 'random' mode's positions (default 0); ignored by the other modes."),
             ],
             outputs=[io.Model.Output()],

@@ -148,6 +148,12 @@ def not_a_dit_fix(model, names: list[str]) -> str:
         return "Chroma Radiance (pixel space, patch 16) is not supported yet"
     if names and names[0] == "ZImagePixelSpace":
         return "Z-Image in pixel space is not supported yet"
+    if names and names[0] == "HunyuanImage21Refiner":
+        return ("The HunyuanImage 2.1 refiner is not supported: its latent format does not state its 16 px "
+                "cells, so its training size cannot be counted; patch the HunyuanImage 2.1 model before it")
+    if names and names[0] == "HunyuanVideo15_SR_Distilled":
+        return ("HunyuanVideo 1.5's super-resolution model is not supported: it upsamples a low-resolution "
+                "video it is given; patch the HunyuanVideo 1.5 model that makes that video")
     if any(n in _FAMILY_BASE or n == "SD20" for n in names) or spatial_convs(diffusion_model_of(model)):
         return ("It is a convolutional U-Net: above its training size use a hires fix or the PBC Model "
                 "Patcher")

@@ -16,6 +16,7 @@ opaque and red, the ones near the centre (lambda close to 1, nearly transparent 
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch
@@ -137,6 +138,8 @@ class Layout:
     height: int
     header_height: int
     panels: tuple[PanelBox, ...]
+    column_width: int = 0       # a panel and its label; at least the panel's width
+    label_height: int = LABEL_HEIGHT
 
 
 def panel_size(frame_width: int, frame_height: int, long_side: int = PANEL_LONG_SIDE) -> tuple[int, int]:
@@ -155,19 +158,38 @@ def panel_columns(levels: int, frame_width: int, frame_height: int) -> int:
     return 2 if levels == 4 else 3
 
 
-def layout_panels(levels: int, frame_width: int, frame_height: int, header_height: int) -> Layout:
+def layout_panels(levels: int, frame_width: int, frame_height: int, header_height: int,
+                  label_width: int = 0, label_lines: int = 1) -> Layout:
+    """Panels in rows and columns under the header.  A column is as wide as its panel or its label
+    (label_width, measured), whichever is wider, so that labels of narrow panels never meet; a label
+    takes label_lines lines."""
     pw, ph = panel_size(frame_width, frame_height)
     cols = panel_columns(levels, frame_width, frame_height)
     rows = -(-levels // cols)
-    width = max(cols * (pw + GAP) + GAP, MIN_IMAGE_WIDTH)
-    height = header_height + rows * (LABEL_HEIGHT + ph + GAP)
+    column = max(pw, label_width)
+    label_height = LABEL_HEIGHT + LINE_HEIGHT * (label_lines - 1)
+    width = max(cols * (column + GAP) + GAP, MIN_IMAGE_WIDTH)
+    height = header_height + rows * (label_height + ph + GAP)
     boxes = []
     for i in range(levels):
         r, c = divmod(i, cols)
-        x = GAP + c * (pw + GAP)
-        y = header_height + r * (LABEL_HEIGHT + ph + GAP) + LABEL_HEIGHT
+        x = GAP + c * (column + GAP)
+        y = header_height + r * (label_height + ph + GAP) + label_height
         boxes.append(PanelBox(i, x, y, pw, ph))
-    return Layout(width, height, header_height, tuple(boxes))
+    return Layout(width, height, header_height, tuple(boxes), column, label_height)
+
+
+def panel_labels(plan: BoundaryPlan, measure, panel_width: int) -> list[list[str]]:
+    """Each level's label as lines: one line ("level 0: 128x128 cells  ·  3 rings") where every
+    label fits its panel's width, else two ("level 0: 128x384 cells" over "3 rings").  `measure`
+    gives a text's width in pixels."""
+    firsts = [f"level {lv.index}: {lv.width}x{lv.height} cells" for lv in plan.levels]
+    if not plan.active:
+        return [[f] for f in firsts]
+    rings = f"{plan.n} rings"
+    if all(measure(f"{f}  ·  {rings}") <= panel_width for f in firsts):
+        return [[f"{f}  ·  {rings}"] for f in firsts]
+    return [[f, rings] for f in firsts]
 
 
 def line_pixel(offset: int, cells: int, pixels: int) -> int:
@@ -317,12 +339,16 @@ def _draw_rings(layer: _Layer, box: PanelBox, level: LevelPlan, thickness: int) 
 def _header_and_layout(plan: BoundaryPlan, frame: tuple[int, int], image_size, base_note: str, font):
     lines, notice = header_lines(plan, image_size, base_note)
     probe = ImageDraw.Draw(Image.new("RGBA", (8, 8)))       # measures text
+    measure = lambda t: int(math.ceil(probe.textlength(t, font=font)))  # noqa: E731
     pw, _ = panel_size(*frame)
+    labels = panel_labels(plan, measure, pw)
+    label_width = max(measure(t) for lines_ in labels for t in lines_)
     cols = panel_columns(len(plan.levels), *frame)
-    text_width = max(cols * (pw + GAP) + GAP, MIN_IMAGE_WIDTH) - 2 * GAP
+    text_width = max(cols * (max(pw, label_width) + GAP) + GAP, MIN_IMAGE_WIDTH) - 2 * GAP
     wrapped = [w for line in lines for w in _wrap(probe, line, font, text_width)]
     header_height = GAP // 2 + LINE_HEIGHT * (len(wrapped) + 1) + GAP // 2
-    return wrapped, notice, text_width, layout_panels(len(plan.levels), *frame, header_height)
+    layout = layout_panels(len(plan.levels), *frame, header_height, label_width, max(len(x) for x in labels))
+    return wrapped, notice, text_width, layout, labels
 
 
 def boundary_layout(plan: BoundaryPlan, image_size: tuple[int, int] | None = None,
@@ -350,7 +376,7 @@ def render_boundaries(plan: BoundaryPlan, image: torch.Tensor | None = None,
         frame = (int(image.shape[2]), int(image.shape[1]))
     else:
         frame = (plan.width, plan.height)
-    wrapped, notice, text_width, layout = _header_and_layout(
+    wrapped, notice, text_width, layout, labels = _header_and_layout(
         plan, frame, frame if image is not None else None, base_note, font)
     H, W = layout.height, layout.width
 
@@ -364,18 +390,20 @@ def render_boundaries(plan: BoundaryPlan, image: torch.Tensor | None = None,
     _legend(layer, draw, font, GAP, y, text_width)
 
     thickness = 2 if max(layout.panels[0].width, layout.panels[0].height) >= 256 else 1
-    for box, level in zip(layout.panels, plan.levels):
-        label = f"level {level.index}: {level.width}x{level.height} cells"
-        if plan.active:
-            label += f"  ·  {plan.n} rings"
-        draw.text((box.x, box.y - LABEL_HEIGHT + 3), label, font=font, fill=_rgba(TEXT))
+    for box, level, label in zip(layout.panels, plan.levels, labels):
+        for k, line in enumerate(label):
+            draw.text((box.x, box.y - layout.label_height + 3 + k * LINE_HEIGHT), line, font=font, fill=_rgba(TEXT))
         _draw_rings(layer, box, level, thickness)
         if notice is not None:
+            # centred on the panel, in its column; left out where the column is narrower (the
+            # header says it too)
             msg = ["at or below the base:", "no virtual boundaries"]
-            for k, m in enumerate(msg):
-                tw = draw.textlength(m, font=font)
-                draw.text((box.x + (box.width - tw) / 2, box.y + box.height / 2 - LINE_HEIGHT + k * LINE_HEIGHT),
-                          m, font=font, fill=_rgba(NOTICE))
+            widths = [draw.textlength(m, font=font) for m in msg]
+            if max(widths) <= layout.column_width:
+                for k, (m, tw) in enumerate(zip(msg, widths)):
+                    x = min(max(box.x, box.x + (box.width - tw) / 2), box.x + layout.column_width - tw)
+                    draw.text((x, box.y + box.height / 2 - LINE_HEIGHT + k * LINE_HEIGHT),
+                              m, font=font, fill=_rgba(NOTICE))
     layer.paint(torch.from_numpy(_pil_to_array(text)))
 
     background = torch.tensor(BACKGROUND).expand(H, W, 3).clone()
@@ -426,5 +454,5 @@ def _pil_to_array(img: Image.Image):
 
 
 __all__ = ["BoundaryPlan", "LevelPlan", "Layout", "PanelBox", "MAX_BOUNDARIES", "MAX_SIZE",
-           "plan_boundaries", "layout_panels", "line_pixel", "lambda_color",
+           "plan_boundaries", "layout_panels", "panel_labels", "line_pixel", "lambda_color",
            "header_lines", "boundary_layout", "render_boundaries"]

@@ -1,6 +1,7 @@
 """Where an example workflow's nodes land on screen when a user opens it, in the frontends the pack
 is tested with, and what would make that first view bad (no text, a node off screen or under the
-frontend's toolbars, nodes overlapping).  Used by tools/make_workflows.py to choose each workflow's
+frontend's toolbars, nodes overlapping or across a group's edge, a title cut short, a note to
+scroll).  Used by tools/make_workflows.py to choose each workflow's
 stored view and to refuse a bad layout, and by tests/test_workflows.py; the host test
 (tests/host/browser_workflows.mjs) measures the same in the real frontends.
 
@@ -20,6 +21,12 @@ devicePixelRatio 1) the classic canvas draws nodes without any text; the first v
 above MIN_ZOOM, a margin over that.  Everything is measured in a 1600x1000 window (the host test's).
 """
 from __future__ import annotations
+
+import json
+import math
+import re
+from functools import lru_cache
+from pathlib import Path
 
 WINDOW = (1600, 1000)
 TITLE_H = 30                 # LiteGraph.NODE_TITLE_HEIGHT: the title bar sits above node.pos
@@ -111,7 +118,27 @@ def problems(wf: dict) -> list[str]:
         for b, rb in rects[i + 1:]:
             if ra[0] < rb[2] and rb[0] < ra[2] and ra[1] < rb[3] and rb[1] < ra[3]:
                 out.append(f"{a} overlaps {b}")
+    out += group_crossings(rects, group_rects(wf))
     return out + _view_problems(wf)
+
+
+GROUP_TITLE_H = 34           # a group's title bar: its font size (24) x 1.4, as LiteGraph draws it
+
+
+def group_crossings(nodes, groups) -> list[str]:
+    """Nodes that cross a group's edge (partly in it, partly out) or lie under its title bar:
+    (label, rect) lists as node_rects and group_rects give them (the host test passes the boxes the
+    frontend drew)."""
+    out = []
+    for g, (gx0, gy0, gx1, gy1) in groups:
+        for n, (x0, y0, x1, y1) in nodes:
+            inside = gx0 <= x0 and x1 <= gx1 and gy0 <= y0 and y1 <= gy1
+            apart = x1 <= gx0 or gx1 <= x0 or y1 <= gy0 or gy1 <= y0
+            if not inside and not apart:
+                out.append(f"{n} crosses the edge of {g}")
+            elif inside and y0 < gy0 + GROUP_TITLE_H:
+                out.append(f"{n} is under the title bar of {g}")
+    return out
 
 
 def _view_problems(wf: dict, files_only: bool = False) -> list[str]:
@@ -136,9 +163,104 @@ def _view_problems(wf: dict, files_only: bool = False) -> list[str]:
     return out
 
 
+# Text metrics of each frontend and renderer, measured in the real frontends by the host test
+# (tests/host/browser_workflows.mjs; tests/host/test_host_workflows.py checks that the record holds
+# at least what each frontend needs, and records a new one with POSENC_RECORD_TEXT=1):
+# frontend_text.json, {"chars": the printable ASCII characters, "frontends": {"<version> <renderer>":
+# {"title": {"font", "reserve", "widths"}, "note": {"font", "lineHeight", "insetW", "insetH",
+# "widths"}}}}: widths of each character in that font (px at zoom 1), in the order of "chars";
+# "reserve" is how much of a node's width the title bar keeps for itself (classic: two title
+# heights; Nodes 2.0: the collapse button and paddings); a note's text box is the node's size less
+# insetW x insetH.  Fonts as Chromium on Debian draws them ("Arial" is Liberation Sans, metrically
+# the same; the frontends' own Inter is a web font; "monospace" is DejaVu Sans Mono or Liberation
+# Mono, as wide as Menlo and wider than Consolas).
+TEXT_RECORD = Path(__file__).with_name("frontend_text.json")
+RENDERERS = ("classic", "nodes2")
+# The sum of the characters' widths against the browser's measure of the whole string (kerning,
+# rounding): a margin of 1 px plus 1%.
+TEXT_MARGIN = (1.0, 1.01)
+
+
+@lru_cache(maxsize=None)
+def text_record() -> dict:
+    return json.loads(TEXT_RECORD.read_text(encoding="utf-8"))
+
+
+def text_width(text: str, metrics: dict) -> float:
+    """Width of `text` in px in the font of `metrics` (a "title" or "note" entry of the record);
+    a character outside the record counts as the widest one recorded."""
+    widths = dict(zip(text_record()["chars"], metrics["widths"]))
+    widest = max(widths.values())
+    return TEXT_MARGIN[0] + TEXT_MARGIN[1] * sum(widths.get(ch, widest) for ch in text)
+
+
 def title_width(title: str) -> float:
-    """About how wide a node must be for its title (frontends widen narrower nodes to it on load,
-    or cut the title short): the title bar's padding plus 8 px a character of 14 px text (measured
-    with the frontends' fonts in Chromium: from 6.6 px for "DiT Position Mode: interpolate" to 7.9 px
-    for "EmptyChromaRadianceLatentImage")."""
-    return TITLE_H + 10 + 8.0 * len(title)
+    """The node width a title needs in every recorded frontend and renderer (narrower, the
+    frontend cuts it short with an ellipsis)."""
+    return max(m["title"]["reserve"] + text_width(title, m["title"]) for m in text_record()["frontends"].values())
+
+
+def wrapped_lines(text: str, width: float, metrics: dict) -> int:
+    """Lines a text box `width` px wide shows `text` in (the browser's textarea: pre-wrap, lines
+    broken at spaces, a word wider than the box broken anywhere; spaces at a line's end hang)."""
+    lines = 0
+    for para in text.split("\n"):
+        lines += 1
+        used = 0.0
+        for word, spaces in re.findall(r"(\S*)(\s*)", para):
+            if not word and not spaces:
+                continue
+            w = text_width(word, metrics) - TEXT_MARGIN[0] if word else 0.0
+            if used > 0 and used + w > width:
+                lines += 1
+                used = 0.0
+            while w > width:                      # a word longer than a line: broken anywhere
+                lines += 1
+                w -= width
+            used += w + (text_width(spaces, metrics) - TEXT_MARGIN[0] if spaces else 0.0)
+    return lines
+
+
+def note_height(text: str, width: float) -> int:
+    """The height a Note node `width` wide needs to show all of `text` without scrolling, in every
+    recorded frontend and renderer (half a line to spare)."""
+    need = 0.0
+    for m in text_record()["frontends"].values():
+        n = m["note"]
+        lines = wrapped_lines(text, width - n["insetW"], n)
+        need = max(need, n["insetH"] + (lines + 0.5) * n["lineHeight"])
+    return math.ceil(need)
+
+
+def record_text(measured: dict) -> dict:
+    """The record with `measured` ({"frontend", "renderer", "text"}: the host test's report) put in,
+    its widths in the record's character order."""
+    rec = json.loads(TEXT_RECORD.read_text(encoding="utf-8")) if TEXT_RECORD.exists() else {
+        "chars": "".join(chr(c) for c in range(32, 127)), "frontends": {}}
+    entry = {}
+    for part in ("title", "note"):
+        m = dict(measured["text"][part])
+        m["widths"] = [m["widths"][ch] for ch in rec["chars"]]
+        entry[part] = m
+    rec["frontends"][f"{measured['frontend']} {measured['renderer']}"] = entry
+    rec["frontends"] = dict(sorted(rec["frontends"].items()))
+    return rec
+
+
+def text_shortfalls(measured: dict) -> list[str]:
+    """Where this frontend needs more room than the record allows for (a wider character, a larger
+    title reserve, line height or inset); [] when the record holds for it."""
+    key = f"{measured['frontend']} {measured['renderer']}"
+    entry = text_record()["frontends"].get(key)
+    if entry is None:
+        return [f"no record for {key} in {TEXT_RECORD.name}"]
+    out = []
+    for part, fields in (("title", ("reserve",)), ("note", ("lineHeight", "insetW", "insetH"))):
+        got, rec = measured["text"][part], entry[part]
+        for f in fields:
+            if got[f] > rec[f] + 1e-6:
+                out.append(f"{key} {part} {f}: {got[f]} > recorded {rec[f]}")
+        wide = [ch for ch, w in zip(text_record()["chars"], rec["widths"]) if got["widths"][ch] > w + 0.01]
+        if wide:
+            out.append(f"{key} {part} font {got['font']!r}: {wide!r} wider than recorded")
+    return out

@@ -366,3 +366,61 @@ def test_a_model_pbc_refuses_is_refused_with_what_to_connect():
     with pytest.raises(ValueError, match="Boundary Visualizer: PBC applies to convolutional U-Nets.*"
                                          "Connect the U-Net MODEL you will patch with PBC, or no MODEL"):
         run(base_resolution=512, model=fake_model(base=256, conv=False))
+
+
+# ---------------------------------------------------------------------------------------------
+# Panel labels, read back from the pixels (issue #33: at 1024x3072 they ran together, "3 ringslevel 1")
+
+def _text_columns(img, y0: int, y1: int) -> torch.Tensor:
+    """Columns of the band y0..y1 holding label text: light grey pixels (the labels are TEXT on the
+    dark background; rings are red or yellow, panels darker)."""
+    band = img[0, y0:y1]
+    grey = (band.max(dim=-1).values - band.min(dim=-1).values) < 0.12
+    light = band.min(dim=-1).values > 0.45
+    return (grey & light).any(dim=0)
+
+
+def _clusters(cols: torch.Tensor, min_gap: int) -> list[tuple[int, int]]:
+    """Runs of text columns, merging runs closer than min_gap (the spaces inside one label)."""
+    xs = torch.nonzero(cols).flatten().tolist()
+    runs: list[list[int]] = []
+    for x in xs:
+        if runs and x - runs[-1][1] <= min_gap:
+            runs[-1][1] = x
+        else:
+            runs.append([x, x])
+    return [tuple(r) for r in runs]
+
+
+@pytest.mark.parametrize("width,height,base,levels,n", [
+    (1024, 3072, 1024, 3, 3),        # workflow 03's tall SDXL panel: the labels used to run together
+    (1024, 3072, 1024, 3, 31),
+    (1024, 2048, 512, 4, 31),        # aspect 1:2, four panels in a row
+    (512, 16384, 512, 4, 31),        # 1:32: panels a few pixels wide
+    (768, 16384, 512, 8, 256),       # eight levels, the longest ring count
+    (16384, 512, 512, 4, 31),        # 32:1: panels stacked
+    (3072, 1024, 1024, 3, 3),
+    (1536, 1024, 512, 4, 3),         # two columns
+    (2048, 2048, 512, 4, 31),
+    (1024, 3072, 4096, 3, 3),        # at or below the base: no ring count in the label
+])
+def test_panel_labels_never_run_together(width, height, base, levels, n):
+    plan = D.plan_boundaries(width, height, base, n, levels=levels)
+    img, lay = D.render_boundaries(plan)
+    W = img.shape[2]
+    rows: dict[int, list] = {}
+    for box in lay.panels:
+        rows.setdefault(box.y, []).append(box)
+    top = lay.header_height
+    for y, boxes in sorted(rows.items()):
+        boxes.sort(key=lambda b: b.x)
+        # a gap wider than the spaces inside a label (about 4 px per space at the 14 px font)
+        found = _clusters(_text_columns(img, top, y), min_gap=10)
+        assert len(found) == len(boxes), (f"{width}x{height}: {len(boxes)} labels expected in the row at "
+                                          f"y={y}, the pixels show {len(found)} runs of text {found}")
+        for k, ((x0, x1), box) in enumerate(zip(found, boxes)):
+            assert box.x <= x0 <= box.x + 3, f"label {k} does not start at its panel: {(x0, x1)} vs {box}"
+            if k + 1 < len(boxes):
+                assert x1 < boxes[k + 1].x - 4, f"label {k} runs into the next one: {(x0, x1)}"
+            assert x1 < W - 2, f"label {k} cut at the right edge ({W} px): {(x0, x1)}"
+        top = y + boxes[0].height

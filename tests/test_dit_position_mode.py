@@ -214,7 +214,7 @@ def noise(h, w):
 def test_node_registered_with_tooltips(mods):
     node, _ = mods
     nodes = registered_nodes()
-    assert nodes["DiTPositionMode"] == (node.DiTPositionMode, "DiT Position Mode")
+    assert nodes["DiTPositionMode"] == (node.DiTPositionMode, "DiT Position Mode (YaRN, NTK, interpolate)")
     required = node.DiTPositionMode.INPUT_TYPES()["required"]
     assert list(required) == ["model", "mode", "base_resolution", "position_seed"]
     assert set(required["mode"][1]["options"]) == {"first", "interpolate", "ntk", "yarn", "linspace", "random"}
@@ -287,3 +287,223 @@ def test_unsupported_models_name_the_family(mods):
     flux = ModelPatcher(BaseModelStandIn(SimpleNamespace(), "Flux"))
     with pytest.raises(ValueError, match="mode 'linspace' needs a DiT trained with RPE-2D"):
         node.DiTPositionMode.execute(flux, "linspace", 0, 0)
+
+
+def _grid(*sides):
+    return torch.stack(torch.meshgrid(*[torch.arange(k, dtype=torch.float32) for k in sides], indexing="ij"),
+                       dim=-1).reshape(-1, len(sides))
+
+
+@pytest.mark.parametrize("layout", ["image, text", "text, image", "text, reference, image", "reference, image, text"])
+def test_grid_block_finds_the_image_beside_text_at_zero(layout):
+    """HiDream / Hunyuan: text tokens all 0, the image a row-major grid whose first token is also all 0,
+    a reference at time -1.  The mask is exactly the image's 2 x 3 x 4 = 24 tokens, by hand."""
+    grid_block = load_pack().nodes.families.base.grid_block
+    parts = {"image": _grid(2, 3, 4), "text": torch.zeros(5, 3),
+             "reference": _grid(1, 3, 4) + torch.tensor([-1.0, 0.0, 4.0])}
+    order = layout.split(", ")
+    ids = torch.cat([parts[p] for p in order])[None].repeat(2, 1, 1)
+    start = sum(len(parts[p]) for p in order[:order.index("image")])
+    want = torch.zeros(2, ids.shape[1], dtype=torch.bool)
+    want[:, start:start + 24] = True
+    assert torch.equal(grid_block(ids), want)
+
+
+def _with(grid, before=(), after=()):
+    """A grid's ids (k columns) with constant columns put before and after it: _with(_grid(2, 3),
+    before=[0]) -> (0, row, col)."""
+    n = grid.shape[0]
+    return torch.cat([torch.full((n, 1), float(v)) for v in before] + [grid]
+                     + [torch.full((n, 1), float(v)) for v in after], -1)
+
+
+def _mask(total, start, n):
+    m = torch.zeros(1, total, dtype=torch.bool)
+    m[0, start:start + n] = True
+    return m
+
+
+def test_flux_image_is_found_among_text_at_zero_and_references():
+    """Flux.1 / Chroma: 5 text tokens at (0, 0, 0) before a 3 x 4 image at index 0 whose first token is
+    (0, 0, 0) too, then a Kontext reference of the same size at index 1 and one placed "uxo" (index 0,
+    diagonally after the image: rows from 3, columns from 4).  The mask is exactly tokens 5..16."""
+    families = load_pack().nodes.families
+    image = _with(_grid(3, 4), before=[0])
+    kontext = _with(_grid(3, 4), before=[1])
+    uxo = _with(_grid(3, 4) + torch.tensor([3.0, 4.0]), before=[0])
+    ids = torch.cat([torch.zeros(5, 3), image, kontext, uxo])[None]
+    assert torch.equal(families.flux.flux_image(ids), _mask(ids.shape[1], 5, 12))
+    # without restricting to index 0, the Kontext reference is a second grid as long as the image: refused
+    with pytest.raises(RuntimeError, match="not an image grid"):
+        families.base.grid_block(ids, axes=(1, 2))
+
+
+def test_flux2_image_beside_its_counting_text_axis():
+    """Flux.2: text (0, 0, 0, i) for i = 0..6 (its first token all 0, like the image's first), then a
+    2 x 5 image (0, row, col, 0), then a reference at index 10.  Mask: tokens 7..16."""
+    flux = load_pack().nodes.families.flux
+    text = torch.zeros(7, 4)
+    text[:, 3] = torch.arange(7.0)
+    image = _with(_grid(2, 5), before=[0], after=[0])
+    ref = _with(_grid(2, 5), before=[10], after=[0])
+    ids = torch.cat([text, image, ref])[None]
+    assert torch.equal(flux.flux_image(ids), _mask(ids.shape[1], 7, 10))
+
+
+def test_text_after_the_image_and_diagonal_text_before_it():
+    """The text's place does not matter: after the image (HiDream, 0.3.64's Hunyuan), or a diagonal
+    (0, i, i) longer than the image before it (Flux-architecture models with txt_ids_dims [1, 2]:
+    its (0, 0, 0) is an origin, its steps are no row-major successors)."""
+    flux = load_pack().nodes.families.flux
+    image = _with(_grid(4, 3), before=[0])
+    ids = torch.cat([image, torch.zeros(6, 3)])[None]
+    assert torch.equal(flux.flux_image(ids), _mask(ids.shape[1], 0, 12))
+    diagonal = torch.arange(9.0)[:, None].repeat(1, 3)
+    diagonal[:, 0] = 0
+    ids = torch.cat([diagonal, image])[None]
+    assert torch.equal(flux.flux_image(ids), _mask(ids.shape[1], 9, 12))
+
+
+def test_nextdit_image_beside_its_caption_and_padding():
+    """Lumina 2 on ComfyUI 0.3.64: caption (i, 0, 0), i = 0..5, then the image (6, row, col) in one
+    call.  0.33 / Z-Image: the image's call (7, row, col) padded with (0, 0, 0) tokens; the caption's
+    own call (1 + i, 0, 0) has no image (empty mask); a SigLIP call (positions 8 apart) neither."""
+    lumina = load_pack().nodes.families.lumina
+    caption = torch.zeros(6, 3)
+    caption[:, 0] = torch.arange(6.0)
+    ids = torch.cat([caption, _with(_grid(3, 4), before=[6])])[None]
+    assert torch.equal(lumina.nextdit_image(ids), _mask(ids.shape[1], 6, 12))
+    ids = torch.cat([_with(_grid(3, 4), before=[7]), torch.zeros(4, 3)])[None]
+    assert torch.equal(lumina.nextdit_image(ids), _mask(ids.shape[1], 0, 12))
+    assert not lumina.nextdit_image((caption + torch.tensor([1.0, 0, 0]))[None]).any()
+    siglip = _with(_grid(3, 4) * 8, before=[9])
+    assert not lumina.nextdit_image(siglip[None]).any()
+
+
+def test_one_token_image_beside_text_is_no_grid_and_no_error():
+    """A 1-token image beside text, all at 0: no run of two, an empty mask (the call is left to the
+    original embedder, as any mode leaves an axis of 1 token)."""
+    grid_block = load_pack().nodes.families.base.grid_block
+    assert not grid_block(torch.zeros(1, 6, 3)).any()
+
+
+def test_grid_block_refuses_ids_it_does_not_recognise():
+    """Ids that are no grid beside zeros (a layout a future ComfyUI might make) are an error, not a guess:
+    the grid backwards, a grid with a token missing, two grids of the same size from 0; and ids that
+    spread over the axes with no run at all, unless the family allows calls without an image."""
+    grid_block = load_pack().nodes.families.base.grid_block
+    zeros = torch.zeros(5, 2)
+    holed = torch.cat([_grid(3, 4)[:5], _grid(3, 4)[6:]])
+    for ids in (torch.cat([_grid(3, 4).flip(0), zeros]), torch.cat([zeros, holed]),
+                torch.cat([_grid(3, 4), zeros, _grid(3, 4)]), _grid(3, 4) * 2):
+        with pytest.raises(RuntimeError, match="not an image grid"):
+            grid_block(ids[None])
+    assert not grid_block((_grid(3, 4) * 2)[None], required=False).any()
+
+
+def _qwen_frames(frames, rows, cols, text=4, after=()):
+    """Qwen-Image's ids by hand: text (k, k, k) from max(rows, cols) // 2, then ``frames`` frames of the
+    centred rows x cols grid at index 0..frames - 1, then ``after`` (references)."""
+    k = max(rows, cols) // 2
+    txt = (k + torch.arange(float(text)))[:, None].repeat(1, 3)
+    grid = _grid(rows, cols) - torch.tensor([rows // 2, cols // 2], dtype=torch.float32)
+    image = torch.cat([_with(grid, before=[f]) for f in range(frames)])
+    return torch.cat([txt, image, *after])[None]
+
+
+def test_qwen_image_layered_takes_every_frame_not_the_references():
+    """Qwen-Image-Layered: 3 frames of a 2 x 3 grid at index 0, 1, 2 after 4 text tokens: the mask is
+    tokens 4..21; a reference of the same size at index 1 ("index") or -1 ("negative_index") after them,
+    and one with 2 frames of its own (index 0, 1), are not taken.  One frame: index 0 alone, so the same
+    ids read as 1 frame + a same-size reference at index 1 take only the first grid."""
+    qwen = load_pack().nodes.families.qwen_image
+    grid = _grid(2, 3) - torch.tensor([1.0, 1.0])
+    refs = [_with(grid, before=[1]), _with(grid, before=[-1]), _with(grid, before=[0]), _with(grid, before=[1])]
+    ids = _qwen_frames(3, 2, 3, after=refs)
+    assert torch.equal(qwen.qwen_image(ids, frames=3), _mask(ids.shape[1], 4, 18))
+    two = _qwen_frames(2, 2, 3)
+    assert torch.equal(qwen.qwen_image(two, frames=2), _mask(two.shape[1], 4, 12))
+    assert torch.equal(qwen.qwen_image(two), _mask(two.shape[1], 4, 6))
+    # 1 x 1 tokens per frame: the text's first token is (0, 0, 0) too, but it is not followed by frames
+    tiny = _qwen_frames(3, 1, 1)
+    assert torch.equal(qwen.qwen_image(tiny, frames=3), _mask(tiny.shape[1], 4, 3))
+
+
+def test_qwen_image_layered_refuses_frames_it_does_not_recognise():
+    """Frames that do not repeat frame 0's grid, or fewer frames than the latent has: an error naming
+    the frame count, not a guess."""
+    qwen = load_pack().nodes.families.qwen_image
+    ids = _qwen_frames(3, 2, 3)
+    shifted = ids.clone()
+    shifted[0, -6:, 2] += 1
+    for bad, frames in ((shifted, 3), (ids, 4)):
+        with pytest.raises(RuntimeError, match=f"latent has {frames} frames.*Remove DiT Position Mode"):
+            qwen.qwen_image(bad, frames=frames)
+
+
+def _scope(grids):
+    base = load_pack().nodes.families.base
+    return base.Scope("Toy", [base.Grid(*g) for g in grids])
+
+
+def test_scope_routes_grid_calls_in_order_and_refuses_what_its_inputs_do_not_say():
+    """A scope of [image 4x4, reference 4x4, reference 2x6 of 12 tokens]: calls without a grid (n None)
+    are not counted; the grids are taken in order (the same-size reference after the image is a
+    reference); a grid of another size, a grid too many, or too few grids are refused with the family
+    named and the expected grids listed."""
+    axes = (1, 2)
+    ids12, ids16 = torch.zeros(1, 12, 3), torch.zeros(1, 16, 3)
+    s = _scope([(False, 4, 4), (True, 4, 4), (True, 2, 6, 12)])
+    assert not s.is_reference(ids16, None, axes)
+    assert [s.is_reference(ids16, {1: 4, 2: 4}, axes), s.is_reference(ids16, {1: 4, 2: 4}, axes),
+            s.is_reference(ids12, {1: 2, 2: 6}, axes)] == [False, True, True]
+    s.finish()
+    with pytest.raises(RuntimeError, match=r"this Toy model embedded one more grid \(4x4\).*image 4x4, reference 4x4"):
+        s.is_reference(ids16, {1: 4, 2: 4}, axes)
+    s = _scope([(False, 4, 4), (True, 2, 6, 12)])
+    s.is_reference(ids16, {1: 4, 2: 4}, axes)
+    with pytest.raises(RuntimeError, match="a 2x6 grid of 16 tokens as grid 2"):
+        s.is_reference(ids16, {1: 2, 2: 6}, axes)
+    s = _scope([(True, 3, 3), (False, 4, 4)])
+    with pytest.raises(RuntimeError, match="a 4x4 grid of 16 tokens as grid 1"):
+        s.is_reference(ids16, {1: 4, 2: 4}, axes)
+    s = _scope([(True, 3, 3), (False, 4, 4)])
+    s.is_reference(ids16, {1: 3, 2: 3}, axes)
+    with pytest.raises(RuntimeError, match=r"embedded 1 grid\(s\).*Remove DiT Position Mode"):
+        s.finish()
+
+
+def test_scoped_wrapper_holds_the_scope_only_while_the_model_runs():
+    """The DIFFUSION_MODEL wrapper gives the embedder the scope its maker reads from (model, x, kwargs),
+    during the call only (also when the model raises), checks it after, and passes calls with nothing
+    to route (maker returns None), or whose model holds another embedder, through untouched."""
+    base = load_pack().nodes.families.base
+    emb = SimpleNamespace(scope=None)
+    seen = []
+
+    def make(dm, x, kwargs):
+        return base.Scope("Toy", [base.Grid(True, 2, 2)]) if kwargs.get("refs") else None
+
+    class Executor:
+        class_obj = SimpleNamespace(rope_embedder=emb)
+
+        def __call__(self, x, *args, **kwargs):
+            seen.append(emb.scope)
+            if emb.scope is not None and not kwargs.get("skip"):
+                emb.scope.is_reference(torch.zeros(1, 4, 3), {1: 2, 2: 2}, (1, 2))
+            if kwargs.get("boom"):
+                raise ValueError("boom")
+            return x + 1
+
+    wrapper = base.scoped(emb, make, "rope_embedder")
+    assert wrapper(Executor(), 1, "t") == 2 and seen == [None]
+    assert wrapper(Executor(), 1, refs=True) == 2 and seen[-1].seen == 1 and emb.scope is None
+    with pytest.raises(ValueError, match="boom"):
+        wrapper(Executor(), 1, refs=True, boom=True)
+    assert emb.scope is None
+    with pytest.raises(RuntimeError, match="embedded 0 grid"):
+        wrapper(Executor(), 1, refs=True, skip=True)
+    assert emb.scope is None
+    # a later DiT Position Mode node put its own embedder in the model: this one's wrapper stands aside
+    assert base.scoped(SimpleNamespace(scope=None), make, "rope_embedder")(Executor(), 1, refs=True, skip=True) == 2
+    assert seen[-1] is None

@@ -95,7 +95,7 @@ def test_node_table_defaults_are_the_nodes_defaults(no_model_files):
 
 @pytest.mark.parametrize("edit", [
     lambda rows: rows["PBC Model Patcher (hires, upscale)"].update(boundaries="31"),
-    lambda rows: rows["DiT Position Mode"].update(mode="interpolate"),
+    lambda rows: rows["DiT Position Mode (YaRN, NTK, interpolate)"].update(mode="interpolate"),
     lambda rows: rows.pop("Boundary Visualizer"),
     lambda rows: rows["Re-dilation Patcher (ScaleCrafter)"].update(window="0.5"),
 ])

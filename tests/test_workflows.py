@@ -1,8 +1,10 @@
 """The example workflows (example_workflows/*.json, ComfyUI's UI format) against the nodes they use.
 
-No ComfyUI needed: core node specs come from tests/fixtures/core_nodes.json (recorded from a real
-ComfyUI's /object_info by tools/update_core_nodes.py), the pack's from its nodes' schemas (the
-/object_info entry ComfyUI derives from them, GET_NODE_INFO_V1).  Every workflow must still
+No ComfyUI needed: core node specs come from the records tests/fixtures/core_nodes*.json (each
+recorded from a real ComfyUI's /object_info by tools/update_core_nodes.py: 0.3.64 and 0.33.0), the
+pack's from its nodes' schemas (the /object_info entry ComfyUI derives from them, GET_NODE_INFO_V1).
+Each workflow is checked against every record that has all its node types (read from the record,
+never from its version number): the older workflows against both, Flux.2's against 0.33.0 only.  Every workflow must still
 convert to the API prompt recorded before the nodes moved to the V3 schema
 (tests/fixtures/workflow_prompts.json).  The host test tests/host/test_host_workflows.py runs the
 CPU workflows in real ComfyUI.
@@ -25,19 +27,25 @@ from posenc_lab.workflow_format import (CONTROL_VALUES, FRONTEND_ONLY, combo_opt
 
 ROOT = Path(__file__).resolve().parents[1]
 WORKFLOWS = sorted((ROOT / "example_workflows").glob("*.json"))
-CORE = json.loads((ROOT / "tests" / "fixtures" / "core_nodes.json").read_text())
+FIXTURES = ROOT / "tests" / "fixtures"
+CORE = json.loads((FIXTURES / "core_nodes.json").read_text())          # ComfyUI 0.3.64, the first record
+# Every record, the first one first: {file name: record}.
+RECORDS = {p.name: json.loads(p.read_text()) for p in
+           [FIXTURES / "core_nodes.json", *sorted(set(FIXTURES.glob("core_nodes*.json")) - {FIXTURES / "core_nodes.json"})]}
+NEWEST = "core_nodes_0.33.0.json"
 PROMPTS = json.loads((ROOT / "tests" / "fixtures" / "workflow_prompts.json").read_text())["prompts"]
 # Workflows that run on a CPU with what the pack ships; their thumbnails are pictures of their real
 # output (POSENC_RENDER_THUMBNAILS=1 with tests/host/test_host_workflows.py); the others' are
 # diagrams of the graph (tools/make_diagrams.py).
 REFERENCE = "01 CPU, reference UNet at 4x, direct vs PBC vs redilation"
+FLUX2 = "13 GPU, Flux.2 dev at 2048x2048, plain vs position mode"
 CPU_WORKFLOWS = {REFERENCE, "02 CPU, tiny DiTs at 2x, vanilla vs RPE2D",
                  "04 CPU, reference UNet hires fix at 2x, with and without PBC",
                  "03 CPU, Boundary Visualizer, where PBC puts its boundaries"}
 RENDERED = CPU_WORKFLOWS
 # Combo inputs whose choices are the user's model files: any file name is valid there.
 MODEL_FILE_INPUTS = {("CheckpointLoaderSimple", "ckpt_name"), ("VAELoader", "vae_name"),
-                     ("RPE2DDiTLoader", "dit_name"), ("UNETLoader", "unet_name"),
+                     ("RPE2DDiTLoader", "dit_name"), ("UNETLoader", "unet_name"), ("CLIPLoader", "clip_name"),
                      ("DualCLIPLoader", "clip_name1"), ("DualCLIPLoader", "clip_name2"),
                      ("TripleCLIPLoader", "clip_name1"), ("TripleCLIPLoader", "clip_name2"),
                      ("TripleCLIPLoader", "clip_name3")}
@@ -50,11 +58,38 @@ def pack_specs(pack) -> dict:
             for name, (cls, _) in registered_nodes(pack).items()}
 
 
+def core_types(wf: dict, ours) -> set:
+    """The core node types a workflow uses (not frontend-only, not the pack's)."""
+    return {n["type"] for n in wf["nodes"]} - set(FRONTEND_ONLY) - set(ours)
+
+
+def records_for(wf: dict, ours) -> list[str]:
+    """The records a workflow is checked against: every one that has all its node types."""
+    types = core_types(wf, ours)
+    return [name for name, rec in RECORDS.items() if types <= set(rec["core_node_names"])]
+
+
+def record_specs(name: str, ours) -> dict:
+    return {**RECORDS[name]["nodes"], **ours}
+
+
 @pytest.fixture(scope="module")
-def specs(pack):
+def ours(pack):
     ours = pack_specs(pack)
-    assert not set(ours) & set(CORE["core_node_names"]), "a pack node shadows a core node"
-    return {**CORE["nodes"], **ours}
+    for name, rec in RECORDS.items():
+        assert not set(ours) & set(rec["core_node_names"]), f"a pack node shadows a core node of {name}"
+    return ours
+
+
+@pytest.fixture(scope="module")
+def specs(ours):
+    """One /object_info for reading the workflows: each core node type from the first record that
+    has it (as tools/make_workflows.py builds them), and the pack's."""
+    core = {}
+    for rec in RECORDS.values():
+        for name, spec in rec["nodes"].items():
+            core.setdefault(name, spec)
+    return {**core, **ours}
 
 
 def _value_problem(node_type, name, typ, opts, value):
@@ -150,9 +185,12 @@ def problems(wf: dict, specs: dict) -> list[str]:
             if req and not is_widget(typ, opts) and not any(
                     s["name"] == name and s.get("link") is not None for s in n.get("inputs", [])):
                 out.append(f"{where}: required input {name} is not connected")
+        # An output node saved by an older ComfyUI may have none of the outputs a newer one declares
+        # (SaveImage and SaveWEBM gained an IMAGE output between 0.3.64 and 0.33.0): the frontends load
+        # it as saved, and nothing can link from an output it does not have (the link checks above).
         want_out = list(zip(info.get("output_name") or info["output"], info["output"]))
         got_out = [(o["name"], o["type"]) for o in n.get("outputs", [])]
-        if [t for _, t in got_out] != [t for _, t in want_out]:
+        if [t for _, t in got_out] != [t for _, t in want_out] and not (got_out == [] and info.get("output_node")):
             out.append(f"{where}: outputs {got_out}, the node declares {want_out}")
         values = n.get("widgets_values") or []
         slots = widget_slots(info)
@@ -207,16 +245,64 @@ def test_names_are_numbered_titles_cpu_first():
 # measures the same in the real frontends): opened as a file, the stored view (extra.ds) in
 # frontend 1.27's canvas and in 1.49/1.58's (which fills the window under their toolbars); opened
 # from Browse Templates, 1.49/1.58's fitted view.  Every node with its title bar in sight, at a zoom
-# with text, none under a toolbar or the minimap, none overlapping; and titles that fit their nodes
-# (the frontends widen a node to its title on load).
+# with text, none under a toolbar or the minimap, none overlapping; every title (a node's own, or
+# its type's display name) as wide as its node allows in every frontend and renderer (wider, the
+# frontend cuts it short), and every note tall enough for its text (shorter, it scrolls), by the
+# fonts measured in the real frontends (posenc_lab/frontend_text.json).
+def shown_title(n: dict, specs: dict) -> str:
+    return n.get("title") or (specs.get(n["type"]) or {}).get("display_name") or n["type"]
+
+
+def text_problems(wf: dict, specs: dict) -> list[str]:
+    out = []
+    for n in wf["nodes"]:
+        title = shown_title(n, specs)
+        if workflow_views.title_width(title) > n["size"][0]:
+            out.append(f"node {n['id']}: title {title!r} needs {workflow_views.title_width(title):.0f} px, "
+                       f"the node is {n['size'][0]}")
+        if n["type"] == "Note":
+            need = workflow_views.note_height(n["widgets_values"][0], n["size"][0])
+            if need > n["size"][1]:
+                out.append(f"node {n['id']}: the note's text needs {need} px of height, it has {n['size'][1]}")
+    return out
+
+
 @pytest.mark.parametrize("path", WORKFLOWS, ids=lambda p: p.stem)
-def test_first_views_show_every_node_with_text(path):
+def test_first_views_show_every_node_with_text(path, specs):
     wf = _load(path)
     assert workflow_views.problems(wf) == []
     assert wf["extra"]["ds"] == workflow_views.stored_view(wf)
-    for n in wf["nodes"]:
-        if n.get("title"):
-            assert workflow_views.title_width(n["title"]) <= n["size"][0], (n["id"], n["title"], n["size"])
+    assert text_problems(wf, specs) == []
+
+
+def test_text_checks_can_fail(specs):
+    """The cases the real frontends showed: 'VAE Decode: FreeU_V2 + PBC' on a 250 px node (cut short
+    in the classic canvas of 1.27, 1.49 and 1.58: 195-198 px of text, 190 px of room), and workflow
+    01's note at 220 px under Nodes 2.0 (its last line scrolled out of sight, 21 px short)."""
+    wf = _load(ROOT / "example_workflows" / "05 GPU, SD 1.5 at 1024x1024, FreeU V2 with and without PBC.json")
+    cut = copy.deepcopy(wf)
+    decode = next(n for n in cut["nodes"] if n.get("title") == "VAE Decode: FreeU_V2 + PBC")
+    decode["size"][0] = 250
+    assert any("needs" in p and "VAE Decode: FreeU_V2 + PBC" in p for p in text_problems(cut, specs))
+    ref = copy.deepcopy(_load(ROOT / "example_workflows" / f"{REFERENCE}.json"))
+    note = next(n for n in ref["nodes"] if n["type"] == "Note")
+    assert note["size"] == [660, 249]
+    note["size"][1] = 220
+    assert any("the note's text needs" in p for p in text_problems(ref, specs))
+    untitled = copy.deepcopy(ref)        # a display name counts as the title of an untitled node
+    pbc = next(n for n in untitled["nodes"] if n["type"] == "PBCModelPatcher")
+    pbc["size"][0] = 200
+    assert any("PBC Model Patcher" in p for p in text_problems(untitled, specs))
+
+
+def test_note_height_follows_the_measured_line_breaks():
+    """The wrapping rule against hand-counted cases: in a 10-character box, words move whole to the
+    next line, a word longer than the box is broken, an empty line counts."""
+    m = {"widths": [6.0] * 95}
+    assert workflow_views.wrapped_lines("aaaa bbbb", 10 * 6.0 * 1.01, m) == 1
+    assert workflow_views.wrapped_lines("aaaa bbbb cc", 10 * 6.0 * 1.01, m) == 2
+    assert workflow_views.wrapped_lines("a" * 25, 10 * 6.0 * 1.01, m) == 3
+    assert workflow_views.wrapped_lines("aa\n\nbb", 10 * 6.0 * 1.01, m) == 3
 
 
 def test_layout_check_can_fail():
@@ -235,6 +321,10 @@ def test_layout_check_can_fail():
     under_menu = copy.deepcopy(wf)
     under_menu["extra"]["ds"]["offset"][1] -= 100 / s
     assert any("1.49/1.58, opened as a file" in p and "under the" in p for p in problems(under_menu))
+    low = copy.deepcopy(wf)                  # a KSampler half out of its group
+    ks = next(n for n in low["nodes"] if n["type"] == "KSampler")
+    ks["pos"][1] += 200
+    assert any(f"node {ks['id']} (KSampler) crosses the edge of group" in p for p in problems(low))
     small = copy.deepcopy(wf)
     small["extra"]["ds"]["scale"] = 0.5
     assert any("no text" in p for p in problems(small))
@@ -272,10 +362,142 @@ def test_position_mode_workflows_load_once_and_sample_each_mode(name, specs):
     assert (latent["width"], latent["height"]) == (width, height)
 
 
+# Plain vs the recommended position mode on the DiTs people run now (issue 31 E): workflow -> (the core
+# noise-schedule shift node of the family, as its ComfyUI template uses it; latent width, height).
+PAIR_WORKFLOWS = {
+    "11 GPU, Z Image Turbo at 2048x2048, plain vs position mode": ("ModelSamplingAuraFlow", 2048, 2048),
+    "12 GPU, Qwen Image at 2048x2048, plain vs position mode": ("ModelSamplingAuraFlow", 2048, 2048),
+    FLUX2: ("Flux2Scheduler", 2048, 2048),
+    "14 GPU, WAN 2.2 5B video at 1920x1056, plain vs position mode": ("ModelSamplingSD3", 1920, 1056),
+}
+
+
+def _branches(prompt: dict) -> dict:
+    """{decode node id: (sampler id, the MODEL the sampler samples)} of a plain-vs-mode workflow."""
+    out = {}
+    for nid, n in prompt.items():
+        if n["class_type"] != "VAEDecode":
+            continue
+        sampler = n["inputs"]["samples"][0]
+        s = prompt[sampler]
+        model = s["inputs"]["model"][0] if "model" in s["inputs"] else prompt[s["inputs"]["guider"][0]]["inputs"]["model"][0]
+        out[nid] = (sampler, model)
+    return out
+
+
+def pair_problems(wf: dict, specs: dict, ours: dict, shift: str, width: int, height: int) -> list[str]:
+    """What is wrong with a plain-vs-mode workflow: one load; the family's shift node on the loaded
+    model (Flux2Scheduler: the sigmas, at the latent's size); two samplers that differ only in their
+    model, the plain one and one DiT Position Mode in the node's default mode with base_resolution 0;
+    their pictures stitched plain left."""
+    prompt = to_api(wf, specs)
+    by = {}
+    for nid, n in prompt.items():
+        by.setdefault(n["class_type"], []).append(nid)
+    out = []
+    loaders, pms, shifts = by.get("UNETLoader", []), by.get("DiTPositionMode", []), by.get(shift, [])
+    if len(loaders) != 1 or len(pms) != 1 or len(shifts) != 1:
+        return [f"{len(loaders)} loaders, {len(pms)} DiT Position Mode nodes, {len(shifts)} {shift} nodes; want one each"]
+    pm = prompt[pms[0]]["inputs"]
+    default = ours["DiTPositionMode"]["input"]["required"]["mode"][1]["default"]
+    if pm["mode"] != default or pm["base_resolution"] != 0:
+        out.append(f"DiT Position Mode {pm['mode']}, base_resolution {pm['base_resolution']}; want {default}, 0")
+    latent = next(prompt[i]["inputs"] for t in LATENTS for i in by.get(t, []))
+    if (latent["width"], latent["height"]) != (width, height):
+        out.append(f"latent {latent['width']}x{latent['height']}, want {width}x{height}")
+    sh = prompt[shifts[0]]["inputs"]
+    if shift == "Flux2Scheduler":
+        source = loaders[0]
+        if (sh["width"], sh["height"]) != (width, height):
+            out.append(f"Flux2Scheduler at {sh['width']}x{sh['height']}, the image is {width}x{height}")
+    else:
+        source = shifts[0]
+        if sh["model"][0] != loaders[0]:
+            out.append(f"{shift} is not on the loaded model")
+    if pm["model"][0] != source:
+        out.append("DiT Position Mode is not on the model the plain branch samples")
+    branches = _branches(prompt)
+    if sorted(m for _, m in branches.values()) != sorted([source, pms[0]]):
+        out.append(f"the samplers sample {sorted(m for _, m in branches.values())}, want the plain model and the mode's")
+    samplers = [prompt[s]["inputs"] for s, _ in branches.values()]
+    same = [{k: v for k, v in s.items() if k not in ("model", "guider")} for s in samplers]
+    if len(same) != 2 or same[0] != same[1]:
+        out.append("the two samplers differ in more than their model")
+    if shift == "Flux2Scheduler" and any(s["sigmas"][0] != shifts[0] for s in samplers):
+        out.append("a sampler does not take Flux2Scheduler's sigmas")
+    for st in by.get("ImageStitch", []):
+        left, right = (prompt[st]["inputs"][k][0] for k in ("image1", "image2"))
+        if (branches.get(left, (0, 0))[1], branches.get(right, (0, 0))[1]) != (source, pms[0]):
+            out.append("the side-by-side picture is not plain | mode")
+    return out
+
+
+@pytest.mark.parametrize("name", sorted(PAIR_WORKFLOWS))
+def test_plain_vs_mode_workflows_differ_in_the_position_mode_only(name, specs, ours):
+    assert pair_problems(_load(ROOT / "example_workflows" / f"{name}.json"), specs, ours, *PAIR_WORKFLOWS[name]) == []
+
+
+def test_plain_vs_mode_check_can_fail(specs, ours):
+    args = PAIR_WORKFLOWS[FLUX2]
+    wf = _load(ROOT / "example_workflows" / f"{FLUX2}.json")
+    by = {n["type"]: n for n in wf["nodes"]}
+    for edit, expect in [
+            (lambda by: by["Flux2Scheduler"]["widgets_values"].__setitem__(1, 1024), "Flux2Scheduler at 1024x2048"),
+            (lambda by: by["DiTPositionMode"]["widgets_values"].__setitem__(0, "ntk"), "DiT Position Mode ntk"),
+            (lambda by: by["DiTPositionMode"]["widgets_values"].__setitem__(1, 1024), "base_resolution 1024"),
+            (lambda by: by["EmptyFlux2LatentImage"]["widgets_values"].__setitem__(0, 1024), "latent 1024x2048")]:
+        changed = copy.deepcopy(wf)
+        edit({n["type"]: n for n in changed["nodes"]})
+        found = pair_problems(changed, specs, ours, *args)
+        assert any(expect in p for p in found), (expect, found)
+    z = "11 GPU, Z Image Turbo at 2048x2048, plain vs position mode"
+    assert "0 ModelSamplingSD3 nodes" in pair_problems(_load(ROOT / "example_workflows" / f"{z}.json"), specs, ours,
+                                                          "ModelSamplingSD3", 2048, 2048)[0]
+    swapped = copy.deepcopy(_load(ROOT / "example_workflows" / f"{z}.json"))
+    stitch = next(n for n in swapped["nodes"] if n["type"] == "ImageStitch")
+    a, b = (lk for lk in swapped["links"] if lk[3] == stitch["id"])
+    a[1], b[1] = b[1], a[1]
+    assert "not plain | mode" in " ".join(pair_problems(swapped, specs, ours, *PAIR_WORKFLOWS[z]))
+
+
 @pytest.mark.parametrize("path", WORKFLOWS, ids=lambda p: p.stem)
-def test_workflow_is_consistent(path, specs):
+def test_workflow_is_consistent_with_every_comfyui_that_has_its_nodes(path, ours):
     wf = _load(path)
-    assert problems(wf, specs) == []
+    chosen = records_for(wf, ours)
+    assert chosen, f"no recorded ComfyUI has all of {sorted(core_types(wf, ours))}: record one " \
+                   "(tools/update_core_nodes.py)"
+    for name in chosen:
+        assert problems(wf, record_specs(name, ours)) == [], name
+
+
+def test_records_are_chosen_by_the_node_types_they_have(ours):
+    """Feature detection from the records' content: the older workflows are checked against
+    ComfyUI 0.3.64's record (and 0.33.0's), Flux.2's only against 0.33.0's (0.3.64 has no
+    EmptyFlux2LatentImage or Flux2Scheduler), and a workflow with a node type no record has against
+    none."""
+    by_name = {p.stem: records_for(_load(p), ours) for p in WORKFLOWS}
+    for stem, chosen in by_name.items():
+        if int(stem[:2]) <= 10:
+            assert "core_nodes.json" in chosen, stem
+        assert NEWEST in chosen, stem
+    flux2 = _load(ROOT / "example_workflows" / f"{FLUX2}.json")
+    assert records_for(flux2, ours) == [NEWEST]
+    assert {"EmptyFlux2LatentImage", "Flux2Scheduler"} <= core_types(flux2, ours) - set(CORE["core_node_names"])
+    unknown = copy.deepcopy(flux2)
+    unknown["nodes"][0]["type"] = "NoSuchNode"
+    assert records_for(unknown, ours) == []
+
+
+def test_output_check_can_fail(ours):
+    wf = copy.deepcopy(_load(ROOT / "example_workflows" / f"{REFERENCE}.json"))
+    save = next(n for n in wf["nodes"] if n["type"] == "SaveImage")
+    save["outputs"] = [{"name": "images", "type": "LATENT", "links": []}]
+    assert any("outputs" in p for p in problems(wf, record_specs(NEWEST, ours)))
+    assert any("outputs" in p for p in problems(wf, record_specs("core_nodes.json", ours))), \
+        "0.3.64's SaveImage declares no output"
+    decode = next(n for n in wf["nodes"] if n["type"] == "VAEDecode")
+    decode["outputs"] = []
+    assert any("VAEDecode" in p and "outputs" in p for p in problems(wf, record_specs(NEWEST, ours)))
 
 
 @pytest.mark.parametrize("path", WORKFLOWS, ids=lambda p: p.stem)
@@ -291,7 +513,7 @@ def test_workflow_converts_to_api_format(path, specs):
         for name, value in node["inputs"].items():
             if isinstance(value, list):     # a link: [origin id, slot] of a node in the prompt
                 assert value[0] in prompt and isinstance(value[1], int)
-    assert any(n["class_type"] == "SaveImage" for n in prompt.values()), "no output node"
+    assert any(specs[n["class_type"]].get("output_node") for n in prompt.values()), "no output node"
 
 
 @pytest.mark.parametrize("path", WORKFLOWS, ids=lambda p: p.stem)
@@ -307,12 +529,14 @@ def test_recorded_workflows_are_all_still_there():
     assert set(PROMPTS) <= {p.stem for p in WORKFLOWS}
 
 
-def test_core_node_record_covers_the_workflows(specs, pack):
-    used = {n["type"] for p in WORKFLOWS for n in _load(p)["nodes"]} - set(FRONTEND_ONLY)
-    core_used = used - set(registered_nodes(pack))
-    assert core_used <= set(CORE["nodes"]), "run tools/update_core_nodes.py after adding core nodes"
-    assert set(CORE["nodes"]) <= set(CORE["core_node_names"])
-    assert CORE["comfyui_version"]
+def test_core_node_records_are_up_to_date(ours):
+    """Each record holds the specs of exactly the core node types the workflows use that its
+    ComfyUI has (tools/update_core_nodes.py writes them so)."""
+    used = {t for p in WORKFLOWS for t in core_types(_load(p), ours)}
+    for name, rec in RECORDS.items():
+        assert set(rec["nodes"]) == used & set(rec["core_node_names"]), \
+            f"{name}: run tools/update_core_nodes.py for its ComfyUI after adding core nodes"
+        assert rec["comfyui_version"]
 
 
 # The folders ComfyUI's loaders read their files from (folder_paths names; RPE2DDiTLoader's come
@@ -321,7 +545,7 @@ def test_core_node_record_covers_the_workflows(specs, pack):
 # 1.58 list the others as "Unknown", without a folder or a download.
 LOADER_FOLDERS = {"CheckpointLoaderSimple": ("checkpoints",), "VAELoader": ("vae",),
                   "UNETLoader": ("diffusion_models",), "DualCLIPLoader": ("text_encoders",),
-                  "TripleCLIPLoader": ("text_encoders",)}
+                  "TripleCLIPLoader": ("text_encoders",), "CLIPLoader": ("text_encoders",)}
 
 
 def undeclared_models(wf: dict, specs: dict, pack) -> list[str]:
@@ -462,11 +686,21 @@ def test_converter_skips_control_values_and_notes(specs):
 TIMES = ROOT / "docs" / "workflow_times.md"
 CORES = 2
 NAMES = re.compile(r"https?://\S+|\S*/\S*|\S+\.(?:safetensors|pt|json|md)\b|RPE-2D|SD 1\.[5x]|SD3\.5|SD3"
-                   r"|DiT-XL/2-256|FreeU_V2|FLUX\.1-dev")
-LATENTS = ("EmptyLatentImage", "EmptySD3LatentImage", "EmptyChromaRadianceLatentImage")
-# The big models the GPU workflows load, by file name -> model-config family (nodes/model_info.py)
+                   r"|DiT-XL/2-256|FreeU_V2|FLUX\.1-dev|Flux\.2|Flux2Scheduler|WAN 2\.2 5B|Lumina 2")
+LATENTS = ("EmptyLatentImage", "EmptySD3LatentImage", "EmptyChromaRadianceLatentImage", "EmptyFlux2LatentImage",
+           "Wan22ImageToVideoLatent")
+SHIFTS = ("ModelSamplingAuraFlow", "ModelSamplingSD3")
+# The big models the GPU workflows load, by file name -> model-config family (nodes/model_info.py,
+# nodes/families)
 FAMILY_OF_FILE = {"v1-5-pruned-emaonly-fp16.safetensors": "SD15", "sd_xl_base_1.0.safetensors": "SDXL",
-                  "flux1-dev.safetensors": "Flux", "sd3.5_large.safetensors": "SD3"}
+                  "flux1-dev.safetensors": "Flux", "sd3.5_large.safetensors": "SD3",
+                  "z_image_turbo_bf16.safetensors": "ZImage", "qwen_image_fp8_e4m3fn.safetensors": "QwenImage",
+                  "flux2_dev_fp8mixed.safetensors": "Flux2", "wan2.2_ti2v_5B_fp16.safetensors": "WAN22_T2V"}
+# Models whose training size the family cannot tell without the checkpoint: their width (the
+# WAN family's auto base depends on it; WAN 2.2 TI2V-5B: dim 3072, Wan2.2's published config) and
+# the video size they were trained at (Wan2.2's 720P for TI2V-5B, 1280x704, its template's latent).
+MODEL_WIDTH = {"wan2.2_ti2v_5B_fp16.safetensors": 3072}
+TRAINED_SIZE = {"wan2.2_ti2v_5B_fp16.safetensors": (1280, 704)}
 
 
 def measured_seconds(name: str) -> list[float]:
@@ -476,6 +710,13 @@ def measured_seconds(name: str) -> list[float]:
         if len(cells) == 7 and cells[0] == name and cells[3] == str(CORES):
             rows.append(float(cells[1]))
     return rows
+
+
+def _wan_base(pack, width: int) -> int:
+    """The WAN family's auto base for a model of this width (nodes/families/wan.py), on a stand-in."""
+    from types import SimpleNamespace
+    stand_in = SimpleNamespace(model=SimpleNamespace(diffusion_model=SimpleNamespace(dim=width)))
+    return pack.nodes.families.wan.wan_base(stand_in)
 
 
 def _model_bases(prompt: dict, pack) -> set:
@@ -498,12 +739,20 @@ def _model_bases(prompt: dict, pack) -> set:
             m = re.search(r"(\d+)x\1\.pt$", inputs["dit_name"])   # DiT-XL-2-256x256.pt
             bases.add(int(m.group(1)))
         elif t in ("CheckpointLoaderSimple", "UNETLoader"):
-            bases.add(family_base[FAMILY_OF_FILE[inputs.get("ckpt_name") or inputs.get("unet_name")]])
+            file = inputs.get("ckpt_name") or inputs.get("unet_name")
+            family = FAMILY_OF_FILE[file]
+            bases.add(family_base[family] if family in family_base else _wan_base(pack, MODEL_WIDTH[file]))
     return bases
 
 
+def _trained_sizes(prompt: dict) -> set:
+    return {TRAINED_SIZE[n["inputs"]["unet_name"]] for n in prompt.values()
+            if n["class_type"] == "UNETLoader" and n["inputs"]["unet_name"] in TRAINED_SIZE}
+
+
 def note_facts(wf: dict, specs: dict, pack) -> dict:
-    """What a note may say, read from the saved workflow and what it loads."""
+    """What a note may say, read from the saved workflow, what it loads and the records of the
+    ComfyUI versions that have all its node types."""
     prompt = to_api(wf, specs)
     by = {}
     for node in prompt.values():
@@ -514,15 +763,22 @@ def note_facts(wf: dict, specs: dict, pack) -> dict:
     ups = [u["scale_by"] for u in by.get("LatentUpscaleBy", [])]
     sampled = {(n["width"], n["height"]) for n in latents}
     sampled |= {(round(w * s), round(h * s)) for w, h in set(sampled) for s in ups}
+    trained = _trained_sizes(prompt)
     scales = {s for s in ups} | {a / b for w, h in sampled for b in bases for a in (w, h)}
+    scales |= {a / b for w, h in sampled for tw, th in trained for a, b in ((w, tw), (h, th))}
     auto = {max(1, math.floor(max(w, h) / b + 0.5) - 1) for w, h in sampled for b in bases}   # PBC's auto rule
     defaults = {node: {name: e[1].get("default") for sec in specs[node]["input"].values() for name, e in sec.items()
                        if len(e) > 1} for node in ("PBCModelPatcher", "DiTPositionMode")}
     return {
-        "sizes": sampled | {(b, b) for b in bases} | {(v["width"], v["height"]) for v in vis},
+        "sizes": sampled | {(b, b) for b in bases} | {(v["width"], v["height"]) for v in vis} | trained,
         "sides": {a for w, h in sampled for a in (w, h)},
         "bases": bases, "scales": scales, "upscale": set(ups),
-        "steps": {k["steps"] for k in ks}, "cfg": {k["cfg"] for k in ks}, "denoise": {k["denoise"] for k in ks},
+        "steps": {k["steps"] for k in ks} | {f["steps"] for f in by.get("Flux2Scheduler", [])},
+        "cfg": {k["cfg"] for k in ks}, "denoise": {k["denoise"] for k in ks},
+        "shift": {m["shift"] for t in SHIFTS for m in by.get(t, [])},
+        "frames": {n["length"] for n in by.get("Wan22ImageToVideoLatent", [])},
+        "fps": {n["fps"] for n in by.get("SaveWEBM", [])},
+        "versions": {RECORDS[r]["comfyui_version"] for r in records_for(wf, pack_specs(pack))},
         "batch": {n["batch_size"] for n in latents},
         "N": {p["boundaries"] for p in pbc} | {v["boundaries"] for v in vis} | (auto if any(p["boundaries"] == 0 for p in pbc) else set()),
         "jitter": {p["jitter"] for p in pbc}, "end": {p["end_percent"] for p in pbc},
@@ -545,6 +801,13 @@ def _close(value: float, allowed) -> bool:
     return any(abs(value - float(a)) < 1e-6 for a in allowed)
 
 
+def _rounded(text: str, allowed) -> bool:
+    """`text` (a number as written) is one of `allowed` rounded to the decimals written (none: exact)."""
+    decimals = len(text.split(".")[1]) if "." in text else 0
+    tolerance = 0.5 * 10 ** -decimals + 1e-9 if decimals else 1e-6
+    return any(abs(float(text) - float(a)) < tolerance for a in allowed)
+
+
 def _time_ok(m, name: str) -> str | None:
     seconds = measured_seconds(name)
     if int(m["cores"]) != CORES or not seconds:
@@ -563,7 +826,7 @@ def _time_ok(m, name: str) -> str | None:
 # (pattern, check(match, facts, workflow name) -> None or what is wrong)
 NOTE_CLAIMS = [
     (r"(?P<w>\d+)x(?P<h>\d+)", lambda m, f, n: None if (int(m["w"]), int(m["h"])) in f["sizes"] else "size"),
-    (r"(?P<s>\d+(?:\.\d+)?)x\b", lambda m, f, n: None if _close(_num(m["s"]), f["scales"]) else "scale"),
+    (r"(?P<s>\d+(?:\.\d+)?)x\b", lambda m, f, n: None if _rounded(m["s"], f["scales"]) else "scale"),
     (r"(?P<a>\d+) -> (?P<b>\d+)", lambda m, f, n: None if {int(m["a"]), int(m["b"])} <= f["sides"] else "sizes"),
     (r"(?P<v>\d+) (?:DDIM )?steps", lambda m, f, n: None if int(m["v"]) in f["steps"] else "steps"),
     (r"first (?P<k>\d+) of the (?P<v>\d+) steps",
@@ -587,6 +850,10 @@ NOTE_CLAIMS = [
      lambda m, f, n: None if int(m["a"]) in f["base_input"] and int(m["b"]) in f["bases"] else "auto base"),
     (r"dilated by (?P<v>\d+)", lambda m, f, n: None if int(m["v"]) in f["dilation"] else "dilation"),
     (r"Upscale By (?P<v>\d+)", lambda m, f, n: None if _close(_num(m["v"]), f["upscale"]) else "upscale"),
+    (r"shift (?P<v>\d+(?:\.\d+)?)", lambda m, f, n: None if _close(_num(m["v"]), f["shift"]) else "shift"),
+    (r"(?P<v>\d+) frames", lambda m, f, n: None if int(m["v"]) in f["frames"] else "frames"),
+    (r"(?P<v>\d+(?:\.\d+)?) fps", lambda m, f, n: None if _close(_num(m["v"]), f["fps"]) else "fps"),
+    (r"ComfyUI (?P<v>\d+\.\d+\.\d+)", lambda m, f, n: None if m["v"] in f["versions"] else "version"),
     (r"(?:(?P<under>under )|(?P<lo>\d+(?:\.\d+)?)-)(?P<hi>\d+(?:\.\d+)?) (?P<unit>s|min) on (?P<cores>\d+) CPU cores",
      lambda m, f, n: _time_ok(m, n)),
 ]
@@ -648,6 +915,37 @@ def test_note_check_can_fail(old, new, expect, specs, pack):
     assert any(expect in p for p in found), found
 
 
+WAN = "14 GPU, WAN 2.2 5B video at 1920x1056, plain vs position mode"
+QWEN = "12 GPU, Qwen Image at 2048x2048, plain vs position mode"
+
+
+@pytest.mark.parametrize("name,old,new,expect", [
+    (WAN, "shift 8 ", "shift 5 ", "shift"),
+    (WAN, "121 frames", "81 frames", "frames"),
+    (WAN, "24 fps", "16 fps", "fps"),
+    (WAN, "the 1280x704 it was", "the 1280x720 it was", "size"),
+    (WAN, "the 1280 base", "the 1328 base", "base"),
+    (QWEN, "1.54x", "1.55x", "scale"),
+    (QWEN, "shift 3.1 ", "shift 3 ", "shift"),
+    (FLUX2, "ComfyUI 0.33.0", "ComfyUI 0.3.64", "version"),     # 0.3.64 has not Flux.2's nodes
+    (FLUX2, "20 steps", "28 steps", "steps"),
+    (FLUX2, "guidance 4", "guidance 3.5", "guidance"),
+])
+def test_note_check_can_fail_on_the_newer_families(name, old, new, expect, specs, pack):
+    wf = copy.deepcopy(_load(ROOT / "example_workflows" / f"{name}.json"))
+    assert note_problems(wf, name, specs, pack) == []
+    _edit_note(wf, old, new)
+    found = note_problems(wf, name, specs, pack)
+    assert any(f"({expect})" in p for p in found), found
+
+
+def test_plain_vs_mode_samplers_must_match(specs, ours):
+    name = "11 GPU, Z Image Turbo at 2048x2048, plain vs position mode"
+    wf = copy.deepcopy(_load(ROOT / "example_workflows" / f"{name}.json"))
+    next(n for n in wf["nodes"] if n["type"] == "KSampler")["widgets_values"][2] = 9     # steps of one branch
+    assert "differ in more than their model" in " ".join(pair_problems(wf, specs, ours, *PAIR_WORKFLOWS[name]))
+
+
 def test_time_check_can_fail(specs, pack):
     """A range that misses a measured run, and one far wider than the runs, both fail."""
     wf = _load(ROOT / "example_workflows" / f"{REFERENCE}.json")
@@ -659,3 +957,25 @@ def test_time_check_can_fail(specs, pack):
         edited = copy.deepcopy(wf)
         _edit_note(edited, said, wrong)
         assert note_problems(edited, REFERENCE, specs, pack), wrong
+
+
+def test_text_record_check_can_fail():
+    """The host test's check that posenc_lab/frontend_text.json allows at least what a frontend
+    measures: the record itself passes, a wider letter, a taller line or an unknown frontend fail."""
+    rec = workflow_views.text_record()
+    key = next(iter(rec["frontends"]))
+    version, renderer = key.rsplit(" ", 1)
+
+    def measured(entry):
+        return {"frontend": version, "renderer": renderer, "text": {
+            part: {**entry[part], "widths": dict(zip(rec["chars"], entry[part]["widths"]))} for part in ("title", "note")}}
+
+    entry = copy.deepcopy(rec["frontends"][key])
+    assert workflow_views.text_shortfalls(measured(entry)) == []
+    wider = copy.deepcopy(entry)
+    wider["title"]["widths"][rec["chars"].index("W")] += 1
+    assert any("'W'" in p for p in workflow_views.text_shortfalls(measured(wider)))
+    taller = copy.deepcopy(entry)
+    taller["note"]["lineHeight"] += 2
+    assert any("lineHeight" in p for p in workflow_views.text_shortfalls(measured(taller)))
+    assert "no record" in workflow_views.text_shortfalls({**measured(entry), "frontend": "9.99.9"})[0]

@@ -30,7 +30,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "example_workflows"
-CORE = ROOT / "tests" / "fixtures" / "core_nodes.json"
+CORE = sorted((ROOT / "tests" / "fixtures").glob("core_nodes*.json"))   # every recorded ComfyUI
 GPU = re.compile(r"^\d\d GPU, ")
 VERSION = 1                      # bump when the drawing changes, so every diagram is redrawn
 COMMENT = "posenc diagram {}: a schematic of this workflow's graph drawn by tools/make_diagrams.py, not an output"
@@ -83,7 +83,7 @@ def diagram_spec(name: str, wf: dict) -> dict:
     """What the diagram shows, from the workflow alone (no positions): boxes in the input column, in
     one band per group (in the groups' order), or in the collecting column (a group whose nodes
     take images from two or more other groups), each in the order of the links; and the links."""
-    core = set(json.loads(CORE.read_text())["core_node_names"])
+    core = {name for record in CORE for name in json.loads(record.read_text())["core_node_names"]}
     nodes = {n["id"]: n for n in wf["nodes"] if n["type"] not in ("Note", "MarkdownNote")}
     links = [lk for lk in wf["links"] if lk[1] in nodes and lk[3] in nodes]
     rank = _ranks(nodes, links)
@@ -98,7 +98,7 @@ def diagram_spec(name: str, wf: dict) -> dict:
 
     def box(n):
         kind = ("pack" if n["type"] not in core else "loader" if "Loader" in n["type"]
-                else "save" if n["type"] == "SaveImage" else "other")
+                else "save" if n["type"] in ("SaveImage", "SaveWEBM") else "other")
         files = [v for v in n.get("widgets_values") or [] if isinstance(v, str) and v.endswith(MODEL_SUFFIXES)]
         detail = n.get("title") or ", ".join(files)
         return {"id": n["id"], "type": n["type"], "detail": detail, "kind": kind}

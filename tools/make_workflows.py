@@ -11,6 +11,8 @@ text at (tests/host/browser_workflows.mjs checks this and that no two nodes over
 to the nodes instead, at 75% of the window: so each graph is also laid out compact enough that the
 fitted zoom still draws text, with nothing under the frontends' toolbars or minimap in either view
 (posenc_lab/workflow_views.py says where everything lands; the build refuses a layout that fails).
+Titles must fit their nodes and notes are as tall as their text needs, in the classic canvas and in
+Nodes 2.0, by the fonts measured in the real frontends (posenc_lab/frontend_text.json).
 
 The graphs are described below by node type, widget values by input name, and links by input
 name; sockets, widget order, link ids and sizes come from a running ComfyUI's /object_info (with
@@ -18,8 +20,10 @@ this pack installed), so the files match what the frontend builds for these node
 
     python tools/make_workflows.py --url http://127.0.0.1:8188/
 
-tests/test_workflows.py checks the files against tests/fixtures/core_nodes.json and the pack's
-own node schemas; after changing a workflow, run tools/update_core_nodes.py too.
+tests/test_workflows.py checks the files against the recorded core nodes (RECORDS: ComfyUI 0.3.64 and
+0.33.0, tests/fixtures/core_nodes*.json; each workflow against every record that has all its node
+types) and the pack's own node schemas; after changing a workflow, run tools/update_core_nodes.py
+for each record too.
 
 The notes' numbers come from the graph they describe (the values given to its nodes), from the
 node schemas (defaults), from the models (training sizes), and their run times from the measured
@@ -38,7 +42,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from posenc_lab.workflow_format import combo_options, input_specs, is_widget, kind, widget_slots  # noqa: E402
-from posenc_lab.workflow_views import TITLE_H, problems, stored_view, title_width  # noqa: E402
+from posenc_lab.workflow_views import TITLE_H, note_height, problems, stored_view, title_width  # noqa: E402
 from posenc.boundaries import auto_boundary_count  # noqa: E402
 from posenc.checkpoint_files import BUNDLED_DIR, BUNDLED_UNET, read_header  # noqa: E402
 from posenc.reference_unet import read_metadata  # noqa: E402
@@ -62,8 +66,17 @@ PROMPT = ("a photograph of a mountain lake at sunrise, a wooden cabin on the sho
 NEGATIVE = "blurry, lowres, watermark, text, deformed"
 COLORS = ["#3f789e", "#8A8", "#b58b2a", "#a1309b"]
 DOM_WIDGET_HEIGHT = {"PBCModelPatcher": 200, "BoundaryVisualizer": 220}
+# Nodes 2.0 (1.49, 1.58) draws a loader whose model file is missing with an error line under its
+# widgets; the loaders whose classic height has no room left for it (measured with
+# tests/host/browser_workflows.mjs --nodes2: the RPE-2D DiT Loader 196 px high with the line, 172
+# without; the checkpoint, VAE, UNet and CLIP loaders have the room)
+MISSING_MODEL_LINE = {"RPE2DDiTLoader": 24}
 TIMES = ROOT / "docs" / "workflow_times.md"
 CORES = 2                    # the notes' times are runs on the 2-core test machine
+# The recorded core nodes of the ComfyUI versions the workflows are checked against, oldest first
+# (tools/update_core_nodes.py writes them; tests/test_workflows.py checks each workflow against every
+# record that has all its node types).
+RECORDS = [ROOT / "tests" / "fixtures" / "core_nodes.json", ROOT / "tests" / "fixtures" / "core_nodes_0.33.0.json"]
 
 
 def measured_seconds(name: str) -> list[float]:
@@ -126,7 +139,14 @@ class Graph:
         nid = len(self.nodes) + 1
         node = {"id": nid, "type": type_, "pos": list(pos), "flags": {}, "order": 0, "mode": 0}
         if type_ == "Note":
-            node.update(size=[width or 420, height or 220], inputs=[], outputs=[], properties={},
+            # tall enough to show all of its text without scrolling in every frontend and renderer
+            # (workflow_views.note_height, from the fonts measured in the real frontends), 220 at least
+            width = width or 420
+            need = note_height(widgets, width)
+            if height is not None and height < need:
+                raise ValueError(f"note {widgets[:40]!r}...: its text needs {need} px of height at width "
+                                 f"{width}, it has {height}")
+            node.update(size=[width, height or max(220, need)], inputs=[], outputs=[], properties={},
                         widgets_values=[widgets], color="#432", bgcolor="#653")
             self.nodes.append(node)
             return nid
@@ -163,14 +183,21 @@ class Graph:
             node["title"] = title
         rows = max(len(node["inputs"]), len(node["outputs"])) + len(values)
         extra = DOM_WIDGET_HEIGHT.get(type_, 0)   # the pack's boundary-grid preview
+        if models:   # Nodes 2.0 adds an error line under a loader whose model file is missing (1.49, 1.58)
+            extra += MISSING_MODEL_LINE.get(type_, 0)
         node["size"] = [width or 315, height or 46 + 24 * rows + extra]
-        # the frontends widen a node to its title on load (and the wider node may then overlap the
-        # next one): titles must fit the width given here
+        # a title wider than its node is cut short with an ellipsis: titles must fit the width given
+        # here in every frontend and renderer (workflow_views.title_width, measured fonts)
         shown = title or info.get("display_name") or type_
         if title_width(shown) > node["size"][0]:
-            raise ValueError(f"title {shown!r} needs about {title_width(shown):.0f} px, the node is {node['size'][0]}")
+            raise ValueError(f"title {shown!r} needs {title_width(shown):.0f} px, the node is {node['size'][0]}")
         self.nodes.append(node)
         return nid
+
+    def bottom(self, nid) -> float:
+        """The y of a node's lower edge."""
+        n = self.nodes[nid - 1]
+        return n["pos"][1] + n["size"][1]
 
     def link(self, src, src_slot, dst, dst_input):
         s, d = self.nodes[src - 1], self.nodes[dst - 1]
@@ -214,9 +241,14 @@ class Graph:
                     done.add(n["id"])
 
 
+# KSampler's height: what its sockets and widgets take in the classic canvas (computeSize: 262) and in
+# Nodes 2.0 (262), with room to spare, and short enough to sit inside a row's group
+KS_HEIGHT = 290
+
+
 def _sampler(g, pos, steps, cfg, seed=0, sampler="ddim", scheduler="ddim_uniform", denoise=1.0):
     return g.add("KSampler", pos, {"seed": seed, "steps": steps, "cfg": cfg, "sampler_name": sampler,
-                                   "scheduler": scheduler, "denoise": denoise})
+                                   "scheduler": scheduler, "denoise": denoise}, height=KS_HEIGHT)
 
 
 # One sample row: KSampler, VAE Decode, Save Image side by side (x offsets from the row's x).  The
@@ -224,7 +256,7 @@ def _sampler(g, pos, steps, cfg, seed=0, sampler="ddim", scheduler="ddim_uniform
 KS_WIDTH, DECODE_WIDTH, SAVE_WIDTH = 280, 250, 250
 ROW_DECODE, ROW_SAVE = KS_WIDTH + 20, KS_WIDTH + DECODE_WIDTH + 40
 ROW_WIDTH = ROW_SAVE + SAVE_WIDTH
-ROW_PITCH = 390          # rows of a comparison, top to bottom (KSampler is about 310 high)
+ROW_PITCH = 390          # rows of a comparison, top to bottom (KSampler is KS_HEIGHT high)
 SIDE_WIDTH = 330         # the side-by-side stitch and save nodes
 
 
@@ -253,10 +285,13 @@ def _sample_decode_save(g, x, y, model, pos, neg, latent, vae, steps, cfg, prefi
     g.link(pos, 0, ks, "positive")
     g.link(*(neg if isinstance(neg, tuple) else (neg, 0)), ks, "negative")
     g.link(latent, 0, ks, "latent_image")
-    dec = g.add("VAEDecode", (x + ROW_DECODE, y), title=f"VAE Decode: {label}", width=DECODE_WIDTH)
+    # a label too long for the decode node's title widens it, and the save node gives up as much
+    # (the row's right edge stays where the other rows' is)
+    extra = max(0, math.ceil(title_width(f"VAE Decode: {label}")) - DECODE_WIDTH)
+    dec = g.add("VAEDecode", (x + ROW_DECODE, y), title=f"VAE Decode: {label}", width=DECODE_WIDTH + extra)
     g.link(ks, 0, dec, "samples")
     g.link(vae[0], vae[1], dec, "vae")
-    save = g.add("SaveImage", (x + ROW_SAVE, y), {"filename_prefix": prefix}, width=save_width,
+    save = g.add("SaveImage", (x + ROW_SAVE + extra, y), {"filename_prefix": prefix}, width=save_width - extra,
                  title=f"Save: {label}")
     g.link(dec, 0, save, "images")
     return dec
@@ -394,7 +429,7 @@ def _dit_row(g, x, y, loader_values, class_label, steps, cfg, latent, vae, prefi
     """One DiT row at height y: RPE-2D DiT Loader, DiT Class Label below it, then KSampler ->
     VAE Decode -> SaveImage; returns the decode node (for the side-by-side picture)."""
     loader = g.add("RPE2DDiTLoader", (x, y), loader_values, width=330, title=f"RPE-2D DiT Loader: {label}")
-    label_node = g.add("DiTClassLabel", (x, y + 190), {"class_label": class_label})
+    label_node = g.add("DiTClassLabel", (x, y + 180), {"class_label": class_label})
     g.link(loader, 0, label_node, "model")
     return _sample_decode_save(g, x + 370, y, loader, label_node, (label_node, 1), latent, (vae, 0),
                                steps, cfg, prefix, save_width, label)
@@ -466,7 +501,9 @@ def _unet_with_pbc(oi, title, ckpt, family, width, height, freeu, freeu_source, 
     fu = g.add("FreeU_V2", (380, 300), dict(zip(("b1", "b2", "s1", "s2"), freeu)))
     g.link(ckpt_node, 0, fu, "model")
     pbc = g.add("PBCModelPatcher", (380, 520), {"boundaries": n, "jitter": jitter, "start_percent": 0.0,
-                                                "end_percent": end, "base_resolution": 0, "jitter_seed": 0})
+                                                "end_percent": end, "base_resolution": 0, "jitter_seed": 0},
+                # the grid previews the size this workflow samples (the family comes from the loader)
+                properties={"pbc_preview_width": width, "pbc_preview_height": height})
     g.link(fu, 0, pbc, "model")
     labels = ["FreeU_V2", "FreeU_V2 + PBC"]
     models = [fu, pbc]
@@ -523,34 +560,34 @@ def dit_xl_512(oi):
     base, size, steps, cfg, label_index = 256, 512, 50, 4.0, 207   # DiT-XL-2-256x256.pt: trained at 256 px
     modes = ("first", "interpolate", "ntk")
     g = Graph(oi)
-    g.add("Note", (0, 0), (
-        f"Official DiT-XL/2-256 sampled at {size}x{size} ({size // base}x) with the position modes a vanilla "
-        "DiT can use\n\n"
-        "Needs: models/checkpoints/DiT-XL-2-256x256.pt (facebookresearch DiT: "
-        "https://dl.fbaipublicfiles.com/DiT/models/DiT-XL-2-256x256.pt, loaded weights-only) and "
-        "the SD VAE models/vae/vae-ft-mse-840000-ema-pruned.safetensors. A GPU is advised; not run "
-        "here.\n\n"
-        "One loader, a DiT Position Mode node per mode on its MODEL: the checkpoint is loaded once. "
-        f"The official model was trained with fixed positions at {base}x{base}; at {size}x{size} each "
-        f"axis has {size // base}x as many patches. first = plain extrapolation (what you get without "
-        "this pack); interpolate = the positions squeezed onto the trained range (positional "
-        "interpolation); ntk = NTK-scaled sin-cos frequencies. "
-        f"{schema_default(oi, 'DiTPositionMode', 'mode')}, the default, is a further choice. RPE-2D's own "
-        "modes (linspace, random) need a checkpoint trained with RPE-2D on enough positions (python -m "
-        "posenc_lab.train_dit); with this one they stop with an error saying so.\n\n"
+    # the left column: the note (as tall as its text needs), then the loaders under it, 40 apart
+    col = 330
+    note = g.add("Note", (0, 0), (
+        f"Official DiT-XL/2-256 at {size}x{size} ({size // base}x): the position modes a vanilla DiT can use\n\n"
+        "Needs models/checkpoints/DiT-XL-2-256x256.pt (facebookresearch DiT, loaded weights-only; the loader "
+        "carries its download address) and the SD VAE models/vae/vae-ft-mse-840000-ema-pruned.safetensors. "
+        "A GPU is advised; not run here.\n\n"
+        "One loader, one DiT Position Mode node per mode: the checkpoint loads once. Trained with fixed "
+        f"positions at {base}x{base}; at {size}x{size} each axis has {size // base}x as many patches. "
+        "first = plain extrapolation (what you get without this pack); interpolate = positions squeezed "
+        "onto the trained range; ntk = NTK-scaled sin-cos frequencies. "
+        f"{schema_default(oi, 'DiTPositionMode', 'mode')}, the default, is a further choice. linspace and "
+        "random need a DiT trained with RPE-2D (python -m posenc_lab.train_dit): with this one they stop "
+        "with an error saying so.\n\n"
         f"Class {label_index} (golden retriever), cfg {cfg:g}, {steps} DDIM steps, same seed."),
-        width=320, height=330)
-    vae = g.add("VAELoader", (0, 380), {"vae_name": SD_VAE["name"]}, models=[SD_VAE], width=320)
-    latent = g.add("EmptyLatentImage", (0, 510), {"width": size, "height": size, "batch_size": 1}, width=320)
-    loader = g.add("RPE2DDiTLoader", (0, 700), {"dit_name": "DiT-XL-2-256x256.pt", "position_mode": "auto",
-                                                "position_seed": 0}, models=[DIT_XL], width=320)
-    label = g.add("DiTClassLabel", (0, 890), {"class_label": label_index}, width=320)
+        width=col)
+    vae = g.add("VAELoader", (0, g.bottom(note) + 40), {"vae_name": SD_VAE["name"]}, models=[SD_VAE], width=col)
+    latent = g.add("EmptyLatentImage", (0, g.bottom(vae) + 40), {"width": size, "height": size, "batch_size": 1},
+                   width=col)
+    loader = g.add("RPE2DDiTLoader", (0, g.bottom(latent) + 40), {
+        "dit_name": "DiT-XL-2-256x256.pt", "position_mode": "auto", "position_seed": 0}, models=[DIT_XL], width=col)
+    label = g.add("DiTClassLabel", (0, g.bottom(loader) + 40), {"class_label": label_index}, width=col)
     g.link(loader, 0, label, "model")
     titles = ("first (extrapolation)", "interpolate (PI)", "ntk (NTK-aware)")
-    decoded = _dit_rows(g, 360, 40, titles, lambda i, y: (
-        _mode_row(g, 360, y, loader, modes[i], modes[i], label, (label, 1), latent, (vae, 0), steps, cfg,
+    decoded = _dit_rows(g, col + 40, 40, titles, lambda i, y: (
+        _mode_row(g, col + 40, y, loader, modes[i], modes[i], label, (label, 1), latent, (vae, 0), steps, cfg,
                   f"posenc/dit_xl_512_{modes[i]}")))
-    _side_by_side(g, 360 + DIT_ROW_WIDTH + 50, 40, decoded, list(modes),
+    _side_by_side(g, col + 40 + DIT_ROW_WIDTH + 50, 40, decoded, list(modes),
                   "posenc/dit_xl_512_side_by_side", spacing=16)
     return g
 
@@ -697,6 +734,260 @@ def sd35_large_2048(oi):
     return g
 
 
+# ---- Plain vs the recommended position mode on the DiTs people run now (issue 31 E) ---------------
+# The model files by the names ComfyUI's own templates give them (comfyui-workflow-templates:
+# image_z_image_turbo, image_qwen_image, image_flux2_fp8, video_wan2_2_5B_ti2v), with the download
+# addresses those templates carry.  The sampling settings are the templates' too, so the left branch
+# is what a user of the template gets at the larger size.
+def _hf(repo: str, path: str) -> str:
+    return f"https://huggingface.co/{repo}/resolve/main/{path}"
+
+
+def _model(name: str, directory: str, repo: str, folder: str | None = None) -> dict:
+    return {"name": name, "directory": directory,
+            "url": _hf(repo, f"split_files/{folder or directory}/{name}")}
+
+
+Z_IMAGE_TURBO = _model("z_image_turbo_bf16.safetensors", "diffusion_models", "Comfy-Org/z_image_turbo")
+Z_IMAGE_TE = _model("qwen_3_4b.safetensors", "text_encoders", "Comfy-Org/z_image_turbo")
+Z_IMAGE_VAE = _model("ae.safetensors", "vae", "Comfy-Org/z_image_turbo")
+QWEN_IMAGE = _model("qwen_image_fp8_e4m3fn.safetensors", "diffusion_models", "Comfy-Org/Qwen-Image_ComfyUI")
+QWEN_IMAGE_TE = _model("qwen_2.5_vl_7b_fp8_scaled.safetensors", "text_encoders", "Comfy-Org/Qwen-Image_ComfyUI")
+QWEN_IMAGE_VAE = _model("qwen_image_vae.safetensors", "vae", "Comfy-Org/Qwen-Image_ComfyUI")
+FLUX2_DEV = _model("flux2_dev_fp8mixed.safetensors", "diffusion_models", "Comfy-Org/flux2-dev")
+FLUX2_TE = _model("mistral_3_small_flux2_bf16.safetensors", "text_encoders", "Comfy-Org/flux2-dev")
+FLUX2_VAE = _model("flux2-vae.safetensors", "vae", "Comfy-Org/flux2-dev")
+WAN22_5B = _model("wan2.2_ti2v_5B_fp16.safetensors", "diffusion_models", "Comfy-Org/Wan_2.2_ComfyUI_Repackaged")
+WAN_TE = _model("umt5_xxl_fp8_e4m3fn_scaled.safetensors", "text_encoders", "Comfy-Org/Wan_2.1_ComfyUI_repackaged")
+WAN22_VAE = _model("wan2.2_vae.safetensors", "vae", "Comfy-Org/Wan_2.2_ComfyUI_Repackaged")
+# Training sizes in pixels (nodes/families: the DiT Position Mode node's auto base, which
+# tests/test_workflows.py reads from there) and WAN 2.2 5B's trained video size (its 720p, the size
+# of its template's latent).
+PAIR_BASES = {"Z-Image": 1024, "Qwen-Image": 1328, "Flux.2": 1024, "WAN 2.2 5B": 1280}
+WAN22_5B_TRAINED = (1280, 704)
+VIDEO_PROMPT = ("a slow aerial shot over a mountain lake at sunrise, a wooden cabin on the shore, pine forest, "
+                "snowy peaks, gentle ripples on the water")
+VIDEO_NEGATIVE = "blurry, lowres, watermark, text, subtitles, static frame, overexposed, deformed"
+PAIR_LABELS = ("plain (no position mode)", "DiT Position Mode: {mode}")
+
+
+def _newest_record_version() -> str:
+    """The ComfyUI version of the newest core-node record (the one the new families need)."""
+    return json.loads(RECORDS[-1].read_text())["comfyui_version"]
+
+
+def _pair(g, model, mode, sample):
+    """The two compared branches, each a group of CELL_W x CELL_H from GRID_X: left `model` as it
+    is, right through DiT Position Mode (`mode`, base_resolution 0 = auto).  sample(x, y, model)
+    adds a branch's sampling and decode nodes in its cell (top left x, y) and returns the decode node."""
+    decoded = []
+    for i, label in enumerate(PAIR_LABELS):
+        x, y = GRID_X + (CELL_W + 20) * i, 0
+        m = model
+        if i:
+            m = g.add("DiTPositionMode", (x + 20, y + 90), {"mode": mode, "base_resolution": 0, "position_seed": 0},
+                      width=PM_W, title=f"DiT Position Mode: {mode}")
+            g.link(model, 0, m, "model")
+        decoded.append(sample(x, y, m))
+        g.group(label.format(mode=mode), x, y, CELL_W, CELL_H)
+    return decoded
+
+
+def _ksampler_cell(g, pos, neg, latent, vae, steps, cfg, sampler, scheduler):
+    """sample() for _pair: KSampler on the right of the cell, VAE Decode under the position mode."""
+    def sample(x, y, model):
+        ks = _sampler(g, (x + KS_X, y + 70), steps=steps, cfg=cfg, sampler=sampler, scheduler=scheduler)
+        g.nodes[ks - 1]["size"][0] = KS_W
+        g.link(model, 0, ks, "model")
+        g.link(pos, 0, ks, "positive")
+        g.link(*(neg if isinstance(neg, tuple) else (neg, 0)), ks, "negative")
+        g.link(latent, 0, ks, "latent_image")
+        dec = g.add("VAEDecode", (x + 20, y + 270), width=PM_W)
+        g.link(ks, 0, dec, "samples")
+        g.link(vae, 0, dec, "vae")
+        return dec
+    return sample
+
+
+def _pair_side_by_side(g, y, decoded, mode, prefix, save="SaveImage", save_values=None):
+    """The two pictures (or videos, frame by frame) side by side, plain left, under the loaders."""
+    st = g.add("ImageStitch", (0, y + 70), {"direction": "right", "match_image_size": True, "spacing_width": 16,
+                                            "spacing_color": "white"}, width=LEFT_W, title=f"plain | {mode}")
+    g.link(decoded[0], 0, st, "image1")
+    g.link(decoded[1], 0, st, "image2")
+    out = g.add(save, (LEFT_W + 30, y + 70), {"filename_prefix": f"{prefix}_side_by_side", **(save_values or {})},
+                width=LEFT_W, title="Save: side by side")
+    g.link(st, 0, out, "images")
+    g.group(f"Side by side: plain | {mode}", -20, y, 2 * LEFT_W + 70, 330)
+
+
+def _pair_note(g, text, height=300):
+    g.add("Note", (GRID_X, CELL_H + 70), text, width=2 * CELL_W - 220, height=height)
+
+
+def _mode_evidence(mode: str) -> str:
+    return (f"{mode}: the node's default, the training-free mode the pack's benchmark found best for a "
+            "fixed-position RoPE DiT (docs/benchmarks_dit.md: its tiny RoPE DiT above its training size); "
+            "carried over to this model, not measured on it")
+
+
+def _not_run(needs: str) -> str:
+    return (f"Not run here (no GPU): the graph passes the prompt validation of ComfyUI {_newest_record_version()} "
+            f"in the host tests, with empty stand-in model files. Needs {needs} (the names ComfyUI's own "
+            "template for this model uses; the loaders carry the download addresses) and a GPU.")
+
+
+def _expect(mode: str, video: bool = False) -> str:
+    """What the note says to expect; written for yarn (a new default mode needs its own words)."""
+    if mode != "yarn":
+        raise ValueError(f"the notes say what to expect of yarn; write it for {mode!r}")
+    return ("What to expect: both branches start from the same noise with the same settings, so the "
+            "difference is the position mode alone. Left, the model meets RoPE positions it never saw: "
+            "repeated subjects and split layouts are what users report from Flux, Qwen-Image and Z-Image "
+            "above their training size. Right, yarn keeps the low frequencies of the positions inside the "
+            "trained range and leaves the high ones, and sharpens attention: look for one composition "
+            + ("in every frame, " if video else "") + "with its fine detail.")
+
+
+def z_image_turbo_2048(oi):
+    size, base, steps, cfg, shift = 2048, PAIR_BASES["Z-Image"], 8, 1.0, 3.0
+    mode = schema_default(oi, "DiTPositionMode", "mode")
+    g = Graph(oi)
+    unet = g.add("UNETLoader", (0, 0), {"unet_name": Z_IMAGE_TURBO["name"], "weight_dtype": "default"},
+                 models=[Z_IMAGE_TURBO], width=LEFT_W)
+    clip = g.add("CLIPLoader", (0, 160), {"clip_name": Z_IMAGE_TE["name"], "type": "lumina2", "device": "default"},
+                 models=[Z_IMAGE_TE], width=LEFT_W)
+    vae = g.add("VAELoader", (0, 350), {"vae_name": Z_IMAGE_VAE["name"]}, models=[Z_IMAGE_VAE], width=LEFT_W)
+    latent = g.add("EmptySD3LatentImage", (0, 480), {"width": size, "height": size, "batch_size": 1}, width=LEFT_W)
+    pos = g.add("CLIPTextEncode", (LEFT_W + 30, 0), {"text": PROMPT}, width=LEFT_W, height=200, title="positive")
+    g.link(clip, 0, pos, "clip")
+    neg = g.add("ConditioningZeroOut", (LEFT_W + 30, 240), width=LEFT_W, title="negative (zero)")
+    g.link(pos, 0, neg, "conditioning")
+    ms = g.add("ModelSamplingAuraFlow", (LEFT_W + 30, 360), {"shift": shift}, width=LEFT_W)
+    g.link(unet, 0, ms, "model")
+    decoded = _pair(g, ms, mode, _ksampler_cell(g, pos, neg, latent, vae, steps, cfg, "res_multistep", "simple"))
+    _pair_side_by_side(g, 640, decoded, mode, "posenc/z_image_turbo_2048")
+    _pair_note(g, (
+        f"Z-Image Turbo at {size}x{size} ({size // base}x its {base} base): plain vs DiT Position Mode {mode}\n\n"
+        + _not_run("models/diffusion_models/z_image_turbo_bf16.safetensors, models/text_encoders/"
+                   "qwen_3_4b.safetensors and models/vae/ae.safetensors") + "\n\n"
+        f"Both branches as in the template: ModelSamplingAuraFlow shift {shift:g} (the noise-schedule shift core "
+        f"pairs with Z-Image and Lumina 2; it has no size input), {steps} steps, res_multistep / simple, cfg "
+        f"{cfg:g}, same seed. The right branch adds DiT Position Mode, base_resolution 0 = auto, {base} for "
+        f"Z-Image; {_mode_evidence(mode)}.\n\n{_expect(mode)}"))
+    return g
+
+
+def qwen_image_2048(oi):
+    size, base, steps, cfg, shift = 2048, PAIR_BASES["Qwen-Image"], 20, 4.0, 3.1
+    mode = schema_default(oi, "DiTPositionMode", "mode")
+    g = Graph(oi)
+    unet = g.add("UNETLoader", (0, 0), {"unet_name": QWEN_IMAGE["name"], "weight_dtype": "default"},
+                 models=[QWEN_IMAGE], width=LEFT_W)
+    clip = g.add("CLIPLoader", (0, 160), {"clip_name": QWEN_IMAGE_TE["name"], "type": "qwen_image",
+                                         "device": "default"}, models=[QWEN_IMAGE_TE], width=LEFT_W)
+    vae = g.add("VAELoader", (0, 350), {"vae_name": QWEN_IMAGE_VAE["name"]}, models=[QWEN_IMAGE_VAE], width=LEFT_W)
+    latent = g.add("EmptySD3LatentImage", (0, 480), {"width": size, "height": size, "batch_size": 1}, width=LEFT_W)
+    pos = g.add("CLIPTextEncode", (LEFT_W + 30, 0), {"text": PROMPT}, width=LEFT_W, height=160, title="positive")
+    neg = g.add("CLIPTextEncode", (LEFT_W + 30, 200), {"text": NEGATIVE}, width=LEFT_W, height=120, title="negative")
+    g.link(clip, 0, pos, "clip")
+    g.link(clip, 0, neg, "clip")
+    ms = g.add("ModelSamplingAuraFlow", (LEFT_W + 30, 360), {"shift": shift}, width=LEFT_W)
+    g.link(unet, 0, ms, "model")
+    decoded = _pair(g, ms, mode, _ksampler_cell(g, pos, neg, latent, vae, steps, cfg, "euler", "simple"))
+    _pair_side_by_side(g, 640, decoded, mode, "posenc/qwen_image_2048")
+    _pair_note(g, (
+        f"Qwen-Image at {size}x{size} ({size / base:.2f}x its {base} base): plain vs DiT Position Mode {mode}\n\n"
+        + _not_run("models/diffusion_models/qwen_image_fp8_e4m3fn.safetensors, models/text_encoders/"
+                   "qwen_2.5_vl_7b_fp8_scaled.safetensors and models/vae/qwen_image_vae.safetensors") + "\n\n"
+        f"Both branches as in the template (without its Lightning LoRA): ModelSamplingAuraFlow shift {shift:g} "
+        f"(core's noise-schedule shift for Qwen-Image; no size input), {steps} steps, euler / simple, cfg "
+        f"{cfg:g}, same seed. The right branch adds DiT Position Mode, base_resolution 0 = auto, {base} for "
+        f"Qwen-Image (text and edit-reference tokens keep their positions); {_mode_evidence(mode)}.\n\n{_expect(mode)}"))
+    return g
+
+
+def flux2_dev_2048(oi):
+    size, base, steps, guidance = 2048, PAIR_BASES["Flux.2"], 20, 4.0
+    mode = schema_default(oi, "DiTPositionMode", "mode")
+    g = Graph(oi)
+    unet = g.add("UNETLoader", (0, 0), {"unet_name": FLUX2_DEV["name"], "weight_dtype": "default"},
+                 models=[FLUX2_DEV], width=LEFT_W)
+    clip = g.add("CLIPLoader", (0, 160), {"clip_name": FLUX2_TE["name"], "type": "flux2", "device": "default"},
+                 models=[FLUX2_TE], width=LEFT_W)
+    vae = g.add("VAELoader", (0, 350), {"vae_name": FLUX2_VAE["name"]}, models=[FLUX2_VAE], width=LEFT_W)
+    latent = g.add("EmptyFlux2LatentImage", (0, 480), {"width": size, "height": size, "batch_size": 1}, width=LEFT_W)
+    pos = g.add("CLIPTextEncode", (LEFT_W + 30, 0), {"text": PROMPT}, width=LEFT_W, height=130, title="positive")
+    g.link(clip, 0, pos, "clip")
+    guided = g.add("FluxGuidance", (LEFT_W + 30, 170), {"guidance": guidance}, width=LEFT_W)
+    g.link(pos, 0, guided, "conditioning")
+    noise = g.add("RandomNoise", (LEFT_W + 30, 300), {"noise_seed": 0}, width=LEFT_W, title="noise (same seed)")
+    sched = g.add("Flux2Scheduler", (LEFT_W + 30, 450), {"steps": steps, "width": size, "height": size}, width=LEFT_W)
+    select = g.add("KSamplerSelect", (0, 660), {"sampler_name": "euler"}, width=LEFT_W)
+
+    def sample(x, y, model):
+        guider = g.add("BasicGuider", (x + 20, y + 270), width=PM_W)
+        g.link(model, 0, guider, "model")
+        g.link(guided, 0, guider, "conditioning")
+        sca = g.add("SamplerCustomAdvanced", (x + KS_X, y + 70), width=KS_W)
+        for src, name in ((noise, "noise"), (guider, "guider"), (select, "sampler"), (sched, "sigmas"),
+                          (latent, "latent_image")):
+            g.link(src, 0, sca, name)
+        dec = g.add("VAEDecode", (x + KS_X, y + 290), width=KS_W)
+        g.link(sca, 0, dec, "samples")
+        g.link(vae, 0, dec, "vae")
+        return dec
+    decoded = _pair(g, unet, mode, sample)
+    _pair_side_by_side(g, 800, decoded, mode, "posenc/flux2_dev_2048")
+    _pair_note(g, (
+        f"Flux.2 dev at {size}x{size} ({size // base}x its {base} base): plain vs DiT Position Mode {mode}\n\n"
+        + _not_run("models/diffusion_models/flux2_dev_fp8mixed.safetensors, models/text_encoders/"
+                   "mistral_3_small_flux2_bf16.safetensors and models/vae/flux2-vae.safetensors") + "\n\n"
+        f"Both branches as in the template: Flux2Scheduler at {size}x{size} (Flux.2's noise-schedule shift: "
+        f"it follows the image size, so it is given the size sampled), {steps} steps, euler, guidance "
+        f"{guidance:g}, the same noise. The right branch adds DiT Position Mode, base_resolution 0 = auto, "
+        f"{base} for Flux.2 (rows and columns of the image only); {_mode_evidence(mode)}.\n\n{_expect(mode)}"))
+    return g
+
+
+def wan22_5b_video(oi):
+    (tw, th), base = WAN22_5B_TRAINED, PAIR_BASES["WAN 2.2 5B"]
+    width, height, frames, fps, steps, cfg, shift = tw * 3 // 2, th * 3 // 2, 121, 24.0, 20, 5.0, 8.0
+    mode = schema_default(oi, "DiTPositionMode", "mode")
+    g = Graph(oi)
+    unet = g.add("UNETLoader", (0, 0), {"unet_name": WAN22_5B["name"], "weight_dtype": "default"},
+                 models=[WAN22_5B], width=LEFT_W)
+    clip = g.add("CLIPLoader", (0, 160), {"clip_name": WAN_TE["name"], "type": "wan", "device": "default"},
+                 models=[WAN_TE], width=LEFT_W)
+    vae = g.add("VAELoader", (0, 350), {"vae_name": WAN22_VAE["name"]}, models=[WAN22_VAE], width=LEFT_W)
+    latent = g.add("Wan22ImageToVideoLatent", (0, 480), {"width": width, "height": height, "length": frames,
+                                                        "batch_size": 1}, width=LEFT_W, title="video latent")
+    g.link(vae, 0, latent, "vae")
+    pos = g.add("CLIPTextEncode", (LEFT_W + 30, 0), {"text": VIDEO_PROMPT}, width=LEFT_W, height=160, title="positive")
+    neg = g.add("CLIPTextEncode", (LEFT_W + 30, 200), {"text": VIDEO_NEGATIVE}, width=LEFT_W, height=120,
+                title="negative")
+    g.link(clip, 0, pos, "clip")
+    g.link(clip, 0, neg, "clip")
+    ms = g.add("ModelSamplingSD3", (LEFT_W + 30, 360), {"shift": shift}, width=LEFT_W)
+    g.link(unet, 0, ms, "model")
+    decoded = _pair(g, ms, mode, _ksampler_cell(g, pos, neg, latent, vae, steps, cfg, "uni_pc", "simple"))
+    _pair_side_by_side(g, 710, decoded, mode, "posenc/wan22_5b_video", save="SaveWEBM",
+                       save_values={"codec": "vp9", "fps": fps, "crf": 32.0})
+    _pair_note(g, (
+        f"WAN 2.2 5B text-to-video at {width}x{height}, {frames} frames ({width / tw:g}x the {tw}x{th} it was "
+        f"trained at, in space only): plain vs DiT Position Mode {mode}\n\n"
+        + _not_run("models/diffusion_models/wan2.2_ti2v_5B_fp16.safetensors, models/text_encoders/"
+                   "umt5_xxl_fp8_e4m3fn_scaled.safetensors and models/vae/wan2.2_vae.safetensors") + "\n\n"
+        f"Both branches as in the template (its start image left out: text to video): ModelSamplingSD3 shift "
+        f"{shift:g} (core's shift for WAN; no size input), {steps} steps, uni_pc / simple, cfg {cfg:g}, same seed; "
+        f"the side-by-side video is saved as WEBM at {fps:g} fps. The right branch adds DiT Position Mode, "
+        f"base_resolution 0 = auto, {base} for WAN 2.2 5B (the long side of its videos; it trains on landscape "
+        f"and portrait): the width is above the {base} base, the height is not, so only the columns move; the "
+        f"time axis never does. {_mode_evidence(mode)}.\n\n"
+        + _expect(mode, video=True)), height=340)
+    return g
+
+
 VISUALIZER = "03 CPU, Boundary Visualizer, where PBC puts its boundaries"
 VISUALIZED = ((1024, 1024, 512, 31, 4), (1024, 3072, 1024, 3, 3))   # width, height, base, N, levels
 
@@ -735,18 +1026,26 @@ WORKFLOWS = {
     "08 GPU, DiT XL2 256 at 512, position modes": dit_xl_512,
     "09 GPU, Flux dev at 2048x2048, position modes": flux_dev_2048,
     "10 GPU, SD3.5 Large at 2048x2048, position modes": sd35_large_2048,
+    "11 GPU, Z Image Turbo at 2048x2048, plain vs position mode": z_image_turbo_2048,
+    "12 GPU, Qwen Image at 2048x2048, plain vs position mode": qwen_image_2048,
+    "13 GPU, Flux.2 dev at 2048x2048, plain vs position mode": flux2_dev_2048,
+    "14 GPU, WAN 2.2 5B video at 1920x1056, plain vs position mode": wan22_5b_video,
 }
 
 
 def recorded_object_info() -> dict:
-    """/object_info without a server: the core nodes recorded from ComfyUI 0.3.64
-    (tests/fixtures/core_nodes.json) and the pack's nodes from their schemas through the test
-    suite's stand-ins, as tests/test_workflows.py checks the files."""
+    """/object_info without a server: the recorded core nodes (RECORDS: each node type from the
+    first record that has it, so the older workflows keep the specs they were made with) and the
+    pack's nodes from their schemas through the test suite's stand-ins, as tests/test_workflows.py
+    checks the files."""
     sys.path.insert(0, str(ROOT / "tests"))
     from conftest import registered_nodes   # puts the stand-ins for comfy_api / folder_paths on the path
     import folder_paths
     folder_paths.get_filename_list = lambda folder: []   # the DiT loader lists the bundled DiTs only
-    core = json.loads((ROOT / "tests" / "fixtures" / "core_nodes.json").read_text())["nodes"]
+    core = {}
+    for record in RECORDS:
+        for name, spec in json.loads(record.read_text())["nodes"].items():
+            core.setdefault(name, spec)
     ours = {name: json.loads(json.dumps(cls.GET_NODE_INFO_V1())) for name, (cls, _) in registered_nodes().items()}
     return {**core, **ours}
 

@@ -3,11 +3,17 @@
 The workflow tests (tests/test_workflows.py) run without ComfyUI; this file is their record of
 ComfyUI's core nodes: the ComfyUI version, the names of all core node types (python_module not
 under custom_nodes), and the input/output specs of the core node types that example_workflows/*.json use.
+One record per ComfyUI version the workflows are checked against (tests/fixtures/core_nodes.json:
+0.3.64; core_nodes_0.33.0.json: 0.33.0, with --out); the tests check each workflow against every
+record that has all its node types.
 
     # against a running ComfyUI
     python tools/update_core_nodes.py --url http://127.0.0.1:8188/
     # or start one (no custom nodes, on a free port, in a temporary base directory)
     python tools/update_core_nodes.py --comfyui /path/to/ComfyUI --python /path/to/comfy-venv/bin/python
+    # the 0.33.0 record
+    python tools/update_core_nodes.py --comfyui /path/to/ComfyUI-0.33.0 --python ... \
+        --out tests/fixtures/core_nodes_0.33.0.json
 
 Rerun it after adding a core node type to a workflow or when moving to a new ComfyUI version.
 """
@@ -28,7 +34,7 @@ ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "tests" / "fixtures" / "core_nodes.json"
 WORKFLOWS = ROOT / "example_workflows"
 FRONTEND_ONLY = {"Note", "MarkdownNote"}
-KEEP = ("input", "input_order", "output", "output_name", "output_is_list", "python_module")
+KEEP = ("input", "input_order", "output", "output_name", "output_is_list", "output_node", "python_module")
 
 
 def _get(url: str):

@@ -13,7 +13,8 @@ Families are told apart by what the model object is (its config class and, for t
 DiTs, the attributes of its diffusion model), never by a ComfyUI version: a family whose config
 class this ComfyUI does not have is simply never matched.  The registry's order matters only
 where one config derives from another (Flux2 from Flux: Flux.2 first; ChromaRadiance
-from Chroma and ZImagePixelSpace from ZImage are refused by name, REFUSED).
+from Chroma, ZImagePixelSpace from ZImage, and the HunyuanImage 2.1 refiner and HunyuanVideo 1.5
+super-resolution configs from HunyuanVideo are refused by name, REFUSED).
 
 To add a family: a module here with one ``Family`` object, added to ``FAMILIES`` below, and one
 host test (tests/host/test_dit_families_host.py).
@@ -22,15 +23,16 @@ from __future__ import annotations
 
 from ..model_info import (UnsupportedModelError, diffusion_model_of, model_config_names, model_kind_name,
                           not_a_dit_fix)
-from . import flux, lumina, pixart, posenc_dit, qwen_image, sd3, wan
+from . import flux, hidream, hunyuan, lumina, pixart, posenc_dit, qwen_image, sd3, wan
 from .base import Family
 
 FAMILIES: tuple[Family, ...] = (
     flux.FLUX2, flux.FLUX, flux.CHROMA, qwen_image.FAMILY, lumina.ZIMAGE, lumina.LUMINA2, wan.FAMILY,
-    sd3.FAMILY, pixart.FAMILY, posenc_dit.FAMILY)
+    hidream.FAMILY, hunyuan.IMAGE, hunyuan.VIDEO, sd3.FAMILY, pixart.FAMILY, posenc_dit.FAMILY)
 #: Config classes refused by name although a supported family's config is among their bases
-#: (pixel-space variants; ``not_a_dit_fix`` says so).
-REFUSED = ("ChromaRadiance", "ZImagePixelSpace")
+#: (pixel-space variants, the HunyuanImage 2.1 refiner and HunyuanVideo 1.5's super-resolution
+#: model; ``not_a_dit_fix`` says why).
+REFUSED = ("ChromaRadiance", "ZImagePixelSpace", "HunyuanImage21Refiner", "HunyuanVideo15_SR_Distilled")
 
 
 def supported_names() -> list[str]:

@@ -12,8 +12,9 @@
 // line of results; exits non-zero on the first failed check.
 import { launchChromium, repeatDeprecationWarnings, watchPackConsole } from "./browser_launch.mjs";
 import assert from "node:assert/strict";
-import { mkdirSync } from "node:fs";
+import { mkdirSync, readFileSync, readdirSync } from "node:fs";
 import { join } from "node:path";
+import { fileURLToPath } from "node:url";
 
 const [url, artifacts, chromiumPath = "/usr/bin/chromium"] = process.argv.slice(2);
 assert.ok(url && artifacts, "usage: browser_widget.mjs <url> <artifact dir> [chromium]");
@@ -37,6 +38,29 @@ try {
   for (const [key, value] of [["Comfy.TutorialCompleted", true], ["Comfy.VueNodes.Enabled", false]]) {
     await fetch(`${url}api/settings/${key}`, { method: "POST", body: JSON.stringify(value) });
   }
+  // Every text the grid's canvases draw, recorded by the canvas API itself (not by the widget's
+  // own bookkeeping): the text, where, its measured width and fillText's maxWidth (which squashes a
+  // wider text).  A draw starts with a fill of the whole canvas, which starts a new record.
+  await page.addInitScript(() => {
+    const proto = CanvasRenderingContext2D.prototype;
+    const ours = (ctx) => ctx.canvas?.classList?.contains("pbc-grid-canvas");
+    const fillRect = proto.fillRect;
+    proto.fillRect = function (x, y, w, h) {
+      if (ours(this) && x === 0 && y === 0 && w >= this.canvas.clientWidth && h >= this.canvas.clientHeight) {
+        this.canvas.__posencTexts = [];
+      }
+      return fillRect.call(this, x, y, w, h);
+    };
+    const fillText = proto.fillText;
+    proto.fillText = function (text, x, y, maxWidth) {
+      if (ours(this)) {
+        const width = this.measureText(String(text)).width;
+        const left = this.textAlign === "center" ? x - width / 2 : this.textAlign === "right" || this.textAlign === "end" ? x - width : x;
+        (this.canvas.__posencTexts ??= []).push({ text: String(text), left, right: left + width, y, width, maxWidth, font: this.font });
+      }
+      return maxWidth === undefined ? fillText.call(this, text, x, y) : fillText.call(this, text, x, y, maxWidth);
+    };
+  });
   await page.goto(url, { waitUntil: "load" });
   await page.waitForFunction(() => window.app?.graph && window.LiteGraph?.registered_node_types?.BoundaryVisualizer,
     null, { timeout: 90000 });
@@ -105,6 +129,9 @@ try {
       connected: w.element.isConnected, mount: st.mount,
       inVueNode: !!w.element.closest(".lg-node"),
       plan: st.plan && { latentW: st.plan.latentWidth, w: st.plan.width, h: st.plan.height, base: st.plan.baseResolution, n: st.plan.n, rows: st.plan.rows, cols: st.plan.cols, levels: st.plan.levels.length },
+      notes: st.params?.notes,
+      family: st.params?.family && { id: st.params.family.preset.id, source: st.params.family.source },
+      menu: (() => { const m = w.element.querySelector("select"); return m && { value: m.value, disabled: m.disabled }; })(),
     };
   }, id);
 
@@ -216,8 +243,10 @@ try {
   await settle();
   const p3 = await stats(ids.pat);
   const props3 = await page.evaluate((id) => window.app.graph.getNodeById(id).properties, ids.pat);
-  check("model menu SDXL: base 1024, 3 levels, default height 2x base",
-    p3.plan.base === 1024 && p3.plan.levels === 3 && p3.plan.w === 1536 && p3.plan.h === 2048
+  // the W/H shown before (1536 typed, 1024 = the default 2x base 512) stay: the menu used to reset
+  // the untyped one to 2x the new base
+  check("model menu SDXL: base 1024, 3 levels, the preview's W/H kept",
+    p3.plan.base === 1024 && p3.plan.levels === 3 && p3.plan.w === 1536 && p3.plan.h === 1024
     && props3.pbc_preview_base === 1024 && props3.pbc_preview_levels === 3, { p3, props3 });
   await shot("06b-patcher-sdxl", ids.pat);
 
@@ -247,11 +276,52 @@ try {
     r0.plan.base === 32 && r0.plan.levels === 3 && r0.plan.latentW === 128 && r0.red > 0
     && /reference U-Net/.test(notes[0].join(" ")), { r0, notes: notes[0] });
   check("patcher linked to the reference loader: base 32, 3 levels, says so",
-    r1.plan.base === 32 && r1.plan.levels === 3 && /reference U-Net \(from the connected/.test(notes[1].join(" ")), { r1, notes: notes[1] });
+    r1.plan.base === 32 && r1.plan.levels === 3 && /reference U-Net, from Reference Model Loader/.test(notes[1].join(" ")), { r1, notes: notes[1] });
   await shot("06c-linked-reference", ids.viz);
   await page.evaluate((id) => window.app.graph.remove(window.app.graph.getNodeById(id)), refIds.loader);
   await setWidget(ids.viz, "width", 1024);
   await setWidget(ids.viz, "height", 1024);
+  await page.waitForTimeout(900);
+
+  // ---- a Load Checkpoint's file through FreeU_V2 decides the patcher's family (issue #33) ----
+  await page.locator(".pbc-grid-root[data-pbc-kind=patcher] select").first().selectOption("sd1");
+  const ckIds = await page.evaluate((patId) => {
+    const { app, LiteGraph } = window;
+    const ck = LiteGraph.createNode("CheckpointLoaderSimple");
+    ck.pos = [60, 700];
+    app.graph.add(ck);
+    // no checkpoint files on the test server: the name is set as a loaded workflow sets it
+    ck.widgets.find((w) => w.name === "ckpt_name").value = "sd_xl_base_1.0.safetensors";
+    const fu = LiteGraph.createNode("FreeU_V2");
+    fu.pos = [400, 700];
+    app.graph.add(fu);
+    ck.connect(0, fu, fu.inputs.findIndex((i) => i.name === "model"));
+    const pat = app.graph.getNodeById(patId);
+    fu.connect(0, pat, pat.inputs.findIndex((i) => i.name === "model"));
+    return { ck: ck.id, fu: fu.id };
+  }, ids.pat);
+  await setWidget(ids.pat, "base_resolution", 0);
+  await page.waitForTimeout(1200);
+  const k0 = await stats(ids.pat);
+  check("patcher set to SD 1.x, linked to an SDXL checkpoint through FreeU_V2: previews SDXL (base 1024, 3 levels), says so, menu shows it",
+    k0.plan.base === 1024 && k0.plan.levels === 3 && /SDXL, from Load Checkpoint/.test((k0.notes ?? []).join(" "))
+    && k0.menu?.value === "sdxl" && k0.menu?.disabled === true, k0);
+  await shot("06d-linked-sdxl-checkpoint", ids.pat);
+  const setCkpt = (name) => page.evaluate(([id, n]) => {
+    window.app.graph.getNodeById(id).widgets.find((w) => w.name === "ckpt_name").value = n;
+  }, [ckIds.ck, name]);
+  await setCkpt("v1-5-pruned-emaonly-fp16.safetensors");
+  await page.waitForTimeout(1200);
+  const k1 = await stats(ids.pat);
+  check("another checkpoint chosen (SD 1.5): the preview follows", k1.plan.base === 512 && k1.plan.levels === 4
+    && k1.family?.source === "loader", k1);
+  await setCkpt("dreamshaper_8.safetensors");
+  await page.waitForTimeout(1200);
+  const k2 = await stats(ids.pat);
+  check("a checkpoint name that does not tell the family: the node's own setting, said on the widget, menu enabled",
+    k2.plan.base === 512 && k2.family?.source === "setting" && /this node's setting/.test((k2.notes ?? []).join(" "))
+    && k2.menu?.disabled === false, k2);
+  await page.evaluate((i) => { for (const id of [i.ck, i.fu]) window.app.graph.remove(window.app.graph.getNodeById(id)); }, ckIds);
   await page.waitForTimeout(900);
 
   // ---- nothing serialized that the backend does not expect ----
@@ -376,7 +446,8 @@ try {
   check("back to the classic canvas: widget remounted and drawn", c0.connected && !c0.inVueNode && c0.runs === 10, c0);
   await shot("09-classic-again", ids.viz);
 
-  // The picture in docs/nodes.md (docs/boundary_widget.png): the Visualizer node alone, at a size above base with jitter.
+  // The Visualizer node alone, at a size above base with jitter.  (docs/boundary_widget.png is the
+  // PBC node of workflow 06 below: 11-wf06-node7-classic.png, from the run on frontend 1.58.1.)
   for (const [k, v] of [["width", 2048], ["height", 1536], ["base_resolution", 0], ["boundaries", 16], ["jitter", 1], ["jitter_seed", 7]]) {
     await setWidget(ids.viz, k, v);
   }
@@ -392,6 +463,155 @@ try {
   await page.screenshot({ path: join(artifacts, "10-readme-visualizer-node.png"), clip });
   const s8 = await stats(ids.viz);
   check("2048x1536, N=16, jitter 1: drawn", s8.red > 100 && s8.plan.n === 16 && s8.plan.rows && s8.plan.cols, s8);
+
+  // ---- legibility at 100% zoom on every node of the example workflows (issue #33) ----
+  // What the canvas API saw drawn (the recorder above), the bar's fields and menu, and the widget
+  // against its node: every text as wide as it measures (fillText never squashing it), inside the
+  // canvas, no two overlapping, none over a panel; every field and the menu inside the widget, the
+  // menu wide enough for its choice; the widget inside its node.
+  const legibility = (id) => page.evaluate((nodeId) => {
+    const { app, LiteGraph } = window;
+    const node = app.graph.getNodeById(nodeId);
+    const w = node.widgets.find((x) => x.name === "pbc_boundary_grid");
+    const st = w.posencState;
+    const root = w.element;
+    const canvas = root.querySelector("canvas");
+    const cw = canvas.clientWidth;
+    const ch = canvas.clientHeight;
+    const problems = [];
+    const texts = canvas.__posencTexts ?? [];
+    const lineH = 12;
+    for (const t of texts) {
+      if (t.maxWidth !== undefined && t.width > t.maxWidth + 0.5) problems.push(`squashed to ${Math.round(t.maxWidth)} of ${Math.round(t.width)} px: "${t.text}"`);
+      if (t.left < -0.5 || t.right > cw + 0.5) problems.push(`outside the ${cw} px canvas (${Math.round(t.left)}..${Math.round(t.right)}): "${t.text}"`);
+      if (t.y < -0.5 || t.y + lineH > ch + 0.5) problems.push(`below the ${ch} px canvas: "${t.text}"`);
+    }
+    for (let i = 0; i < texts.length; i++) {
+      for (let j = i + 1; j < texts.length; j++) {
+        const a = texts[i];
+        const b = texts[j];
+        const wa = Math.min(a.right, a.left + (a.maxWidth ?? a.width));   // what fillText drew
+        const wb = Math.min(b.right, b.left + (b.maxWidth ?? b.width));
+        if (a.left < wb && b.left < wa && a.y < b.y + lineH && b.y < a.y + lineH) problems.push(`"${a.text}" overlaps "${b.text}"`);
+      }
+    }
+    const panels = st.layout?.panels ?? [];
+    for (const p of panels) {
+      if (p.x < 0 || p.y < 0 || p.x + p.width > cw + 0.5 || p.y + p.height > ch + 0.5) problems.push(`panel ${p.level} outside the canvas`);
+      if (p.height < 24 || p.width < 8) problems.push(`panel ${p.level} too small to read (${p.width}x${p.height})`);
+      for (const t of texts) {
+        if (t.text !== "no boundaries" && t.left < p.x + p.width && p.x < t.right && t.y < p.y + p.height && p.y < t.y + lineH) problems.push(`"${t.text}" over panel ${p.level}`);
+      }
+    }
+    const rr = root.getBoundingClientRect();
+    const bar = root.querySelector(".pbc-grid-bar");
+    if (bar && bar.scrollWidth > bar.clientWidth + 1) problems.push(`bar overflows (${bar.scrollWidth} > ${bar.clientWidth})`);
+    for (const el of root.querySelectorAll(".pbc-grid-bar > *, .pbc-grid-bar input, .pbc-grid-bar select")) {
+      const r = el.getBoundingClientRect();
+      if (r.left < rr.left - 0.5 || r.right > rr.right + 0.5 || r.top < rr.top - 0.5 || r.bottom > rr.bottom + 0.5) {
+        problems.push(`${el.tagName.toLowerCase()} ${el.textContent.slice(0, 20)} clipped: ${Math.round(r.left)}..${Math.round(r.right)} in ${Math.round(rr.left)}..${Math.round(rr.right)}`);
+      }
+    }
+    const menu = root.querySelector("select");
+    if (menu) {
+      const m = document.createElement("canvas").getContext("2d");
+      const cs = getComputedStyle(menu);
+      m.font = `${cs.fontSize} ${cs.fontFamily}`;
+      const need = m.measureText(menu.selectedOptions[0]?.textContent ?? "").width + 14;   // + the arrow
+      if (menu.clientWidth < need) problems.push(`menu ${menu.clientWidth} px for "${menu.selectedOptions[0]?.textContent}" (${Math.round(need)} px)`);
+    }
+    // the widget inside its node: the Vue node's element, or the node's box on the canvas
+    const vueNode = root.closest(".lg-node");
+    let box;
+    if (vueNode) {
+      const b = vueNode.getBoundingClientRect();
+      box = { left: b.left, right: b.right, top: b.top, bottom: b.bottom };
+    } else {
+      const c = app.canvas.canvas.getBoundingClientRect();
+      const [x, y] = app.canvas.ds.convertOffsetToCanvas(node.pos);
+      const s = app.canvas.ds.scale;
+      box = { left: c.left + x, right: c.left + x + node.size[0] * s, top: c.top + y - LiteGraph.NODE_TITLE_HEIGHT * s, bottom: c.top + y + node.size[1] * s };
+    }
+    if (rr.left < box.left - 1 || rr.right > box.right + 1 || rr.bottom > box.bottom + 1) {
+      problems.push(`widget ${Math.round(rr.left)}..${Math.round(rr.right)} x ..${Math.round(rr.bottom)} outside its node ${Math.round(box.left)}..${Math.round(box.right)} x ..${Math.round(box.bottom)}`);
+    }
+    return {
+      problems, texts: texts.map((t) => t.text), canvas: [cw, ch], node: [...node.size], mount: st.mount,
+      family: st.params?.family && { id: st.params.family.preset.id, source: st.params.family.source },
+      plan: st.plan && { w: st.plan.width, h: st.plan.height, base: st.plan.baseResolution, rows: st.plan.rows, cols: st.plan.cols, levels: st.plan.levels.length },
+    };
+  }, id);
+  const dismiss = async () => {
+    await page.evaluate(() => document.querySelectorAll(".p-toast-close-button, [data-testid=error-overlay-dismiss]")
+      .forEach((b) => b.click()));
+    for (let i = 0; i < 3 && await page.locator(".p-dialog-mask").count(); i++) {
+      await page.keyboard.press("Escape");
+      await page.waitForTimeout(300);
+    }
+  };
+  // What each workflow's grid must preview (the family from its loader, the size it samples).
+  const expected = {
+    "01": { family: "ref", w: 128, h: 128 }, "04": { family: "ref", w: 64, h: 64 },
+    "05": { family: "sd1", w: 1024, h: 1024 }, "06": { family: "sdxl", w: 2048, h: 2048 },
+    // 07's note: only the height is above SDXL's base, so only horizontal boundaries
+    "07": { family: "sdxl", w: 1024, h: 3072, rows: true, cols: false },
+  };
+  const wfDir = fileURLToPath(new URL("../../example_workflows/", import.meta.url));
+  for (const file of readdirSync(wfDir).filter((f) => f.endsWith(".json")).sort()) {
+    const wf = JSON.parse(readFileSync(join(wfDir, file), "utf8"));
+    const targets = wf.nodes.filter((n) => n.type === "PBCModelPatcher" || n.type === "BoundaryVisualizer");
+    if (!targets.length) continue;
+    const tag = file.slice(0, 2);
+    // loaded with Vue nodes off, then each renderer (1.27's Vue renderer keeps drawing the graph it
+    // had when a workflow is loaded while it is on)
+    await page.evaluate(() => window.app.extensionManager.setting.set("Comfy.VueNodes.Enabled", false));
+    await page.waitForTimeout(800);
+    await page.evaluate(async (w) => { await window.app.loadGraphData(w, true, true, "posenc-legibility"); }, wf);
+    await page.waitForTimeout(1200);
+    await dismiss();
+    for (const vue of [false, true]) {
+      if (vue) {
+        await page.evaluate(() => window.app.extensionManager.setting.set("Comfy.VueNodes.Enabled", true));
+        await page.waitForSelector(".lg-node[data-node-id]", { timeout: 20000 });
+        await page.waitForTimeout(1500);
+        await dismiss();
+      }
+      for (const t of targets) {
+        await page.evaluate((id) => {
+          const { app } = window;
+          const node = app.graph.getNodeById(id);
+          app.canvas.ds.scale = 1;
+          app.canvas.ds.offset = [-node.pos[0] + 160, -node.pos[1] + 140];
+          app.canvas.setDirty(true, true);
+        }, t.id);
+        await page.waitForTimeout(1300);
+        const L = await legibility(t.id);
+        const where = `${vue ? "Vue nodes" : "classic canvas"}, workflow ${tag} node ${t.id} (${t.type}, ${L.node.map(Math.round).join("x")})`;
+        check(`${where}: every line readable, nothing clipped or overlapping`, L.problems.length === 0 && L.texts.length >= 3
+          && (!vue || L.mount === (frontendMountsDom ? "frontend, Vue node" : "vue-fallback")), L);
+        const e = expected[tag];
+        if (e && t.type === "PBCModelPatcher") {
+          check(`${where}: previews ${e.family} at ${e.w}x${e.h}, from its loader`, L.family?.id === e.family && L.family?.source === "loader"
+            && L.plan.w === e.w && L.plan.h === e.h && (e.rows === undefined || (L.plan.rows === e.rows && L.plan.cols === e.cols)), L);
+        }
+        const clip = await page.evaluate((id) => {
+          const { app, LiteGraph } = window;
+          const el = document.querySelector(`.lg-node[data-node-id="${id}"]`);
+          if (el) {
+            const b = el.getBoundingClientRect();
+            return { x: b.x - 8, y: b.y - 28, width: b.width + 16, height: b.height + 36 };
+          }
+          const node = app.graph.getNodeById(id);
+          const r = app.canvas.canvas.getBoundingClientRect();
+          const [x, y] = app.canvas.ds.convertOffsetToCanvas(node.pos);
+          const T = LiteGraph.NODE_TITLE_HEIGHT;
+          return { x: r.left + x - 8, y: r.top + y - T - 28, width: node.size[0] + 16, height: node.size[1] + T + 36 };
+        }, t.id);
+        await page.screenshot({ path: join(artifacts, `11-wf${tag}-node${t.id}-${vue ? "vue" : "classic"}.png`), clip });
+      }
+    }
+  }
+  await page.evaluate(() => window.app.extensionManager.setting.set("Comfy.VueNodes.Enabled", false));
 
   // Errors from the page that mention this pack (others come from offline assets of the frontend).
   const ours = pageErrors.filter((e) => /boundary_grid|boundaries\.js|posenc|pbc/i.test(e));

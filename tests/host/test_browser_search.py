@@ -1,11 +1,15 @@
-"""Browser test of the node search in real ComfyUI (issue #15: "hires", "high res", "upscale",
-"ScaleCrafter" found none of the pack's nodes, "DiT" listed the loader 21st).  Opt-in.
+"""Browser test of the node search in real ComfyUI: the words users type find the pack's nodes,
+as high as the frontend's ranking lets a new pack's node come (issue #15: "hires", "high res",
+"upscale", "ScaleCrafter" found none of them; issue 33: "yarn", "ntk", "interpolate", "flux" found
+none).  Opt-in.
 
 Starts ComfyUI with the pack (tests/host/comfy_server.py), opens it in headless Chromium with
-playwright-core (tests/host/browser_search.mjs), double-clicks the canvas, types each word into
-the node search box and reads the result list in the order shown.  Needs what the widget's
-browser test needs (COMFYUI_PATH, Chromium, node, playwright-core); screenshots go to
-tests/artifacts/browser_search/."""
+playwright-core (tests/host/browser_search.mjs), double-clicks the canvas, types each word of
+posenc_lab/search_ranks.py into the node search box and reads the result list in the order shown.
+Each word's rank must meet the rule there, and equal the rank recorded for this ComfyUI and frontend
+in docs/search_ranks.json; POSENC_RECORD_SEARCH=1 records it instead (and rewrites
+docs/search_ranks.md).  Needs what the widget's browser test needs (COMFYUI_PATH, Chromium, node,
+playwright-core); screenshots go to tests/artifacts/browser_search/."""
 from __future__ import annotations
 
 import json
@@ -16,28 +20,26 @@ from pathlib import Path
 
 import pytest
 
-from host.comfy_server import running_comfyui
+from host.comfy_server import get_json, running_comfyui
 from host.test_browser_widget import _playwright_dir
+from posenc_lab import search_ranks
 
 HOST_DIR = Path(__file__).resolve().parent
 ROOT = HOST_DIR.parents[1]
 ARTIFACTS = ROOT / "tests" / "artifacts" / "browser_search"
 COMFYUI_PATH = os.environ.get("COMFYUI_PATH")
-# The search box shows up to 64 results; a user reads the first handful.  "upscale" also (and
-# rightly first) finds the core nodes named for it: on ComfyUI 0.3.64, 6 start with the word and 6
-# more (API nodes) have it earlier in a shorter name, and PBC came 13th of 16 (it was not listed at
-# all before); ComfyUI 0.33.0 has 19 such nodes (18 ahead of PBC, 19th).  So for such a word the
-# node must come within a few places after the other nodes whose names hold the word.
-NAMED_FIRST = {"upscale"}
-AFTER_NAMED = 3
-TOP_DEFAULT = 5
+RECORD = os.environ.get("POSENC_RECORD_SEARCH") == "1"
 
 pytestmark = pytest.mark.skipif(not COMFYUI_PATH, reason="browser test of the node search: set "
                                 "COMFYUI_PATH to a ComfyUI checkout to run it")
 
-# what users type -> the node it must find (by its display name in /object_info)
-WORDS = {"hires": "PBCModelPatcher", "high res": "RPE2DDiTLoader", "upscale": "PBCModelPatcher",
-         "ScaleCrafter": "RedilationPatcher", "DiT": "RPE2DDiTLoader"}
+
+def _searched(word: str, info: dict, keys: list) -> bool:
+    """Whether the frontend searches a field of the node that holds the word (its id, its display
+    name, or, where the frontend reads them, its search aliases)."""
+    w = word.lower()
+    fields = [info["name"], info["display_name"]] + (info.get("search_aliases") or [] if "search_aliases" in keys else [])
+    return any(w in f.lower() for f in fields)
 
 
 def test_users_words_find_the_packs_nodes_in_the_search_box():
@@ -50,26 +52,40 @@ def test_users_words_find_the_packs_nodes_in_the_search_box():
     pw = _playwright_dir()
     if pw is None:
         pytest.skip("playwright-core not found: npm ci --prefix tests/host, or set PLAYWRIGHT_CORE_DIR")
-    from host.comfy_server import get_json
+    ours = sorted({n for nodes in search_ranks.QUERIES.values() for n in nodes})
     with running_comfyui(ARTIFACTS, "posenc-search-", "PBCModelPatcher") as server:
         url = server["url"]
-        display = {k: get_json(f"{url}object_info/{k}")[k]["display_name"] for k in set(WORDS.values())}
+        info = {k: get_json(f"{url}object_info/{k}")[k] for k in ours}
+        comfyui = get_json(f"{url}system_stats")["system"]["comfyui_version"]
         r = subprocess.run([node, str(HOST_DIR / "browser_search.mjs"), url, str(ARTIFACTS), chromium,
-                            "--", *WORDS], cwd=pw, env={**os.environ, "PLAYWRIGHT_CORE_DIR": str(pw)},
-                           capture_output=True, text=True, timeout=600)
+                            "--", *search_ranks.QUERIES], cwd=pw, env={**os.environ, "PLAYWRIGHT_CORE_DIR": str(pw)},
+                           capture_output=True, text=True, timeout=900)
     (ARTIFACTS / "browser_search.out").write_text(r.stdout + "\n--- stderr ---\n" + r.stderr)
     assert r.returncode == 0, r.stderr[-4000:]
-    results = json.loads([ln for ln in r.stdout.splitlines() if ln.startswith('{"results"')][-1])["results"]
-    ranks = {}
-    for word, node_id in WORDS.items():
-        shown = results[word]
-        hits = [i for i, name in enumerate(shown) if name.startswith(display[node_id])]
-        ranks[word] = (hits[0] + 1) if hits else None
-    print("rank of the expected node per query:", ranks)
-    (ARTIFACTS / "ranks.json").write_text(json.dumps(ranks, indent=1))
-    for word, rank in ranks.items():
-        shown = results[word]
-        named = sum(1 for name in shown if word.lower() in name.lower()
-                    and not name.startswith(display[WORDS[word]]))
-        top = named + AFTER_NAMED if word in NAMED_FIRST else TOP_DEFAULT
-        assert rank is not None and rank <= top, (word, rank, named, shown[:top])
+    seen = json.loads([ln for ln in r.stdout.splitlines() if ln.startswith('{"results"')][-1])
+    label = f"ComfyUI {comfyui} + frontend {seen['frontend']}"
+    ranks, searched, bad = {}, {}, []
+    for query, nodes in search_ranks.QUERIES.items():
+        answers = [info[n]["display_name"] for n in nodes]
+        ranks[query] = search_ranks.measure(query, seen["results"][query], answers, seen["frequencies"])
+        searched[query] = any(_searched(query, info[n], seen["keys"]) for n in nodes)
+        wrong = search_ranks.problem(query, ranks[query], searched[query])
+        if wrong:
+            bad.append(f"{label}: {wrong}; listed: {seen['results'][query][:12]}")
+    print(label, {q: m["rank"] for q, m in ranks.items()})
+    (ARTIFACTS / "ranks.json").write_text(json.dumps({label: ranks}, indent=1))
+    record = search_ranks.load()
+    if RECORD:
+        record["queries"] = {q: [info[n]["display_name"] for n in nodes] for q, nodes in search_ranks.QUERIES.items()}
+        record["frontends"][label] = {"keys": seen["keys"], "searched": searched, "ranks": ranks}
+        record["frontends"] = dict(sorted(record["frontends"].items(), key=lambda kv: kv[0].split()[-1]))
+        search_ranks.RECORD_JSON.write_text(json.dumps(record, indent=1) + "\n", encoding="utf-8")
+        search_ranks.RECORD_MD.write_text(search_ranks.render(record), encoding="utf-8")
+    elif label in record["frontends"]:
+        was = record["frontends"][label]["ranks"]
+        bad += [f"{label}: {q!r} listed the pack's node at {m['rank']} of {m['shown']}, recorded "
+                f"{was.get(q, {}).get('rank')} of {was.get(q, {}).get('shown')} (POSENC_RECORD_SEARCH=1 records it)"
+                for q, m in ranks.items() if (m["rank"], m["shown"]) != (was.get(q, {}).get("rank"), was.get(q, {}).get("shown"))]
+    else:
+        print(f"{label} has no record in {search_ranks.RECORD_JSON.name} (POSENC_RECORD_SEARCH=1 records it)")
+    assert bad == [], "\n".join(bad)

@@ -4,7 +4,10 @@ Runs when COMFYUI_PATH points at a ComfyUI checkout.  Starts ComfyUI on 127.0.0.
 with --base-directory in a temporary folder whose custom_nodes/ holds a symlink to this repository
 (so nothing is written into the ComfyUI checkout), opens it in headless Chromium driven by
 playwright-core (tests/host/browser_widget.mjs), and checks from the widget canvases' pixels that
-the grid is drawn, follows width and N, and also renders in the Vue node renderer;
+the grid is drawn, follows width and N, and also renders in the Vue node renderer; that a linked
+SDXL checkpoint sets the patcher's family; and, on every example workflow's node at 100% zoom in
+both renderers, that each text the canvas draws fits its line (measured by the canvas API) and
+overlaps none, and the bar's fields and menu are not clipped;
 tests/host/browser_vue_ids.mjs checks that in the Vue renderer the grid goes into its own node
 only, when node ids repeat across subgraphs and workflow tabs.  Screenshots go to
 tests/artifacts/browser_widget/.

@@ -5,7 +5,7 @@ browser tests).
 Starts ComfyUI with the pack (tests/host/comfy_server.py), opens Browse Templates in headless
 Chromium (tests/host/browser_templates.mjs), picks the pack's folder and checks that
 
-- the cards come in the workflows' numbered order, 01 to 10 (ComfyUI's server lists them in
+- the cards come in the workflows' numbered order, 01, 02, ... (ComfyUI's server lists them in
   directory order, and frontends 1.27 to 1.58 show that order as it comes; js/template_order.js
   sorts the pack's list),
 - every card's thumbnail (<name>.jpg) is served, none a 404,

@@ -8,7 +8,9 @@ expected sizes, and for the reference U-Net at 4x the layout metrics (posenc_lab
 way the layout benchmark (docs/bench_layout.md) says.
 
 POSENC_RENDER_THUMBNAILS=1 also writes example_workflows/<name>.jpg from these outputs (the thumbnails
-ComfyUI shows under Browse Templates).  POSENC_RECORD_TIMES=1 appends each CPU workflow's run time
+ComfyUI shows under Browse Templates).  POSENC_RECORD_TEXT=1 writes the text metrics the frontend tests
+measure (title font, character widths, note insets) into posenc_lab/frontend_text.json, the record the
+layout rules use.  POSENC_RECORD_TIMES=1 appends each CPU workflow's run time
 (queued to done, on this machine) to docs/workflow_times.md, whose rows the time ranges in the
 workflows' notes are checked against (tests/test_workflows.py).  Needs COMFYUI_PATH and the Python that runs ComfyUI
 (COMFYUI_PYTHON, default: this interpreter).  About 2-3 minutes on 2 shared CPU cores.
@@ -29,6 +31,7 @@ from pathlib import Path
 import pytest
 
 from host.comfy_server import get_json, running_comfyui
+from posenc_lab import workflow_views
 from posenc_lab.workflow_format import to_api
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -41,6 +44,7 @@ HIRES = "04 CPU, reference UNet hires fix at 2x, with and without PBC"
 COMFYUI_PATH = os.environ.get("COMFYUI_PATH")
 RENDER = os.environ.get("POSENC_RENDER_THUMBNAILS") == "1"
 RECORD_TIMES = os.environ.get("POSENC_RECORD_TIMES") == "1"
+RECORD_TEXT = os.environ.get("POSENC_RECORD_TEXT") == "1"
 TIMES = ROOT / "docs" / "workflow_times.md"
 
 pytestmark = pytest.mark.skipif(not COMFYUI_PATH, reason="host test: set COMFYUI_PATH to a ComfyUI "
@@ -227,12 +231,16 @@ def test_reference_unet_hires_fix_2x(server):
         _thumbnail(HIRES, [[im] for im in side], 128)
 
 
-GPU_WORKFLOWS = ("05 GPU, SD 1.5 at 1024x1024, FreeU V2 with and without PBC",
-                 "06 GPU, SDXL at 2048x2048, FreeU V2 with and without PBC",
-                 "07 GPU, SDXL at 1024x3072, FreeU V2 with and without PBC",
-                 "08 GPU, DiT XL2 256 at 512, position modes",
-                 "09 GPU, Flux dev at 2048x2048, position modes",
-                 "10 GPU, SD3.5 Large at 2048x2048, position modes")
+# Every workflow that needs big weights (05-14).  The newer families' (11-14) need node types that
+# only newer ComfyUI versions have: each is validated on every host whose /object_info has all its
+# node types (feature detection; Flux.2's needs 0.33.0's EmptyFlux2LatentImage and Flux2Scheduler).
+GPU_WORKFLOWS = sorted(p.stem for p in WORKFLOWS.glob("?? GPU, *.json"))
+FRONTEND_ONLY = {"Note", "MarkdownNote"}
+
+
+def missing_node_types(wf: dict, object_info: dict) -> set:
+    """The node types of a workflow that this ComfyUI does not have."""
+    return {n["type"] for n in wf["nodes"]} - FRONTEND_ONLY - set(object_info)
 
 
 @pytest.mark.parametrize("name", GPU_WORKFLOWS)
@@ -241,9 +249,12 @@ def test_big_model_workflows_pass_comfyui_validation(server, name):
     validation (every widget value, every link type): with empty stand-in files under the model
     names, POST /prompt accepts the prompt and execution stops at the first loader, on the file."""
     wf = json.loads((WORKFLOWS / f"{name}.json").read_text())
+    missing = missing_node_types(wf, server["object_info"])
+    if missing:
+        pytest.skip(f"this ComfyUI has no {sorted(missing)} (the workflow needs a newer one)")
     folders = {"CheckpointLoaderSimple": "checkpoints", "VAELoader": "vae", "RPE2DDiTLoader": "checkpoints",
                "UNETLoader": "diffusion_models", "DualCLIPLoader": "text_encoders",
-               "TripleCLIPLoader": "text_encoders"}
+               "TripleCLIPLoader": "text_encoders", "CLIPLoader": "text_encoders"}
     for node in wf["nodes"]:
         if node["type"] not in folders:
             continue
@@ -272,8 +283,9 @@ def test_big_model_workflows_pass_comfyui_validation(server, name):
     assert failed and failed[0]["node_type"] in folders, failed
 
 
-def _frontend(server, files, artifacts):
-    """Load `files` in the real frontend (browser_workflows.mjs); its report, or skip."""
+def _frontend(server, files, artifacts, nodes2=False):
+    """Load `files` in the real frontend (browser_workflows.mjs; nodes2: with Nodes 2.0 on); its
+    report, or skip."""
     chromium = os.environ.get("CHROMIUM", "/usr/bin/chromium")
     node = shutil.which("node")
     pw = ROOT / "tests" / "host"
@@ -285,11 +297,50 @@ def _frontend(server, files, artifacts):
                 capture_output=True, timeout=300).returncode:
             pytest.skip("playwright-core not installed: npm ci --prefix tests/host")
     r = subprocess.run([node, str(pw / "browser_workflows.mjs"), server["url"], str(artifacts),
-                        chromium, *map(str, files)], cwd=pw, env={**os.environ, "PLAYWRIGHT_CORE_DIR": str(pw)},
-                       capture_output=True, text=True, timeout=900)
+                        chromium, *(["--nodes2"] if nodes2 else []), *map(str, files)], cwd=pw,
+                       env={**os.environ, "PLAYWRIGHT_CORE_DIR": str(pw)}, capture_output=True, text=True, timeout=900)
     lines = [ln for ln in r.stdout.splitlines() if ln.startswith('{"workflows"')]
     assert r.returncode == 0 and lines, r.stderr[-4000:]
+    artifacts.mkdir(parents=True, exist_ok=True)
+    (artifacts / "browser_workflows.json").write_text(lines[-1])
     return json.loads(lines[-1])
+
+
+def _first_view_problems(seen: dict, files) -> list:
+    """What a user would see wrong in the first views of `files` (opened as a file, and from
+    Browse Templates: 1.49/1.58 fit the view to the nodes there, 1.27 restores the stored one):
+    text not drawn, a node out of sight or covered, nodes overlapping, a node crossing a group's
+    edge, a title cut short, a text box to scroll; each line names the workflow and the view.
+    Prints each view's zoom."""
+    out = []
+    for f in files:
+        got = seen["workflows"][f.stem]
+        for how, lay in (("opened as a file", got["layout"]), ("opened from Browse Templates", got["templateLayout"])):
+            where = f"{f.stem}, {how} ({seen['renderer']})"
+            print(f"{where}: zoom {lay['scale']:.3f} (text from {lay['textThreshold']})")
+            if lay["lowQuality"]:
+                out.append(f"{where}: text not drawn at zoom {lay['scale']:.3f}")
+            out += [f"{where}: out of sight or covered: {n['title']} at {n['screen']}, points {n['hidden']}"
+                    for n in lay["nodes"] if n["hidden"]]
+            out += [f"{where}: nodes overlap: {a} / {b}" for a, b in lay["overlaps"]]
+            out += [f"{where}: {c}" for c in lay["groupCrossings"]]
+            out += [f"{where}: title cut short: {t['title']!r} needs {t['needs']} px, has {t['has']}"
+                    for t in lay["titlesCut"]]
+            out += [f"{where}: text box of node {t['node']} ({t['text']!r}...) scrolls by {t['excess']} px"
+                    for t in lay["textScrolls"]]
+    return out
+
+
+def _text_record_problems(seen: dict) -> list:
+    """The layout rules' text metrics (posenc_lab/frontend_text.json) against this frontend's, as
+    browser_workflows.mjs measured them: the record must allow at least as much room.  With
+    POSENC_RECORD_TEXT=1 the measurement is written into the record instead."""
+    if seen["text"] is None:
+        return ["no text metrics measured (no Note in the workflows?)"]
+    if RECORD_TEXT:
+        workflow_views.TEXT_RECORD.write_text(json.dumps(workflow_views.record_text(seen), indent=1) + "\n")
+        workflow_views.text_record.cache_clear()
+    return workflow_views.text_shortfalls(seen)
 
 
 OLD_SAVES = ROOT / "tests" / "fixtures" / "old_saves"
@@ -339,15 +390,20 @@ def test_api_prompt_with_the_old_seed_name_is_refused_naming_the_new_input(serve
 
 
 def test_frontend_loads_every_workflow(server):
-    """Each workflow loads in the real frontend (headless Chromium, 1600x1000) with every node type known,
-    every node in sight and uncovered with text drawn, no two nodes overlapping, both at the stored
-    view (opened as a file) and at the view the frontend gives a template (Browse Templates),
+    """Each workflow loads in the real frontend (headless Chromium, 1600x1000, classic canvas) with every
+    node type known, every node in sight and uncovered with text drawn, no two nodes overlapping, none
+    across a group's edge, no title cut short, no text box to scroll, both at the stored view (opened
+    as a file) and at the view the frontend gives a template (Browse Templates),
     saves back the same widget values (the pack's own DOM widgets are not serialized), and the
-    frontend's own API prompt (app.graphToPrompt) equals posenc_lab/workflow_format.py's."""
-    files = sorted(WORKFLOWS.glob("*.json"))
+    frontend's own API prompt (app.graphToPrompt) equals posenc_lab/workflow_format.py's.  A workflow
+    whose node types this ComfyUI does not have is left out (feature detection: Flux.2's on 0.3.64)."""
+    object_info = server["object_info"]
+    every = sorted(WORKFLOWS.glob("*.json"))
+    files = [f for f in every if not missing_node_types(json.loads(f.read_text()), object_info)]
+    print("left out (node types this ComfyUI lacks):", [f.stem for f in every if f not in files])
+    assert [f.stem for f in files if int(f.stem[:2]) <= 10] == [f.stem for f in every if int(f.stem[:2]) <= 10]
     seen = _frontend(server, files, ARTIFACTS / "frontend")
     assert set(seen["workflows"]) == {f.stem for f in files}
-    object_info = server["object_info"]
     for f in files:
         wf, got = json.loads(f.read_text()), seen["workflows"][f.stem]
         assert got["unregistered"] == [], (f.stem, got["unregistered"])
@@ -358,19 +414,33 @@ def test_frontend_loads_every_workflow(server):
             assert got["saved"][str(n["id"])] == n.get("widgets_values", []), (f.stem, n["id"], n["type"])
         lay = got["layout"]
         assert abs(lay["scale"] - wf["extra"]["ds"]["scale"]) < 1e-6, (f.stem, lay["scale"])   # view restored
-        # opened as a file (the stored view) and from Browse Templates (1.49/1.58 fit the view to the
-        # nodes there; 1.27 restores the stored one): text drawn, every node in sight, none overlapping
-        for how, lay in (("opened as a file", got["layout"]), ("opened from Browse Templates", got["templateLayout"])):
-            print(f"{f.stem}, {how}: zoom {lay['scale']:.3f} (text from {lay['textThreshold']})")
-            assert not lay["lowQuality"], (f.stem, how, "text not drawn at zoom", lay["scale"])
-            hidden = [(n["title"], n["screen"], n["hidden"]) for n in lay["nodes"] if n["hidden"]]
-            assert hidden == [], (f.stem, how, "out of sight or covered", hidden)
-            assert lay["overlaps"] == [], (f.stem, how, "nodes overlap", lay["overlaps"])
         ours = to_api(wf, object_info)
         theirs = {k: {"class_type": v["class_type"], "inputs": v["inputs"]} for k, v in got["prompt"].items()}
         assert theirs == ours, f.stem
+    bad = _first_view_problems(seen, files) + _text_record_problems(seen)
+    assert bad == [], "\n".join(bad)
     # errors while the page starts (a fresh profile, before any workflow) are the frontend's own
     print("page errors at startup:", [e for e in seen["pageErrors"] if e.startswith("startup:")])
+    assert not [e for e in seen["pageErrors"] if not e.startswith("startup:")], seen["pageErrors"]
+    assert seen["packConsole"] == [], "console warnings or errors from the pack's files"
+
+
+def test_first_views_with_nodes2(server):
+    """With Nodes 2.0 on (the frontend draws each node as a DOM element, sized by its content; 1.49
+    and 1.58 offer it as a setting), every workflow's first view, opened as a file and from Browse
+    Templates: every node in sight and uncovered, none overlapping, no title cut short, no text box
+    to scroll, none across a group's edge, text drawn; and the layout rules' text metrics hold for
+    this renderer.  Screenshots:
+    tests/artifacts/workflows/frontend_nodes2/.  Workflows whose node types this ComfyUI lacks are
+    left out, as in the classic test."""
+    files = [f for f in sorted(WORKFLOWS.glob("*.json"))
+             if not missing_node_types(json.loads(f.read_text()), server["object_info"])]
+    seen = _frontend(server, files, ARTIFACTS / "frontend_nodes2", nodes2=True)
+    if not seen["nodes2Available"]:
+        pytest.skip(f"frontend {seen['frontend']} has no Nodes 2.0 (at most a hidden experiment)")
+    assert set(seen["workflows"]) == {f.stem for f in files}
+    bad = _first_view_problems(seen, files) + _text_record_problems(seen)
+    assert bad == [], "\n".join(bad)
     assert not [e for e in seen["pageErrors"] if not e.startswith("startup:")], seen["pageErrors"]
     assert seen["packConsole"] == [], "console warnings or errors from the pack's files"
 
