@@ -1,7 +1,7 @@
 """The soak run's short version (tools/soak.py; the full run's figures are in docs/reliability.md):
 12 valid prompts mixing every pack node, 12 bad ones covering every category, 3 interrupts, on a
 real ComfyUI server through its HTTP API, checked against a second, fresh server.  Opt-in
-(COMFYUI_PATH, run in ComfyUI's Python).  About 3 minutes on 2 shared CPU cores."""
+(COMFYUI_PATH, run in ComfyUI's Python).  69-90 s on 2 shared CPU cores."""
 from __future__ import annotations
 
 import importlib.util
