@@ -58,6 +58,33 @@ async function cardTitles() {
   }, TITLE.source);
 }
 
+// Frontend 1.27 renders the template cards a page (12) at a time and adds the next page when the
+// last card scrolls into view; a user scrolls.  So does this: until no new card appears.
+async function allCardTitles(until = null) {
+  let seen = await cardTitles();
+  for (let i = 0; i < 20 && seen.length && !(until && seen.includes(until)); i++) {
+    const last = page.getByText(seen[seen.length - 1], { exact: true }).first();
+    await last.scrollIntoViewIfNeeded();
+    // a reopened dialog keeps its scroll position, where the last card is already in view and no
+    // scroll event comes: wheel over it, as a user does
+    const box = await last.boundingBox();
+    if (box) {
+      await page.mouse.move(box.x + box.width / 2, box.y + box.height / 2);
+      await page.mouse.wheel(0, 1500);
+    }
+    // the next page, if there is one, arrives after the scroll: wait for it (a condition, not a sleep)
+    const grew = await page.waitForFunction(([re, n]) => {
+      const title = new RegExp(re), seen = new Set();
+      for (const el of document.querySelectorAll("body *"))
+        if (!el.children.length && title.test(el.textContent.trim())) seen.add(el.textContent.trim());
+      return seen.size > n;
+    }, [TITLE.source, seen.length], { timeout: 8000 }).then(() => true, () => false);
+    if (!grew) break;
+    seen = await cardTitles();
+  }
+  return seen;
+}
+
 try {
   for (const [key, value] of [["Comfy.TutorialCompleted", true], ["Comfy.VueNodes.Enabled", false]]) {
     await fetch(`${url}api/settings/${key}`, { method: "POST", body: JSON.stringify(value) });
@@ -69,7 +96,7 @@ try {
   await page.waitForTimeout(1500);
   phase = "templates";
   await openPackTemplates();
-  out.order = await cardTitles();
+  out.order = await allCardTitles();
   // every card into view (thumbnails load lazily), then what each card's picture is
   for (const name of out.order) {
     await page.getByText(name, { exact: true }).first().scrollIntoViewIfNeeded();
@@ -79,6 +106,7 @@ try {
   for (const name of open) {
     phase = name;
     await openPackTemplates();
+    await allCardTitles(name);
     const card = page.getByText(name, { exact: true }).first();
     await card.scrollIntoViewIfNeeded();
     await card.click();
