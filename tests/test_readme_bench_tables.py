@@ -83,7 +83,7 @@ def test_reference_unet_rows_come_from_the_benchmark_outputs():
 A, B = "bench_peers_A.md", "bench_peers_B.md"
 SINCOS, ROPE = "bench_rpe2d.md", "bench_rpe2d_rope.md"
 SINCOS_HIRES, ROPE_HIRES = "bench_rpe2d_hires_modes.md", "bench_rpe2d_rope_hires_modes.md"
-X2, VALID = "2x (64x64)", "layout valid"
+X2, X3, VALID = "2x (64x64)", "3x (96x96)", "layout valid"
 CLAIMS = [
     ("2x, denoise 0.5: {a_hires} / {b_hires} valid layouts, against {a_pbc} / {b_pbc} for PBC alone "
      "and {a_direct} / {b_direct} for direct sampling", {
@@ -99,6 +99,9 @@ CLAIMS = [
         "s_yarn": (SINCOS_HIRES, X2, "vanilla+hires:mode=yarn", VALID),
         "r_yarn": (ROPE_HIRES, X2, "rope+hires:mode=yarn", VALID),
         "s_rpe": (SINCOS, X2, "rpe2d+hires", VALID), "r_rpe": (ROPE, X2, "rope_rpe2d+hires", VALID)}),
+    ("lost to `yarn` on the RoPE tiny DiT at 2x and 3x ({yarn2} / {yarn3} valid against {interp2} / {interp3})", {
+        "yarn2": (ROPE, X2, "rope+yarn", VALID), "yarn3": (ROPE, X3, "rope+yarn", VALID),
+        "interp2": (ROPE, X2, "rope+interpolate", VALID), "interp3": (ROPE, X3, "rope+interpolate", VALID)}),
     ("({s_rpe} valid at 2x against `yarn`'s {s_yarn})", {
         "s_rpe": (SINCOS, X2, "rpe2d+linspace", VALID), "s_yarn": (SINCOS, X2, "vanilla+yarn", VALID)}),
 ]
