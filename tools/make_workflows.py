@@ -42,7 +42,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from posenc_lab.workflow_format import combo_options, input_specs, is_widget, kind, widget_slots  # noqa: E402
-from posenc_lab.workflow_views import TITLE_H, note_height, problems, stored_view, title_width  # noqa: E402
+from posenc_lab.workflow_views import note_height, problems, stored_view, title_width  # noqa: E402
 from posenc.boundaries import auto_boundary_count  # noqa: E402
 from posenc.checkpoint_files import BUNDLED_DIR, BUNDLED_UNET, read_header  # noqa: E402
 from posenc.reference_unet import read_metadata  # noqa: E402
