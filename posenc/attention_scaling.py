@@ -21,24 +21,15 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from .sampling_window import PatchTarget, WindowedRuntime, check_step_window, tagged
+from .sampling_window import BaseSizeWindow, PatchTarget, WindowedRuntime, tagged
 
 
 @dataclass(frozen=True)
-class EntropyScalingSettings:
-    """Base (training) size in latent cells and the sampling window (sigma_start >= sigma >=
-    sigma_end, and start_percent / end_percent of the run's steps; sampling_window.py); the
+class EntropyScalingSettings(BaseSizeWindow):
+    """Base (training) size in latent cells and the sampling window (sampling_window.py); the
     default window is every step, as in Jin et al."""
 
-    base_height: int = 32
-    base_width: int = 32
-    sigma_start: float = math.inf
-    sigma_end: float = 0.0
-    start_percent: float = 0.0
-    end_percent: float = 1.0
-
-    def __post_init__(self):
-        check_step_window(self.start_percent, self.end_percent, "attention-entropy scaling")
+    WHAT = "attention-entropy scaling"
 
 
 def entropy_factor(n_test: float, n_train: float) -> float:

@@ -16,29 +16,19 @@ outside the window or at the base size the conv's own forward runs (bit-identica
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 
-from .sampling_window import PatchTarget, WindowedRuntime, check_step_window, tagged
+from .sampling_window import BaseSizeWindow, PatchTarget, WindowedRuntime, tagged
 
 
 @dataclass(frozen=True)
-class RedilationSettings:
-    """Base (training) size in latent cells and the sampling window: sigma_start >= sigma >=
-    sigma_end, and start_percent / end_percent of the run's steps (sampling_window.py)."""
+class RedilationSettings(BaseSizeWindow):
+    """Base (training) size in latent cells and the sampling window (sampling_window.py)."""
 
-    base_height: int = 32
-    base_width: int = 32
-    sigma_start: float = math.inf
-    sigma_end: float = 0.0
-    start_percent: float = 0.0
-    end_percent: float = 1.0
-
-    def __post_init__(self):
-        check_step_window(self.start_percent, self.end_percent, "Re-dilation")
+    WHAT = "Re-dilation"
 
     def factors(self, height: int, width: int) -> tuple[int, int]:
         """Dilation factors (rows, cols) for a model input of height x width."""

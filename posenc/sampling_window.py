@@ -33,8 +33,10 @@ Three ways to apply one:
 from __future__ import annotations
 
 import logging
+import math
 from contextlib import contextmanager
-from typing import Any, Callable, NamedTuple, Sequence
+from dataclasses import dataclass
+from typing import Any, Callable, ClassVar, NamedTuple, Sequence
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +59,24 @@ def check_step_window(start_percent: float, end_percent: float, what: str = "win
     if not 0.0 <= start_percent <= end_percent <= 1.0:
         raise ValueError(f"{what}: need 0 <= start_percent <= end_percent <= 1 "
                          f"(got {start_percent}, {end_percent})")
+
+
+@dataclass(frozen=True)
+class BaseSizeWindow:
+    """Settings of a patch that needs only a base (training) size in latent cells and the sampling
+    window (sigma_start >= sigma >= sigma_end, and start_percent / end_percent of the run's steps);
+    the default window is every step.  A subclass names its method in ``WHAT`` for the error."""
+
+    WHAT: ClassVar[str] = "window"
+    base_height: int = 32
+    base_width: int = 32
+    sigma_start: float = math.inf
+    sigma_end: float = 0.0
+    start_percent: float = 0.0
+    end_percent: float = 1.0
+
+    def __post_init__(self):
+        check_step_window(self.start_percent, self.end_percent, self.WHAT)
 
 
 def window_steps(steps: int, start_percent: float, end_percent: float) -> range:

@@ -132,6 +132,20 @@ def test_full_window_needs_no_run_and_sigma_window_still_works(pack):
         PBCSettings(start_percent=0.6, end_percent=0.5)
 
 
+def test_each_methods_settings_refuse_a_bad_window_by_name():
+    """Every step-windowed method checks its window when its settings are made, and the error says
+    which method: a user who chains several patches sees which one got the bad window."""
+    from posenc.attention_scaling import EntropyScalingSettings
+    from posenc.pbc import PBCSettings
+    from posenc.redilation import RedilationSettings
+    for settings, name in ((PBCSettings, "PBC"), (RedilationSettings, "Re-dilation"),
+                           (EntropyScalingSettings, "attention-entropy scaling")):
+        for start, end in ((0.6, 0.5), (-0.1, 1.0), (0.0, 1.5)):
+            with pytest.raises(ValueError, match=f"^{name}: need 0 <= start_percent <= end_percent <= 1"):
+                settings(start_percent=start, end_percent=end)
+        assert settings(start_percent=0.25, end_percent=0.75).end_percent == 0.75
+
+
 def test_lab_windows_use_the_same_rule(pack):
     """The lab's window=A-B picks the steps ceil(A n) <= i < ceil(B n), the same as the nodes'."""
     import math

@@ -42,7 +42,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from posenc_lab.workflow_format import combo_options, input_specs, is_widget, kind, widget_slots  # noqa: E402
-from posenc_lab.workflow_views import TITLE_H, note_height, problems, stored_view, title_width  # noqa: E402
+from posenc_lab.workflow_views import note_height, problems, stored_view, title_width  # noqa: E402
 from posenc.boundaries import auto_boundary_count  # noqa: E402
 from posenc.checkpoint_files import BUNDLED_DIR, BUNDLED_UNET, read_header  # noqa: E402
 from posenc.reference_unet import read_metadata  # noqa: E402
@@ -831,7 +831,10 @@ def _mode_evidence(mode: str) -> str:
             "carried over to this model, not measured on it")
 
 
-def _not_run(needs: str) -> str:
+def _not_run(*files: dict) -> str:
+    """The GPU pair notes' "not run here" paragraph, naming the files from the loaders' own entries."""
+    paths = [f"models/{f['directory']}/{f['name']}" for f in files]
+    needs = ", ".join(paths[:-1]) + " and " + paths[-1]
     return (f"Not run here (no GPU): the graph passes the prompt validation of ComfyUI {_newest_record_version()} "
             f"in the host tests, with empty stand-in model files. Needs {needs} (the names ComfyUI's own "
             "template for this model uses; the loaders carry the download addresses) and a GPU.")
@@ -849,15 +852,22 @@ def _expect(mode: str, video: bool = False) -> str:
             + ("in every frame, " if video else "") + "with its fine detail.")
 
 
+def _loaders(g, unet_file, te_file, te_type, vae_file):
+    """The left column of workflows 11-14 (one text encoder each): UNETLoader, CLIPLoader and VAELoader
+    as the model's own ComfyUI template loads it, each carrying its download address for Missing Models."""
+    unet = g.add("UNETLoader", (0, 0), {"unet_name": unet_file["name"], "weight_dtype": "default"},
+                 models=[unet_file], width=LEFT_W)
+    clip = g.add("CLIPLoader", (0, 160), {"clip_name": te_file["name"], "type": te_type, "device": "default"},
+                 models=[te_file], width=LEFT_W)
+    vae = g.add("VAELoader", (0, 350), {"vae_name": vae_file["name"]}, models=[vae_file], width=LEFT_W)
+    return unet, clip, vae
+
+
 def z_image_turbo_2048(oi):
     size, base, steps, cfg, shift = 2048, PAIR_BASES["Z-Image"], 8, 1.0, 3.0
     mode = schema_default(oi, "DiTPositionMode", "mode")
     g = Graph(oi)
-    unet = g.add("UNETLoader", (0, 0), {"unet_name": Z_IMAGE_TURBO["name"], "weight_dtype": "default"},
-                 models=[Z_IMAGE_TURBO], width=LEFT_W)
-    clip = g.add("CLIPLoader", (0, 160), {"clip_name": Z_IMAGE_TE["name"], "type": "lumina2", "device": "default"},
-                 models=[Z_IMAGE_TE], width=LEFT_W)
-    vae = g.add("VAELoader", (0, 350), {"vae_name": Z_IMAGE_VAE["name"]}, models=[Z_IMAGE_VAE], width=LEFT_W)
+    unet, clip, vae = _loaders(g, Z_IMAGE_TURBO, Z_IMAGE_TE, "lumina2", Z_IMAGE_VAE)
     latent = g.add("EmptySD3LatentImage", (0, 480), {"width": size, "height": size, "batch_size": 1}, width=LEFT_W)
     pos = g.add("CLIPTextEncode", (LEFT_W + 30, 0), {"text": PROMPT}, width=LEFT_W, height=200, title="positive")
     g.link(clip, 0, pos, "clip")
@@ -869,8 +879,7 @@ def z_image_turbo_2048(oi):
     _pair_side_by_side(g, 640, decoded, mode, "posenc/z_image_turbo_2048")
     _pair_note(g, (
         f"Z-Image Turbo at {size}x{size} ({size // base}x its {base} base): plain vs DiT Position Mode {mode}\n\n"
-        + _not_run("models/diffusion_models/z_image_turbo_bf16.safetensors, models/text_encoders/"
-                   "qwen_3_4b.safetensors and models/vae/ae.safetensors") + "\n\n"
+        + _not_run(Z_IMAGE_TURBO, Z_IMAGE_TE, Z_IMAGE_VAE) + "\n\n"
         f"Both branches as in the template: ModelSamplingAuraFlow shift {shift:g} (the noise-schedule shift core "
         f"pairs with Z-Image and Lumina 2; it has no size input), {steps} steps, res_multistep / simple, cfg "
         f"{cfg:g}, same seed. The right branch adds DiT Position Mode, base_resolution 0 = auto, {base} for "
@@ -882,11 +891,7 @@ def qwen_image_2048(oi):
     size, base, steps, cfg, shift = 2048, PAIR_BASES["Qwen-Image"], 20, 4.0, 3.1
     mode = schema_default(oi, "DiTPositionMode", "mode")
     g = Graph(oi)
-    unet = g.add("UNETLoader", (0, 0), {"unet_name": QWEN_IMAGE["name"], "weight_dtype": "default"},
-                 models=[QWEN_IMAGE], width=LEFT_W)
-    clip = g.add("CLIPLoader", (0, 160), {"clip_name": QWEN_IMAGE_TE["name"], "type": "qwen_image",
-                                         "device": "default"}, models=[QWEN_IMAGE_TE], width=LEFT_W)
-    vae = g.add("VAELoader", (0, 350), {"vae_name": QWEN_IMAGE_VAE["name"]}, models=[QWEN_IMAGE_VAE], width=LEFT_W)
+    unet, clip, vae = _loaders(g, QWEN_IMAGE, QWEN_IMAGE_TE, "qwen_image", QWEN_IMAGE_VAE)
     latent = g.add("EmptySD3LatentImage", (0, 480), {"width": size, "height": size, "batch_size": 1}, width=LEFT_W)
     pos = g.add("CLIPTextEncode", (LEFT_W + 30, 0), {"text": PROMPT}, width=LEFT_W, height=160, title="positive")
     neg = g.add("CLIPTextEncode", (LEFT_W + 30, 200), {"text": NEGATIVE}, width=LEFT_W, height=120, title="negative")
@@ -898,8 +903,7 @@ def qwen_image_2048(oi):
     _pair_side_by_side(g, 640, decoded, mode, "posenc/qwen_image_2048")
     _pair_note(g, (
         f"Qwen-Image at {size}x{size} ({size / base:.2f}x its {base} base): plain vs DiT Position Mode {mode}\n\n"
-        + _not_run("models/diffusion_models/qwen_image_fp8_e4m3fn.safetensors, models/text_encoders/"
-                   "qwen_2.5_vl_7b_fp8_scaled.safetensors and models/vae/qwen_image_vae.safetensors") + "\n\n"
+        + _not_run(QWEN_IMAGE, QWEN_IMAGE_TE, QWEN_IMAGE_VAE) + "\n\n"
         f"Both branches as in the template (without its Lightning LoRA): ModelSamplingAuraFlow shift {shift:g} "
         f"(core's noise-schedule shift for Qwen-Image; no size input), {steps} steps, euler / simple, cfg "
         f"{cfg:g}, same seed. The right branch adds DiT Position Mode, base_resolution 0 = auto, {base} for "
@@ -911,11 +915,7 @@ def flux2_dev_2048(oi):
     size, base, steps, guidance = 2048, PAIR_BASES["Flux.2"], 20, 4.0
     mode = schema_default(oi, "DiTPositionMode", "mode")
     g = Graph(oi)
-    unet = g.add("UNETLoader", (0, 0), {"unet_name": FLUX2_DEV["name"], "weight_dtype": "default"},
-                 models=[FLUX2_DEV], width=LEFT_W)
-    clip = g.add("CLIPLoader", (0, 160), {"clip_name": FLUX2_TE["name"], "type": "flux2", "device": "default"},
-                 models=[FLUX2_TE], width=LEFT_W)
-    vae = g.add("VAELoader", (0, 350), {"vae_name": FLUX2_VAE["name"]}, models=[FLUX2_VAE], width=LEFT_W)
+    unet, clip, vae = _loaders(g, FLUX2_DEV, FLUX2_TE, "flux2", FLUX2_VAE)
     latent = g.add("EmptyFlux2LatentImage", (0, 480), {"width": size, "height": size, "batch_size": 1}, width=LEFT_W)
     pos = g.add("CLIPTextEncode", (LEFT_W + 30, 0), {"text": PROMPT}, width=LEFT_W, height=130, title="positive")
     g.link(clip, 0, pos, "clip")
@@ -941,8 +941,7 @@ def flux2_dev_2048(oi):
     _pair_side_by_side(g, 800, decoded, mode, "posenc/flux2_dev_2048")
     _pair_note(g, (
         f"Flux.2 dev at {size}x{size} ({size // base}x its {base} base): plain vs DiT Position Mode {mode}\n\n"
-        + _not_run("models/diffusion_models/flux2_dev_fp8mixed.safetensors, models/text_encoders/"
-                   "mistral_3_small_flux2_bf16.safetensors and models/vae/flux2-vae.safetensors") + "\n\n"
+        + _not_run(FLUX2_DEV, FLUX2_TE, FLUX2_VAE) + "\n\n"
         f"Both branches as in the template: Flux2Scheduler at {size}x{size} (Flux.2's noise-schedule shift: "
         f"it follows the image size, so it is given the size sampled), {steps} steps, euler, guidance "
         f"{guidance:g}, the same noise. The right branch adds DiT Position Mode, base_resolution 0 = auto, "
@@ -955,11 +954,7 @@ def wan22_5b_video(oi):
     width, height, frames, fps, steps, cfg, shift = tw * 3 // 2, th * 3 // 2, 121, 24.0, 20, 5.0, 8.0
     mode = schema_default(oi, "DiTPositionMode", "mode")
     g = Graph(oi)
-    unet = g.add("UNETLoader", (0, 0), {"unet_name": WAN22_5B["name"], "weight_dtype": "default"},
-                 models=[WAN22_5B], width=LEFT_W)
-    clip = g.add("CLIPLoader", (0, 160), {"clip_name": WAN_TE["name"], "type": "wan", "device": "default"},
-                 models=[WAN_TE], width=LEFT_W)
-    vae = g.add("VAELoader", (0, 350), {"vae_name": WAN22_VAE["name"]}, models=[WAN22_VAE], width=LEFT_W)
+    unet, clip, vae = _loaders(g, WAN22_5B, WAN_TE, "wan", WAN22_VAE)
     latent = g.add("Wan22ImageToVideoLatent", (0, 480), {"width": width, "height": height, "length": frames,
                                                         "batch_size": 1}, width=LEFT_W, title="video latent")
     g.link(vae, 0, latent, "vae")
@@ -976,8 +971,7 @@ def wan22_5b_video(oi):
     _pair_note(g, (
         f"WAN 2.2 5B text-to-video at {width}x{height}, {frames} frames ({width / tw:g}x the {tw}x{th} it was "
         f"trained at, in space only): plain vs DiT Position Mode {mode}\n\n"
-        + _not_run("models/diffusion_models/wan2.2_ti2v_5B_fp16.safetensors, models/text_encoders/"
-                   "umt5_xxl_fp8_e4m3fn_scaled.safetensors and models/vae/wan2.2_vae.safetensors") + "\n\n"
+        + _not_run(WAN22_5B, WAN_TE, WAN22_VAE) + "\n\n"
         f"Both branches as in the template (its start image left out: text to video): ModelSamplingSD3 shift "
         f"{shift:g} (core's shift for WAN; no size input), {steps} steps, uni_pc / simple, cfg {cfg:g}, same seed; "
         f"the side-by-side video is saved as WEBM at {fps:g} fps. The right branch adds DiT Position Mode, "

@@ -332,23 +332,11 @@ def _dit_with(rng, tag, name) -> Prompt:
 
 def _bad_cases():
     """{category: [maker(rng, tag) -> Prompt]}."""
-    def pbc(rng, tag):
-        return _base(rng, "unet_pbc", tag)
+    def base(kind):
+        return lambda rng, tag: _base(rng, kind, tag)
 
-    def red(rng, tag):
-        return _base(rng, "unet_redilation", tag)
-
-    def vis(rng, tag):
-        return _base(rng, "visualizer", tag)
-
-    def dpm(rng, tag):
-        return _base(rng, "dit_position_mode", tag)
-
-    def dit(rng, tag):
-        return _base(rng, "dit_plain", tag)
-
-    def unet(rng, tag):
-        return _base(rng, "unet_plain", tag)
+    pbc, red, vis = base("unet_pbc"), base("unet_redilation"), base("visualizer")
+    dpm, dit, unet = base("dit_position_mode"), base("dit_plain"), base("unet_plain")
 
     def link(p, class_type, name, target_class, slot=0):
         p.graph.inputs(class_type)[name] = [p.graph.find(target_class), slot]

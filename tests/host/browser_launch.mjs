@@ -1,5 +1,6 @@
-// One way to start (and close, profile removed) headless Chromium for the browser tests: playwright-core from
-// PLAYWRIGHT_CORE_DIR (or the current directory), a fresh profile every run, loopback-only flags.
+// What the browser tests share: one way to start (and close, profile removed) headless Chromium
+// (playwright-core from PLAYWRIGHT_CORE_DIR or the current directory, a fresh profile every run,
+// loopback-only flags), closing what a user closes before looking, and watching the pack's console.
 import { mkdtempSync, rmSync } from "node:fs";
 import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
@@ -22,6 +23,20 @@ export async function launchChromium(chromiumPath, { profilePrefix = "posenc-chr
     rmSync(profile, { recursive: true, force: true });
   };
   return { context, page, close };
+}
+
+// Close open dialogs (Escape, up to three, 300 ms apart); with `toasts`, first the toasts and newer
+// frontends' "issues found" overlay at the top right (their close buttons), as a user does after
+// opening a workflow whose models are missing.
+export async function closeDialogs(page, { toasts = false } = {}) {
+  if (toasts) {
+    await page.evaluate(() => document.querySelectorAll(".p-toast-close-button, [data-testid=error-overlay-dismiss]")
+      .forEach((b) => b.click()));
+  }
+  for (let i = 0; i < 3 && await page.locator(".p-dialog-mask").count(); i++) {
+    await page.keyboard.press("Escape");
+    await page.waitForTimeout(300);
+  }
 }
 
 // Console warnings and errors raised by the pack's own files (/extensions/<pack folder>/, the

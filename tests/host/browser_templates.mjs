@@ -6,7 +6,7 @@
 // the artifact dir.  Prints one JSON line: {"frontend", "order", "thumbnails", "missing", "pageErrors"}.
 //
 //   node tests/host/browser_templates.mjs <comfy url> <artifact dir> <chromium> <pack folder> [<workflow name>...]
-import { launchChromium } from "./browser_launch.mjs";
+import { closeDialogs, launchChromium } from "./browser_launch.mjs";
 import assert from "node:assert/strict";
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
@@ -28,15 +28,8 @@ page.on("response", (r) => {
 });
 const out = { frontend: null, order: [], thumbnails: thumbs, missing: {}, pageErrors };
 
-async function closeDialogs() {
-  for (let i = 0; i < 3 && await page.locator(".p-dialog-mask").count(); i++) {
-    await page.keyboard.press("Escape");
-    await page.waitForTimeout(300);
-  }
-}
-
 async function openPackTemplates() {
-  await closeDialogs();
+  await closeDialogs(page);
   await page.evaluate(() => window.app.extensionManager.command.execute("Comfy.BrowseTemplates"));
   // 1.27: "Custom Nodes" -> the folder; 1.49 and 1.58: "Extensions" -> the folder
   const item = page.getByText(folder, { exact: true }).first();
@@ -125,7 +118,7 @@ try {
       const i = text.indexOf("Missing Models");
       return i < 0 ? "" : text.slice(i, i + 2000);
     });
-    await closeDialogs();
+    await closeDialogs(page);
   }
 } finally {
   console.log(JSON.stringify(out));

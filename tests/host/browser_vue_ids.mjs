@@ -24,7 +24,7 @@
 // by never mounting).  Newer frontends (1.49.6, 1.58.1) renumber a subgraph's nodes on load (no
 // repeated ids), draw the graph on the canvas in the Vue renderer and mount DOM widgets there
 // themselves: the same checks hold, and where the subgraph is drawn its grid must be in its node.  Prints one JSON line of results; exits non-zero if a check failed.
-import { launchChromium, repeatDeprecationWarnings, watchPackConsole } from "./browser_launch.mjs";
+import { closeDialogs, launchChromium, repeatDeprecationWarnings, watchPackConsole } from "./browser_launch.mjs";
 import assert from "node:assert/strict";
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
@@ -112,10 +112,7 @@ try {
   await repeatDeprecationWarnings(page);
   await page.evaluate(() => window.app.extensionManager.setting.set("Comfy.VueNodes.Enabled", true));
   await page.waitForTimeout(1500);
-  for (let i = 0; i < 3 && await page.locator(".p-dialog-mask").count(); i++) {
-    await page.keyboard.press("Escape");
-    await page.waitForTimeout(300);
-  }
+  await closeDialogs(page);
   // long enough for several of the widget's polls (400 ms), which is when it mounts itself
   const polls = () => page.waitForTimeout(2500);
   const load = async (wf, name) => {

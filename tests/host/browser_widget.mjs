@@ -10,7 +10,7 @@
 // grid must be its mount, otherwise (1.27) the pack's fallback's.  No console warning or error
 // (deprecations included) may come from the pack's files (browser_launch.mjs, watchPackConsole).  Screenshots go to the artifact dir.  Prints one JSON
 // line of results; exits non-zero on the first failed check.
-import { launchChromium, repeatDeprecationWarnings, watchPackConsole } from "./browser_launch.mjs";
+import { closeDialogs, launchChromium, repeatDeprecationWarnings, watchPackConsole } from "./browser_launch.mjs";
 import assert from "node:assert/strict";
 import { mkdirSync, readFileSync, readdirSync } from "node:fs";
 import { join } from "node:path";
@@ -67,10 +67,7 @@ try {
   await repeatDeprecationWarnings(page);
   await page.evaluate(() => window.app.extensionManager.setting.set("Comfy.VueNodes.Enabled", false));
   await page.waitForTimeout(1500);
-  for (let i = 0; i < 3 && await page.locator(".p-dialog-mask").count(); i++) {
-    await page.keyboard.press("Escape");
-    await page.waitForTimeout(300);
-  }
+  await closeDialogs(page);
 
   // A clean graph with our two nodes.
   const ids = await page.evaluate(() => {
@@ -436,10 +433,7 @@ try {
 
   await page.evaluate(() => window.app.extensionManager.setting.set("Comfy.VueNodes.Enabled", false));
   await page.waitForTimeout(1500);
-  for (let i = 0; i < 3 && await page.locator(".p-dialog-mask").count(); i++) {
-    await page.keyboard.press("Escape");
-    await page.waitForTimeout(300);
-  }
+  await closeDialogs(page);
   await page.evaluate(() => window.app.canvas.setDirty(true, true));
   await page.waitForTimeout(800);
   const c0 = await stats(ids.viz);
@@ -541,14 +535,7 @@ try {
       plan: st.plan && { w: st.plan.width, h: st.plan.height, base: st.plan.baseResolution, rows: st.plan.rows, cols: st.plan.cols, levels: st.plan.levels.length },
     };
   }, id);
-  const dismiss = async () => {
-    await page.evaluate(() => document.querySelectorAll(".p-toast-close-button, [data-testid=error-overlay-dismiss]")
-      .forEach((b) => b.click()));
-    for (let i = 0; i < 3 && await page.locator(".p-dialog-mask").count(); i++) {
-      await page.keyboard.press("Escape");
-      await page.waitForTimeout(300);
-    }
-  };
+  const dismiss = () => closeDialogs(page, { toasts: true });
   // What each workflow's grid must preview (the family from its loader, the size it samples).
   const expected = {
     "01": { family: "ref", w: 128, h: 128 }, "04": { family: "ref", w: 64, h: 64 },

@@ -22,7 +22,7 @@
 // the pack's own files, browser_launch.mjs).
 //
 //   node tests/host/browser_workflows.mjs <comfy url> <artifact dir> <chromium> [--nodes2] <workflow.json>...
-import { launchChromium, repeatDeprecationWarnings, watchPackConsole } from "./browser_launch.mjs";
+import { closeDialogs, launchChromium, repeatDeprecationWarnings, watchPackConsole } from "./browser_launch.mjs";
 import assert from "node:assert/strict";
 import { mkdirSync, readFileSync } from "node:fs";
 import { basename, join } from "node:path";
@@ -55,20 +55,10 @@ try {
   }));
   if (nodes2 && !out.nodes2Available) throw new Error("skip: no Nodes 2.0 in this frontend");
   await page.evaluate(() => document.fonts.ready);
-  for (let i = 0; i < 3 && await page.locator(".p-dialog-mask").count(); i++) {
-    await page.keyboard.press("Escape");
-    await page.waitForTimeout(300);
-  }
+  await closeDialogs(page);
   // Close what a user closes before looking: toasts, the missing-models dialog (GPU workflows), and
   // on newer frontends the "issues found" overlay at the top right (its close button).
-  const dismiss = async () => {
-    await page.evaluate(() => document.querySelectorAll(".p-toast-close-button, [data-testid=error-overlay-dismiss]")
-      .forEach((b) => b.click()));
-    for (let i = 0; i < 3 && await page.locator(".p-dialog-mask").count(); i++) {
-      await page.keyboard.press("Escape");
-      await page.waitForTimeout(300);
-    }
-  };
+  const dismiss = () => closeDialogs(page, { toasts: true });
   // Wait until the view and (Nodes 2.0) the node elements stop moving: the same positions and sizes
   // over 10 polls 100 ms apart, instead of a fixed sleep.
   const settle = async () => {

@@ -14,14 +14,12 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
 
+from host import browser
 from host.comfy_server import get_json, running_comfyui
-from host.test_browser_widget import _playwright_dir
 from posenc_lab import search_ranks
 
 HOST_DIR = Path(__file__).resolve().parent
@@ -43,24 +41,12 @@ def _searched(word: str, info: dict, keys: list) -> bool:
 
 
 def test_users_words_find_the_packs_nodes_in_the_search_box():
-    chromium = os.environ.get("CHROMIUM", "/usr/bin/chromium")
-    if not Path(chromium).exists():
-        pytest.skip(f"no Chromium at {chromium}: apt-get install chromium, or set CHROMIUM")
-    node = shutil.which("node")
-    if not node:
-        pytest.skip("node is not installed")
-    pw = _playwright_dir()
-    if pw is None:
-        pytest.skip("playwright-core not found: npm ci --prefix tests/host, or set PLAYWRIGHT_CORE_DIR")
     ours = sorted({n for nodes in search_ranks.QUERIES.values() for n in nodes})
     with running_comfyui(ARTIFACTS, "posenc-search-", "PBCModelPatcher") as server:
         url = server["url"]
         info = {k: get_json(f"{url}object_info/{k}")[k] for k in ours}
         comfyui = get_json(f"{url}system_stats")["system"]["comfyui_version"]
-        r = subprocess.run([node, str(HOST_DIR / "browser_search.mjs"), url, str(ARTIFACTS), chromium,
-                            "--", *search_ranks.QUERIES], cwd=pw, env={**os.environ, "PLAYWRIGHT_CORE_DIR": str(pw)},
-                           capture_output=True, text=True, timeout=900)
-    (ARTIFACTS / "browser_search.out").write_text(r.stdout + "\n--- stderr ---\n" + r.stderr)
+        r = browser.run_script("browser_search.mjs", url, ARTIFACTS, "--", *search_ranks.QUERIES)
     assert r.returncode == 0, r.stderr[-4000:]
     seen = json.loads([ln for ln in r.stdout.splitlines() if ln.startswith('{"results"')][-1])
     label = f"ComfyUI {comfyui} + frontend {seen['frontend']}"

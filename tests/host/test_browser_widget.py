@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import time
 import urllib.error
@@ -30,6 +29,7 @@ from pathlib import Path
 
 import pytest
 
+from host import browser
 from host.comfy_server import running_comfyui
 
 HOST_DIR = Path(__file__).resolve().parent
@@ -39,18 +39,6 @@ COMFYUI_PATH = os.environ.get("COMFYUI_PATH")
 
 pytestmark = pytest.mark.skipif(not COMFYUI_PATH, reason="browser test of the widget: set COMFYUI_PATH "
                                 "to a ComfyUI checkout (and COMFYUI_PYTHON to its Python) to run it")
-
-
-def _playwright_dir() -> Path | None:
-    for d in filter(None, [os.environ.get("PLAYWRIGHT_CORE_DIR"), str(HOST_DIR)]):
-        if (Path(d) / "node_modules" / "playwright-core" / "package.json").exists():
-            return Path(d)
-    if shutil.which("npm"):
-        r = subprocess.run(["npm", "ci", "--prefix", str(HOST_DIR), "--no-audit", "--no-fund"],
-                           capture_output=True, text=True, timeout=300)
-        if r.returncode == 0 and (HOST_DIR / "node_modules" / "playwright-core").exists():
-            return HOST_DIR
-    return None
 
 
 @pytest.fixture(scope="module")
@@ -113,20 +101,7 @@ def test_visualizer_runs_in_comfyui(comfy_server):
 def _run_browser_script(comfy_server, script: str, artifacts: Path) -> tuple[subprocess.CompletedProcess, dict, str]:
     """Run tests/host/<script> against the server in headless Chromium; (process, its JSON line of
     checks, a one-line-per-check summary).  Skips without Chromium, node or playwright-core."""
-    chromium = os.environ.get("CHROMIUM", "/usr/bin/chromium")
-    if not Path(chromium).exists():
-        pytest.skip(f"no Chromium at {chromium}: apt-get install chromium, or set CHROMIUM")
-    node = shutil.which("node")
-    if not node:
-        pytest.skip("node is not installed")
-    pw = _playwright_dir()
-    if pw is None:
-        pytest.skip("playwright-core not found: npm ci --prefix tests/host, or set PLAYWRIGHT_CORE_DIR")
-    artifacts.mkdir(parents=True, exist_ok=True)
-    r = subprocess.run([node, str(HOST_DIR / script), comfy_server["url"], str(artifacts), chromium],
-                       cwd=pw, env={**os.environ, "PLAYWRIGHT_CORE_DIR": str(pw)},
-                       capture_output=True, text=True, timeout=600)
-    (artifacts / f"{Path(script).stem}.out").write_text(r.stdout + "\n--- stderr ---\n" + r.stderr)
+    r = browser.run_script(script, comfy_server["url"], artifacts, timeout=600)
     lines = [ln for ln in r.stdout.splitlines() if ln.startswith('{"checks"')]
     results = json.loads(lines[-1]) if lines else {"checks": []}
     summary = "\n".join(f"{'ok  ' if c['ok'] else 'FAIL'} {c['name']}" for c in results["checks"])

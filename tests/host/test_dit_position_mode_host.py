@@ -252,7 +252,6 @@ def test_pixart_modes_per_axis(pack):
     spaces by the mean side (base_size 64, pe 1: 64/32 = 2 per column)."""
     from comfy.ldm.modules.diffusionmodules.mmdit import get_1d_sincos_pos_embed_from_grid_torch as one_d
     model = build_pixart(zero_patch_embed=True)
-    dm = model.model.diffusion_model
     own = first_block_input(model, 512, 1536).reshape(96, 32, 48)
     for mode in ("interpolate", "ntk", "first"):
         got = first_block_input(node(pack, model, mode, base=0), 512, 1536).reshape(96, 32, 48)

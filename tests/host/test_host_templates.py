@@ -22,13 +22,12 @@ import json
 import os
 import re
 import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
 
 from host.comfy_server import running_comfyui
-from host.test_browser_widget import _playwright_dir
+from host import browser
 
 HOST_DIR = Path(__file__).resolve().parent
 ROOT = HOST_DIR.parents[1]
@@ -48,24 +47,12 @@ def _declared_models(path: Path) -> list[str]:
 
 
 def test_templates_browser_shows_the_workflows_in_order_with_thumbnails_and_their_models():
-    chromium = os.environ.get("CHROMIUM", "/usr/bin/chromium")
-    if not Path(chromium).exists():
-        pytest.skip(f"no Chromium at {chromium}: apt-get install chromium, or set CHROMIUM")
-    node = shutil.which("node")
-    if not node:
-        pytest.skip("node is not installed")
-    pw = _playwright_dir()
-    if pw is None:
-        pytest.skip("playwright-core not found: npm ci --prefix tests/host, or set PLAYWRIGHT_CORE_DIR")
     names = sorted(p.stem for p in WORKFLOWS.glob("*.json"))
     gpu = [n for n in names if re.match(r"^\d\d GPU, ", n)]
     shots = ARTIFACTS / "run"
     shutil.rmtree(shots, ignore_errors=True)
     with running_comfyui(ARTIFACTS, "posenc-templates-", "PBCModelPatcher") as server:
-        r = subprocess.run([node, str(HOST_DIR / "browser_templates.mjs"), server["url"], str(shots), chromium,
-                            FOLDER, *gpu], cwd=pw, env={**os.environ, "PLAYWRIGHT_CORE_DIR": str(pw)},
-                           capture_output=True, text=True, timeout=900)
-    (ARTIFACTS / "browser_templates.out").write_text(r.stdout + "\n--- stderr ---\n" + r.stderr)
+        r = browser.run_script("browser_templates.mjs", server["url"], shots, FOLDER, *gpu)
     lines = [ln for ln in r.stdout.splitlines() if ln.startswith('{"frontend"')]
     assert r.returncode == 0 and lines, r.stderr[-4000:]
     seen = json.loads(lines[-1])

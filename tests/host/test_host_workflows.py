@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 import time
@@ -30,6 +29,7 @@ from pathlib import Path
 
 import pytest
 
+from host import browser
 from host.comfy_server import get_json, running_comfyui
 from posenc_lab import workflow_views
 from posenc_lab.workflow_format import to_api
@@ -286,22 +286,10 @@ def test_big_model_workflows_pass_comfyui_validation(server, name):
 def _frontend(server, files, artifacts, nodes2=False):
     """Load `files` in the real frontend (browser_workflows.mjs; nodes2: with Nodes 2.0 on); its
     report, or skip."""
-    chromium = os.environ.get("CHROMIUM", "/usr/bin/chromium")
-    node = shutil.which("node")
-    pw = ROOT / "tests" / "host"
-    if not Path(chromium).exists() or not node:
-        pytest.skip("needs Chromium (CHROMIUM) and node")
-    if not (pw / "node_modules" / "playwright-core").exists():
-        if not shutil.which("npm") or subprocess.run(
-                ["npm", "ci", "--prefix", str(pw), "--no-audit", "--no-fund"],
-                capture_output=True, timeout=300).returncode:
-            pytest.skip("playwright-core not installed: npm ci --prefix tests/host")
-    r = subprocess.run([node, str(pw / "browser_workflows.mjs"), server["url"], str(artifacts),
-                        chromium, *(["--nodes2"] if nodes2 else []), *map(str, files)], cwd=pw,
-                       env={**os.environ, "PLAYWRIGHT_CORE_DIR": str(pw)}, capture_output=True, text=True, timeout=900)
+    r = browser.run_script("browser_workflows.mjs", server["url"], artifacts,
+                           *(["--nodes2"] if nodes2 else []), *map(str, files))
     lines = [ln for ln in r.stdout.splitlines() if ln.startswith('{"workflows"')]
     assert r.returncode == 0 and lines, r.stderr[-4000:]
-    artifacts.mkdir(parents=True, exist_ok=True)
     (artifacts / "browser_workflows.json").write_text(lines[-1])
     return json.loads(lines[-1])
 
