@@ -10,8 +10,8 @@ from ..posenc.boundaries import MAX_BOUNDARIES
 from ..posenc.boundary_drawing import (DEFAULT_LATENT_DOWNSCALE, DEFAULT_LEVELS, MAX_LEVELS, MAX_SIZE,
                                        plan_boundaries, render_boundaries)
 from ..posenc.pbc import PBCRuntime
-from .model_info import (UnsupportedModelError, diffusion_model_of, latent_downscale, require_unet,
-                         resolve_base_resolution, unet_levels)
+from .model_info import UnsupportedModelError, diffusion_model_of, latent_downscale, resolve_base_resolution, unet_levels
+from .refusals import require_unet
 from .search import schema
 
 # Without a MODEL and with base_resolution 0 (auto) the picture assumes SD 1.x and says so.

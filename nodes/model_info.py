@@ -1,5 +1,7 @@
 """What the nodes need to know about a ComfyUI MODEL: its diffusion model, whether it is a
-convolutional U-Net, its base (training) resolution and its latent downscale factor.
+convolutional U-Net or a transformer, its base (training) resolution and its latent downscale
+factor.  The DiT families (nodes/families/) build on this module; the U-Net nodes' refusal, which
+names those families, is nodes/refusals.py.
 
 Model kinds are recognised by the names of ComfyUI's model-config classes (comfy/supported_models.py),
 walked along the class hierarchy so that derived configs (SSD-1B, Vega, KOALA, instruct-pix2pix,
@@ -105,19 +107,7 @@ def unet_levels(model) -> int:
     return len(mult) if mult is not None else int(getattr(dm, "num_levels", 1))
 
 
-def require_unet(model, spatial_conv_count: int, method: str = "PBC") -> None:
-    """Raise a clear error for models without zero-padded spatial convolutions (transformers);
-    `method` names the patch in the message."""
-    if spatial_conv_count > 0:
-        return
-    kind = model_kind_name(model)
-    hint = " (a transformer)" if _is_transformer(kind) else ""
-    raise UnsupportedModelError(
-        f"{method} applies to convolutional U-Nets (SD 1.x, SD 2.x, SDXL); this model, {kind}{hint}, "
-        f"has no zero-padded spatial convolutions to patch. {_not_a_unet_fix(model, kind)}")
-
-
-def _is_transformer(kind: str) -> bool:
+def is_transformer(kind: str) -> bool:
     return any(h.lower() in kind.lower() for h in _TRANSFORMER_HINTS)
 
 
@@ -125,20 +115,6 @@ def is_pack_dit(model) -> bool:
     """A DiT from the RPE-2D DiT Loader: the pack's own DiT, which computes its own positions."""
     dm = diffusion_model_of(model)
     return hasattr(dm, "encode_positions") and bool(getattr(dm, "base_resolution", None))
-
-
-def _not_a_unet_fix(model, kind: str) -> str:
-    """What to do with a MODEL the U-Net patches refuse, for what it actually is."""
-    if is_pack_dit(model):
-        return ("It is a DiT from the RPE-2D DiT Loader, which samples at any size by itself; to set its "
-                "positions above its training size, put DiT Position Mode between the loader and KSampler")
-    from .families import FAMILIES, supported_names   # families import this module
-    if any(f.matches(model) for f in FAMILIES):
-        return "For this DiT's positions above its training size use DiT Position Mode instead"
-    if _is_transformer(kind):
-        return (f"This pack has no patch for this transformer yet (DiT Position Mode supports "
-                f"{', '.join(supported_names())})")
-    return "Connect the MODEL of an SD 1.x, SD 2.x or SDXL checkpoint, or of the Reference Model Loader"
 
 
 def not_a_dit_fix(model, names: list[str]) -> str:
@@ -157,6 +133,6 @@ def not_a_dit_fix(model, names: list[str]) -> str:
     if any(n in _FAMILY_BASE or n == "SD20" for n in names) or spatial_convs(diffusion_model_of(model)):
         return ("It is a convolutional U-Net: above its training size use a hires fix or the PBC Model "
                 "Patcher")
-    if _is_transformer(model_kind_name(model)):
+    if is_transformer(model_kind_name(model)):
         return "Its position embedding has no adapter in this pack yet"
     return "Connect the MODEL of one of these"

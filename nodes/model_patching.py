@@ -7,7 +7,8 @@ from __future__ import annotations
 import logging
 
 from ..posenc.sampling_window import check_step_window, window_overlap
-from .model_info import diffusion_model_of, latent_downscale, require_unet, resolve_base_resolution
+from .model_info import diffusion_model_of, latent_downscale, resolve_base_resolution
+from .refusals import require_unet
 
 log = logging.getLogger(__name__)
 

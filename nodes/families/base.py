@@ -18,7 +18,7 @@ from typing import Callable
 import torch
 
 from ...posenc import position_modes as pm
-from ..model_info import latent_downscale, model_config_names
+from ..model_info import diffusion_model_of, latent_downscale, model_config_names
 
 #: ComfyUI's core ScaleROPE node writes its scale and shift here (comfy_extras/nodes_rope.py,
 #: ModelPatcher.set_model_rope_options); the families that read it move their ids by it.
@@ -360,7 +360,6 @@ class RopeFamily(Family):
         return None if callable(self.base) else int(self.base)
 
     def tokens_per_side(self, model, base: int) -> int:
-        from ..model_info import diffusion_model_of
         return base // (latent_downscale(model) * self.patch_size(diffusion_model_of(model)))
 
     def patch(self, m, dm, mode: str, base: int, L: int, position_seed: int = 0) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import torch
 
 from ...posenc import position_modes as pm
+from ..model_info import diffusion_model_of, latent_downscale
 from .base import Family
 
 PIXART_KEY = "diffusion_model.x_embedder.forward"
@@ -60,7 +61,6 @@ def pixart_base_resolution(model) -> int:
     """PixArt's training size in pixels: 512 x its ``pe_interpolation`` (ComfyUI sets that from the
     checkpoint's pos_embed: side in tokens / 32, so 2 for the 1024 px models, 4 for Sigma 2K); for
     a checkpoint without a pos_embed (diffusers layout) its detected ``input_size``, else 1024."""
-    from ..model_info import diffusion_model_of, latent_downscale
     pe = getattr(diffusion_model_of(model), "pe_interpolation", None)
     if pe:
         return int(round(512 * float(pe)))
@@ -73,11 +73,9 @@ class PixArtFamily(Family):
         return pixart_base_resolution(model)
 
     def tokens_per_side(self, model, base: int) -> int:
-        from ..model_info import diffusion_model_of, latent_downscale
         return base // latent_downscale(model) // diffusion_model_of(model).patch_size
 
     def patch(self, m, dm, mode: str, base: int, L: int, position_seed: int = 0) -> None:
-        from ..model_info import latent_downscale
         cells = base // latent_downscale(m)
         try:
             c = pm.pixart_spacing(cells, dm.patch_size, dm.pe_interpolation, dm.pe_precision)

@@ -8,19 +8,18 @@ The only family that takes RPE-2D's modes (linspace, random).
 from __future__ import annotations
 
 from ...posenc import position_modes as pm
+from ..model_info import is_pack_dit, latent_downscale
 from .base import Family
 
 
 class PosencDiTFamily(Family):
     def matches(self, model) -> bool:
-        from ..model_info import is_pack_dit
         return getattr(getattr(model, "model", None), "diffusion_model", None) is not None and is_pack_dit(model)
 
     def auto_base(self, model) -> int:
         return int(model.model.diffusion_model.base_resolution)
 
     def tokens_per_side(self, model, base: int) -> int:
-        from ..model_info import latent_downscale
         return base // (model.model.diffusion_model.patch_size * latent_downscale(model))
 
     def patch(self, m, dm, mode: str, base: int, L: int, position_seed: int = 0) -> None:

@@ -8,6 +8,7 @@ no temperature (the table is added to the tokens, it does not rotate q and k).
 from __future__ import annotations
 
 from ...posenc import position_modes as pm
+from ..model_info import diffusion_model_of, latent_downscale
 from .base import Family
 
 
@@ -49,7 +50,6 @@ class SD3Family(Family):
         return self.fixed_base
 
     def tokens_per_side(self, model, base: int) -> int:
-        from ..model_info import diffusion_model_of, latent_downscale
         return base // (latent_downscale(model) * diffusion_model_of(model).x_embedder.patch_size[0])
 
     def patch(self, m, dm, mode: str, base: int, L: int, position_seed: int = 0) -> None:

@@ -15,13 +15,13 @@ orientations, so one base per axis is the longest side it saw.
 """
 from __future__ import annotations
 
+from ..model_info import diffusion_model_of
 from .base import Grid, RopeFamily, Scope, steps
 
 NAME = "WAN 2.1 / 2.2 (T2V, I2V, 5B, Fun Control, Camera)"
 
 
 def wan_base(model) -> int:
-    from ..model_info import diffusion_model_of
     return 832 if int(getattr(diffusion_model_of(model), "dim", 0)) <= 2048 else 1280
 
 
