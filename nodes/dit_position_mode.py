@@ -35,7 +35,7 @@ class DiTPositionMode(io.ComfyNode):
                          "PixArt and the loader's DiTs; text, references and time untouched. Formulas: docs/nodes.md."),
             inputs=[
                 io.Model.Input("model", tooltip="A Flux.1/2, Chroma, Qwen-Image, Z-Image, Lumina 2, WAN, HiDream, HunyuanImage/Video, SD3/SD3.5 or PixArt model, or a DiT from the RPE-2D DiT Loader."),
-                io.Combo.Input("mode", options=list(MODES), default="yarn", tooltip="Position mapping on each axis above the training size. Default yarn, the best training-free mode in the pack's tests; linspace and random need an RPE-2D-trained DiT."),
+                io.Combo.Input("mode", options=list(MODES), default="yarn", tooltip="Positions on each axis above the training size, every step of any pass (full, hires-fix second, img2img, custom sigmas). Default yarn; linspace, random: RPE-2D-trained DiTs only."),
                 io.Int.Input("base_resolution", default=0, min=0, max=MAX_SIZE, step=8, tooltip="Training size in px. Default 0 = auto: 1024; Qwen-Image 1328; WAN, HunyuanVideo 1280 (WAN 1.3B 832); HunyuanImage 2048; PixArt, loader DiTs: their own. Axes at or below stay."),
                 io.Int.Input("position_seed", default=0, min=0, max=0xffffffffffffffff, tooltip="Seed of the 'random' mode's positions (default 0); ignored by the other modes."),
             ],

@@ -251,6 +251,25 @@ def test_own_dit_2x_and_per_axis(mods):
     assert torch.equal(model.sample(x, SIGMAS), before)
 
 
+def test_mode_acts_at_every_step_of_any_pass(mods):
+    """The mode tooltip's contract: at a size above the base the mode acts on every model call,
+    whatever the run: a full pass, a hires fix's second pass (denoise 0.5: the run starts at a
+    middle sigma), img2img, custom sigmas; each call equals the DiT at the mode's positions."""
+    node, loader = mods
+    model, dm = make_model(loader)
+    patched = node.DiTPositionMode.execute(model, "interpolate", 0, 0).result[0]
+    x = noise(16, 8)                                  # 8 rows (2x) x 4 columns (the base)
+    runs = {"full pass": SIGMAS, "hires-fix second pass / img2img, denoise 0.5": [2.0, 0.5, 0.0],
+            "custom sigmas": [9.0, 3.3, 1.1, 0.2, 0.0]}
+    for name, run in runs.items():
+        for sigma in run[:-1]:
+            t = torch.full((1,), sigma)
+            want = super(loader.ComfyDiT, dm).forward(
+                x, t, None, rows=torch.arange(8) * 3 / 7, cols=torch.arange(4).float())[:, :4]
+            torch.testing.assert_close(patched.diffusion_call(x, sigma, run), want, msg=f"{name}, sigma {sigma}")
+        assert (patched.sample(x, run) - model.sample(x, run)).abs().max() > 1e-3, name
+
+
 def test_own_rpe2d_dit_keeps_its_mode_at_the_base(mods):
     """An RPE-2D checkpoint samples with the loader's linspace at its grid; the node changes only
     axes above the grid."""
